@@ -1,0 +1,63 @@
+"""``sentinel search``: simple field queries over stored events."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from sentinel.cli.common import config_from
+from sentinel.cli.main import add_config_arg, command
+from sentinel.store.query import Query, parse_terms, parse_time
+
+TABLE_FIELDS = ("@timestamp", "host.name", "sentinel.source", "event.action", "event.outcome", "user.name",
+                "source.ip")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    query = Query(parse_terms(args.terms), parse_time(args.since), parse_time(args.until), args.text, args.limit)
+    if cfg.config.storage.backend == "elasticsearch" and not args.local:
+        from sentinel.store.elasticsearch.search import search_elasticsearch
+
+        docs = search_elasticsearch(cfg, query)
+    else:
+        from sentinel.cli.common import open_db
+        from sentinel.store.sqlite_events import search
+
+        conn = open_db(cfg)
+        docs = search(conn, query)
+    if args.format == "json":
+        for doc in docs:
+            sys.stdout.write(orjson.dumps(doc).decode() + "\n")
+    else:
+        fields = args.fields.split(",") if args.fields else list(TABLE_FIELDS)
+        print("\t".join(fields))
+        for doc in docs:
+            print("\t".join(_cell(doc.get(f)) for f in fields))
+        print(f"({len(docs)} events)", file=sys.stderr)
+    return 0
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+@command
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search stored events: FIELD=VALUE terms (also != > >= < <=, VALUE* globs)")
+    add_config_arg(p)
+    p.add_argument("terms", nargs="*", help="e.g. user.name=alice event.outcome=failure")
+    p.add_argument("--since", help="15m, 2h, 7d or an ISO time")
+    p.add_argument("--until", help="15m, 2h, 7d or an ISO time")
+    p.add_argument("--text", help="substring anywhere in the event")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--fields", help="comma-separated columns for the table")
+    p.add_argument("--local", action="store_true", help="search the local database even with Elasticsearch")
+    p.set_defaults(func=run)

@@ -1,0 +1,36 @@
+"""What collection hands on: framed records with their byte range, and file checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One framed record (a line, or lines joined by multiline/auditd framing) from a stream."""
+
+    source: str
+    stream: str
+    path: str
+    offset: int
+    end: int
+    data: bytes
+    truncated: bool = False
+    original_length: int = 0
+    reference_time: float = 0.0
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """How far a stream (a file's content lineage) has been committed."""
+
+    stream: str
+    source: str
+    path: str
+    dev: int
+    ino: int
+    fp_len: int
+    fp_hash: str
+    offset: int
+    finished: bool = False
+    updated: float = 0.0

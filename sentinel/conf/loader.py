@@ -1,0 +1,33 @@
+"""Load and validate ``sentinel.yaml``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sentinel.conf.models import LoadedConfig, SentinelConfig
+from sentinel.conf.yamlfile import load_yaml_file, parse_model
+from sentinel.errors import ConfigError, Location
+
+DEFAULT_CONFIG_PATHS = (Path("/etc/sentinel/sentinel.yaml"), Path("config/sentinel.yaml"))
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("SENTINEL_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if candidate.exists():
+            return candidate
+    return DEFAULT_CONFIG_PATHS[-1]
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """Read and validate the daemon configuration; raises ConfigError/ConfigErrors with locations."""
+    doc = load_yaml_file(path)
+    if doc.data is None:
+        doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise ConfigError("expected a mapping at the top level", Location(str(path), 1))
+    cfg = parse_model(SentinelConfig, doc)
+    return LoadedConfig(config=cfg, path=path.resolve())

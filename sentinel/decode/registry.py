@@ -1,0 +1,87 @@
+"""Load every collector definition in a folder and check each one, reporting all problems."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sentinel.collect.records import RawRecord
+from sentinel.conf.yamlfile import LoadedYaml, load_yaml_file, parse_model
+from sentinel.decode.engine import Decoder, compile_pattern
+from sentinel.decode.spec import CollectorSpec
+from sentinel.errors import ConfigError, ConfigErrors, Location
+from sentinel.events.conditions import ConditionError
+
+EXAMPLE_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z: examples decode against a fixed clock
+
+
+@dataclass(frozen=True)
+class LoadedCollector:
+    spec: CollectorSpec
+    path: Path
+
+
+def load_collector(path: Path) -> LoadedCollector:
+    """Load and validate one collector file, including its patterns and examples."""
+    doc = load_yaml_file(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError("expected a mapping with name, format and patterns", Location(str(path), 1))
+    spec = parse_model(CollectorSpec, doc)
+    errors = _check_patterns(spec, doc) + _check_examples(spec, doc)
+    if errors:
+        raise ConfigErrors(errors)
+    return LoadedCollector(spec, path)
+
+
+def load_collectors(directory: Path) -> tuple[dict[str, LoadedCollector], list[ConfigError]]:
+    """Every ``*.yaml`` in ``directory``; returns what loaded and every error found."""
+    found: dict[str, LoadedCollector] = {}
+    errors: list[ConfigError] = []
+    if not directory.is_dir():
+        return found, [ConfigError("collectors folder does not exist", Location(str(directory)))]
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            loaded = load_collector(path)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if loaded.spec.name in found:
+            errors.append(ConfigError(f"collector name {loaded.spec.name!r} already defined in "
+                                      f"{found[loaded.spec.name].path}", Location(str(path), None, "name")))
+            continue
+        found[loaded.spec.name] = loaded
+    return found, errors
+
+
+def _check_patterns(spec: CollectorSpec, doc: LoadedYaml) -> list[ConfigError]:
+    errors = []
+    for i, pattern in enumerate(spec.patterns):
+        try:
+            compile_pattern(pattern)
+        except re.error as exc:
+            errors.append(ConfigError(f"invalid regular expression: {exc}", doc.location(("patterns", i, "regex"))))
+        except ConditionError as exc:
+            errors.append(ConfigError(f"invalid condition: {exc}", doc.location(("patterns", i, "when"))))
+    return errors
+
+
+def _check_examples(spec: CollectorSpec, doc: LoadedYaml) -> list[ConfigError]:
+    try:
+        decoder = Decoder(spec, "UTC", "example-host")
+    except (re.error, ConditionError):
+        return []
+    errors = []
+    for i, example in enumerate(spec.examples):
+        rec = RawRecord(spec.name, "example", "example.log", 0, len(example.line) + 1, example.line.encode(),
+                        reference_time=EXAMPLE_TIME)
+        event, _ = decoder.decode(rec, EXAMPLE_TIME)
+        for name, want in example.expect.items():
+            got = event.fields.get(name)
+            if got != want:
+                errors.append(ConfigError(f"example decodes {name} to {got!r}, expected {want!r}",
+                                          doc.location(("examples", i, "expect", name))))
+    return errors

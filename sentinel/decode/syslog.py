@@ -1,0 +1,122 @@
+"""Syslog headers: RFC 3164 (BSD), RFC 5424, ISO-stamped (rsyslog high precision) and journal short form."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sentinel.events.timestamps import bsd_timestamp, iso_timestamp
+
+# <PRI>? Mmm dd hh:mm:ss[.frac] [year]? host prog[pid]: msg
+RFC3164 = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(?P<day>\d{1,2}) "
+    r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)(?: (?P<year>\d{4}))? "
+    r"(?:(?P<host>[^\s\[\]:]+) )?(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?:? ?(?P<msg>.*)",
+    re.DOTALL,
+)
+# <PRI>? ISO-8601 host prog[pid]: msg
+ISO_HEADER = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) "
+    r"(?P<host>[^\s\[\]:]+) (?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?:? ?(?P<msg>.*)",
+    re.DOTALL,
+)
+# <PRI>VERSION TIMESTAMP HOST APP PROCID MSGID [SD] MSG
+RFC5424 = re.compile(
+    r"<(?P<pri>\d{1,3})>(?P<ver>\d{1,2}) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<sd>-|(?:\[(?:[^\]\\\"]|\\.|\"(?:[^\"\\]|\\.)*\")*\])+) ?(?P<msg>.*)",
+    re.DOTALL,
+)
+# journalctl -o short without a timestamp (e.g. fail2ban's journal test files): host prog[pid]: msg
+JOURNAL_SHORT = re.compile(r"(?P<host>[^\s\[\]:]+) (?P<prog>[\w./-]+)\[(?P<pid>\d+)\]: (?P<msg>.*)", re.DOTALL)
+
+SD_ELEMENT = re.compile(r"\[([^\s\]=]+)((?:\s+[^\s=\]]+=\"(?:[^\"\\]|\\.)*\")*)\]")
+SD_PARAM = re.compile(r"([^\s=\]]+)=\"((?:[^\"\\]|\\.)*)\"")
+
+
+class HeaderError(ValueError):
+    """The line is not syslog in any form we know."""
+
+
+def parse_structured_data(sd: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for m in SD_ELEMENT.finditer(sd):
+        params = {k: re.sub(r"\\([\"\\\]])", r"\1", v) for k, v in SD_PARAM.findall(m.group(2))}
+        out[m.group(1)] = params
+    return out
+
+
+def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any]) -> tuple[float | None, str, str]:
+    """Fill header fields into ``fields``; return (timestamp or None, program, message)."""
+    if line.startswith("<") and (m5 := RFC5424.match(line)) is not None and m5.group("ver") == "1":
+        pri = int(m5.group("pri"))
+        fields["log.syslog.priority"] = pri
+        fields["log.syslog.facility.code"] = pri >> 3
+        fields["log.syslog.severity.code"] = pri & 7
+        fields["log.syslog.version"] = "1"
+        ts_text = m5.group("ts")
+        ts = None if ts_text == "-" else iso_timestamp(ts_text, zone)
+        host, app, procid, msgid = m5.group("host", "app", "procid", "msgid")
+        if host != "-":
+            fields["host.hostname"] = host
+        if app != "-":
+            fields["log.syslog.appname"] = app
+            fields["process.name"] = app
+        if procid != "-":
+            fields["log.syslog.procid"] = procid
+            if procid.isdigit():
+                fields["process.pid"] = int(procid)
+        if msgid != "-":
+            fields["log.syslog.msgid"] = msgid
+        sd = m5.group("sd")
+        if sd != "-":
+            fields["log.syslog.structured_data"] = parse_structured_data(sd)
+        msg = m5.group("msg")
+        if msg.startswith("\ufeff"):
+            msg = msg[1:]
+        return ts, app if app != "-" else "", msg
+    m = RFC3164.match(line)
+    if m is not None:
+        pri, mon, day, h, mi, s, year, host, prog, pid, msg = m.groups()
+        second = float(s)
+        if year:
+            ts = iso_timestamp(f"{year}-{_month_num(mon):02d}-{int(day):02d}T{h}:{mi}:{s}", zone)
+        else:
+            ts = bsd_timestamp(mon, int(day), int(h), int(mi), second, zone, reference)
+        _pri(pri, fields)
+        if host:
+            fields["host.hostname"] = host
+        fields["process.name"] = prog
+        if pid:
+            fields["process.pid"] = int(pid)
+        return ts, prog, msg
+    m = ISO_HEADER.match(line)
+    if m is not None:
+        pri, ts_text, host, prog, pid, msg = m.groups()
+        _pri(pri, fields)
+        fields["host.hostname"] = host
+        fields["process.name"] = prog
+        if pid:
+            fields["process.pid"] = int(pid)
+        return iso_timestamp(ts_text, zone), prog, msg
+    m = JOURNAL_SHORT.match(line)
+    if m is not None:
+        host, prog, pid, msg = m.groups()
+        fields["host.hostname"] = host
+        fields["process.name"] = prog
+        fields["process.pid"] = int(pid)
+        return None, prog, msg
+    raise HeaderError("not a syslog line (RFC 3164, RFC 5424 or ISO-stamped)")
+
+
+def _pri(pri: str | None, fields: dict[str, Any]) -> None:
+    if pri:
+        value = int(pri)
+        fields["log.syslog.priority"] = value
+        fields["log.syslog.facility.code"] = value >> 3
+        fields["log.syslog.severity.code"] = value & 7
+
+
+def _month_num(mon: str) -> int:
+    from sentinel.events.timestamps import MONTHS
+
+    return MONTHS[mon]

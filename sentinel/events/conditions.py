@@ -1,0 +1,165 @@
+"""A safe condition language over flat event fields: data in, a predicate out, never ``eval``.
+
+Forms (a mapping with several keys means all of them):
+
+    user.name: alice                   equality (for list fields: contains)
+    event.outcome: [failure, unknown]  one of
+    phi.record_count: {gte: 500}       eq ne in not_in gt gte lt lte regex iregex cidr
+                                       exists prefix suffix contains icontains
+    all: [ ... ]   any: [ ... ]   not: { ... }
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+OPERATORS = frozenset(
+    {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "regex", "iregex", "cidr", "exists",
+     "prefix", "suffix", "contains", "icontains", "field_eq", "field_ne"}
+)
+_MISSING = object()
+
+
+class ConditionError(ValueError):
+    """A condition is malformed; ``path`` says where inside it."""
+
+    def __init__(self, message: str, path: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+def compile_condition(spec: Any, path: str = "") -> Predicate:
+    """Compile a condition mapping into a predicate; raises ConditionError on a bad spec."""
+    if spec is None or spec == {}:
+        return _true
+    if not isinstance(spec, Mapping):
+        raise ConditionError(f"expected a mapping of field: condition, got {type(spec).__name__}", path)
+    parts: list[Predicate] = []
+    for key, value in spec.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key == "all":
+            parts.append(_all([compile_condition(v, f"{where}[{i}]") for i, v in enumerate(_as_list(value, where))]))
+        elif key == "any":
+            subs = [compile_condition(v, f"{where}[{i}]") for i, v in enumerate(_as_list(value, where))]
+            parts.append(lambda ev, subs=subs: any(p(ev) for p in subs))
+        elif key == "not":
+            sub = compile_condition(value, where)
+            parts.append(lambda ev, sub=sub: not sub(ev))
+        else:
+            parts.append(_field_predicate(str(key), value, where))
+    return parts[0] if len(parts) == 1 else _all(parts)
+
+
+def _true(_: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    return lambda ev: all(p(ev) for p in parts)
+
+
+def _as_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise ConditionError("expected a non-empty list of conditions", where)
+    return value
+
+
+def _field_predicate(name: str, spec: Any, where: str) -> Predicate:
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - OPERATORS
+        if unknown:
+            raise ConditionError(
+                f"unknown operator {sorted(unknown)[0]!r}; expected one of {', '.join(sorted(OPERATORS))}",
+                where,
+            )
+        tests = [_operator(name, op, arg, f"{where}.{op}") for op, arg in spec.items()]
+        return tests[0] if len(tests) == 1 else _all(tests)
+    if isinstance(spec, list):
+        return _operator(name, "in", spec, where)
+    return _operator(name, "eq", spec, where)
+
+
+def _values(ev: Mapping[str, Any], name: str) -> list[Any]:
+    value = ev.get(name, _MISSING)
+    if value is _MISSING or value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _any_value(name: str, test: Callable[[Any], bool]) -> Predicate:
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        for v in _values(ev, name):
+            try:
+                if test(v):
+                    return True
+            except (TypeError, ValueError):
+                continue
+        return False
+
+    return predicate
+
+
+def _operator(name: str, op: str, arg: Any, where: str) -> Predicate:
+    if op == "eq":
+        return _any_value(name, lambda v: v == arg or (isinstance(arg, str) and str(v) == arg))
+    if op == "ne":
+        positive = _any_value(name, lambda v: v == arg)
+        return lambda ev: not positive(ev)
+    if op in ("in", "not_in"):
+        if not isinstance(arg, list):
+            raise ConditionError("expected a list of values", where)
+        members = frozenset(str(a) for a in arg)
+        positive = _any_value(name, lambda v: str(v) in members)
+        return positive if op == "in" else (lambda ev: not positive(ev))
+    if op in ("gt", "gte", "lt", "lte"):
+        if not isinstance(arg, int | float) or isinstance(arg, bool):
+            raise ConditionError(f"expected a number, got {arg!r}", where)
+        bound = float(arg)
+        cmp: dict[str, Callable[[float], bool]] = {
+            "gt": lambda x: x > bound, "gte": lambda x: x >= bound,
+            "lt": lambda x: x < bound, "lte": lambda x: x <= bound,
+        }
+        test = cmp[op]
+        return _any_value(name, lambda v: not isinstance(v, bool) and test(float(v)))
+    if op in ("regex", "iregex"):
+        try:
+            pattern = re.compile(str(arg), re.IGNORECASE if op == "iregex" else 0)
+        except re.error as exc:
+            raise ConditionError(f"invalid regular expression: {exc}", where) from exc
+        return _any_value(name, lambda v: pattern.search(str(v)) is not None)
+    if op == "cidr":
+        nets = []
+        for text in arg if isinstance(arg, list) else [arg]:
+            try:
+                nets.append(ipaddress.ip_network(str(text), strict=False))
+            except ValueError as exc:
+                raise ConditionError(f"invalid network {text!r}: {exc}", where) from exc
+        return _any_value(name, lambda v: any(ipaddress.ip_address(str(v)) in n for n in nets))
+    if op == "exists":
+        if not isinstance(arg, bool):
+            raise ConditionError("expected true or false", where)
+        return (lambda ev: bool(_values(ev, name))) if arg else (lambda ev: not _values(ev, name))
+    if op in ("prefix", "suffix", "contains", "icontains"):
+        options = [str(a) for a in (arg if isinstance(arg, list) else [arg])]
+        if op == "prefix":
+            return _any_value(name, lambda v: str(v).startswith(tuple(options)))
+        if op == "suffix":
+            return _any_value(name, lambda v: str(v).endswith(tuple(options)))
+        if op == "contains":
+            return _any_value(name, lambda v: any(o in str(v) for o in options))
+        lowered = [o.lower() for o in options]
+        return _any_value(name, lambda v: any(o in str(v).lower() for o in lowered))
+    if op in ("field_eq", "field_ne"):
+        other = str(arg)
+
+        def same(ev: Mapping[str, Any]) -> bool:
+            a, b = ev.get(name), ev.get(other)
+            return a is not None and a == b
+
+        return same if op == "field_eq" else (lambda ev: not same(ev))
+    raise ConditionError(f"unknown operator {op!r}", where)

@@ -1,0 +1,94 @@
+"""Every metric sentinel exports, defined once on a registry that is passed in.
+
+Label sets are bounded: sources, rules, receivers and outcomes come from configuration, never
+from event content (no user names or IPs as labels).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from sentinel import __version__
+
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The metric objects, bound to one registry (tests make a fresh one each)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry if registry is not None else CollectorRegistry()
+        self.build_info = Info("sentinel_build", "Version of the running sentinel", registry=r)
+        self.build_info.info({"version": __version__})
+        self.lines_read = Counter("sentinel_lines_read", "Records framed from source files", ["source"], registry=r)
+        self.bytes_read = Counter("sentinel_bytes_read", "Bytes read from source files", ["source"], registry=r)
+        self.events = Counter("sentinel_events", "Events stored, by parse outcome", ["source", "outcome"], registry=r)
+        self.lines_truncated = Counter("sentinel_lines_truncated", "Lines cut at the line size limit",
+                                       ["source"], registry=r)
+        self.invalid_utf8 = Counter("sentinel_lines_invalid_utf8", "Lines with invalid UTF-8 (kept, replaced)",
+                                    ["source"], registry=r)
+        self.file_problems = Counter("sentinel_file_problems", "Files that could not be followed, by kind",
+                                     ["source", "kind"], registry=r)
+        self.rotations = Counter("sentinel_file_rotations", "Rotations, truncations and new files seen",
+                                 ["source", "kind"], registry=r)
+        self.lag_bytes = Gauge("sentinel_checkpoint_lag_bytes", "Bytes written to a source's files not yet committed",
+                               ["source"], registry=r)
+        self.lag_seconds = Gauge("sentinel_checkpoint_lag_seconds",
+                                 "Age of the oldest uncommitted write in a source's files", ["source"], registry=r)
+        self.files_open = Gauge("sentinel_files_followed", "Files followed", ["source"], registry=r)
+        self.batch_seconds = Histogram("sentinel_batch_commit_duration_seconds", "Time to commit one batch",
+                                       buckets=BATCH_BUCKETS, registry=r)
+        self.batch_events = Histogram("sentinel_batch_events", "Events per committed batch",
+                                      buckets=(1, 10, 100, 500, 1000, 2000, 4096, 8192), registry=r)
+        self.last_event_time = Gauge("sentinel_source_last_event_timestamp_seconds",
+                                     "When a source last produced an event", ["source"], registry=r)
+        self.retention_deleted = Counter("sentinel_store_retention_deleted_events",
+                                         "Events deleted by retention", ["reason"], registry=r)
+        self.store_bytes = Gauge("sentinel_store_size_bytes", "Size of the local database", registry=r)
+        self.paused = Gauge("sentinel_collection_paused", "1 while collection waits for the sink (backpressure)",
+                            registry=r)
+
+        # --- detection (sentinel.detect) ---
+        self.rule_evaluations = Counter("sentinel_rule_evaluations", "Events evaluated by a rule", ["rule"],
+                                        registry=r)
+        self.rule_matches = Counter("sentinel_rule_matches", "Events that passed a rule's filter", ["rule"],
+                                    registry=r)
+        self.rule_state_keys = Gauge("sentinel_rule_state_keys", "Keys held in a rule's state", ["rule"], registry=r)
+        self.rule_state_evictions = Counter("sentinel_rule_state_evictions",
+                                            "Keys evicted from a rule's state at the key limit", ["rule"], registry=r)
+        self.rule_errors = Counter("sentinel_rule_errors", "Rule evaluation errors", ["rule"], registry=r)
+        self.alerts = Counter("sentinel_alerts", "Alerts raised", ["rule", "severity"], registry=r)
+        self.dormant_accounts = Gauge("sentinel_dormant_accounts", "Accounts idle beyond the dormancy threshold",
+                                      registry=r)
+        # --- routing and delivery (sentinel.route, sentinel.notify) ---
+        self.notifications = Counter("sentinel_notifications", "Notification attempts by receiver and outcome",
+                                     ["receiver", "outcome"], registry=r)
+        self.notification_seconds = Histogram("sentinel_notification_delivery_duration_seconds",
+                                              "Time from alert detection to delivery", ["receiver"],
+                                              buckets=BATCH_BUCKETS + (10.0, 30.0, 60.0, 300.0), registry=r)
+        self.outbox_depth = Gauge("sentinel_outbox_depth", "Notifications waiting for delivery", registry=r)
+        self.outbox_oldest = Gauge("sentinel_outbox_oldest_age_seconds", "Age of the oldest undelivered notification",
+                                   registry=r)
+        self.silenced = Counter("sentinel_notifications_silenced", "Notifications suppressed by a silence",
+                                ["receiver"], registry=r)
+        self.escalations = Counter("sentinel_escalations", "Unacknowledged alerts escalated", ["severity"],
+                                   registry=r)
+        # --- Elasticsearch (sentinel.store.elasticsearch) ---
+        self.es_bulk_seconds = Histogram("sentinel_elasticsearch_bulk_duration_seconds", "Bulk request duration",
+                                         buckets=BATCH_BUCKETS + (10.0, 30.0), registry=r)
+        self.es_docs = Counter("sentinel_elasticsearch_documents", "Documents shipped by result", ["result"],
+                               registry=r)
+        self.es_retries = Counter("sentinel_elasticsearch_retries", "Bulk requests retried", registry=r)
+        self.es_dead_letters = Counter("sentinel_elasticsearch_dead_letters",
+                                       "Documents parked in the dead-letter table", registry=r)
+        self.spool_depth = Gauge("sentinel_spool_depth", "Events spooled, not yet in Elasticsearch", registry=r)
+        self.spool_bytes = Gauge("sentinel_spool_bytes", "Bytes of events spooled", registry=r)
+        self.es_up = Gauge("sentinel_elasticsearch_up", "1 when the last request to Elasticsearch succeeded",
+                           registry=r)
+        # --- lifecycle (sentinel.daemon) ---
+        self.reloads = Counter("sentinel_config_reloads", "Configuration reloads by result", ["result"], registry=r)
+        self.last_reload = Gauge("sentinel_config_last_reload_timestamp_seconds", "When config was last loaded",
+                                 registry=r)
+        self.last_reload_ok = Gauge("sentinel_config_last_reload_successful", "1 if the last reload succeeded",
+                                    registry=r)
+        self.started = Gauge("sentinel_start_time_seconds", "When the daemon started", registry=r)

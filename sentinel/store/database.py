@@ -1,0 +1,113 @@
+"""The local SQLite database (WAL mode) and the batch transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sentinel.collect.records import Checkpoint
+from sentinel.errors import StoreError
+from sentinel.store.schema import DDL, SCHEMA_VERSION
+
+_extra_ddl: list[str] = []
+
+
+def register_ddl(ddl: str) -> None:
+    """Let a part (detect, route, the Elasticsearch spool) add its tables to the one database."""
+    if ddl not in _extra_ddl:
+        _extra_ddl.append(ddl)
+
+
+def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sqlite3.Connection:
+    """Open the database with the pragmas every connection needs."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, isolation_level=None,
+                               check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode survives a process crash (the case we promise); FULL would add power-loss
+        # durability of the last transactions at the cost of an fsync per batch.
+        conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # A larger page cache keeps the secondary indexes' hot pages in memory during bulk inserts.
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
+
+
+class Database:
+    """Owns the writer connection; others open their own connections with :func:`connect`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists()
+        try:
+            self.conn = connect(path)
+            if fresh:
+                self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self.conn.executescript(DDL)
+            for ddl in _extra_ddl:
+                self.conn.executescript(ddl)
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT on the writer connection; rolls back on any exception."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def load_checkpoints(self) -> list[Checkpoint]:
+        rows = self.conn.execute(
+            "SELECT stream, source, path, dev, ino, fp_len, fp_hash, offset, finished, updated FROM checkpoints"
+        ).fetchall()
+        return [Checkpoint(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9]) for r in rows]
+
+    @staticmethod
+    def save_checkpoints(tx: sqlite3.Connection, checkpoints: Sequence[Checkpoint]) -> None:
+        tx.executemany(
+            "INSERT INTO checkpoints VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(stream) DO UPDATE SET "
+            "path=excluded.path, dev=excluded.dev, ino=excluded.ino, fp_len=excluded.fp_len, "
+            "fp_hash=excluded.fp_hash, offset=excluded.offset, finished=excluded.finished, updated=excluded.updated",
+            [(c.stream, c.source, c.path, c.dev, c.ino, c.fp_len, c.fp_hash, c.offset, int(c.finished), c.updated)
+             for c in checkpoints],
+        )
+
+    def forget_finished(self, older_than: float) -> int:
+        """Drop finished checkpoints that are old and whose file is gone."""
+        import os
+
+        gone = []
+        for stream, path, dev, ino in self.conn.execute(
+            "SELECT stream, path, dev, ino FROM checkpoints WHERE finished = 1 AND updated < ?", (older_than,)
+        ):
+            try:
+                st = os.stat(path)
+                if (st.st_dev, st.st_ino) == (dev, ino):
+                    continue
+            except OSError:
+                pass
+            gone.append((stream,))
+        with self.transaction() as tx:
+            tx.executemany("DELETE FROM checkpoints WHERE stream = ?", gone)
+        return len(gone)
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
