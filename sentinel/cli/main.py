@@ -54,4 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so commands register on the same registry object.
+    from sentinel.cli.main import main as package_main
+
+    sys.exit(package_main())

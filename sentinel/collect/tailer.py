@@ -62,6 +62,7 @@ class _Stream:
     last_data: float = 0.0
     dirty: bool = True
     mtime: float = 0.0
+    young: bool = False  # too short yet to be sure it is not a copy of another stream
 
     @property
     def key(self) -> Key:
@@ -227,6 +228,11 @@ class SourceTailer:
         fp_len = min(st.st_size, FINGERPRINT_BYTES)
         fp_hash = fingerprint(fd, fp_len)
         original = self._copy_of(fd, st.st_size, key)
+        if original == "pending":
+            # Its bytes so far are the start of a file we follow: most likely a copy (copytruncate)
+            # still being written. Decide at the next discovery, once it has grown.
+            os.close(fd)
+            return
         if original is not None:
             # A copy of content we already read or are reading (copytruncate): keep it aside;
             # if its original gets truncated, the rest of the stream is read from this copy.
@@ -238,18 +244,26 @@ class SourceTailer:
         sid = new_stream_id(st.st_dev, st.st_ino, fp_hash, now)
         stream = self._make_stream(sid, path, st.st_dev, st.st_ino, fp_len, fp_hash, start, fd)
         stream.mtime = st.st_mtime
+        stream.young = fp_len < FINGERPRINT_BYTES
         self.active[key] = stream
         if not self.first_start:
             self.events.on_rotation(self.source, "new_file")
 
     def _copy_of(self, fd: int, size: int, key: Key) -> str | None:
+        """Stream whose content this file copies, "pending" if it may be a copy still being written."""
+        pending = False
         for s in list(self.active.values()) + self.retired:
-            if s.key != key and s.fp_len > 0 and size >= s.fp_len and fingerprint(fd, s.fp_len) == s.fp_hash:
-                return s.id
+            if s.key == key or s.fp_len == 0:
+                continue
+            if size >= s.fp_len:
+                if fingerprint(fd, s.fp_len) == s.fp_hash:
+                    return s.id
+            elif size > 0 and s.fd is not None and os.pread(fd, size, 0) == os.pread(s.fd, size, 0):
+                pending = True
         for k, known in self.known.items():
             if k != key and known.fp_len > 0 and size >= known.fp_len and fingerprint(fd, known.fp_len) == known.fp_hash:
                 return known.stream or "finished"
-        return None
+        return "pending" if pending else None
 
     # ------------------------------------------------------------------ reading
     def read(self, budget: int) -> list[RawRecord]:
@@ -273,6 +287,15 @@ class SourceTailer:
             st = os.fstat(s.fd)
         except OSError:
             return
+        if s.young and s.pos == 0 and st.st_size > 0:
+            verdict = self._copy_of(s.fd, st.st_size, s.key)
+            if verdict == "pending":
+                return
+            if verdict is not None:
+                self.active.pop(s.key, None)
+                self.known[s.key] = _Known(s.fp_len, s.fp_hash, verdict, s.fd, s.path)
+                return
+            s.young = False
         if st.st_size < s.pos:
             self._handle_truncation(s, "truncated")
             new = self.active.get(s.key)

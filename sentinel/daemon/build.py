@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +56,8 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
     return plans, collectors, errors
 
 
-def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics) -> list[SourceRuntime]:
+def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
+                  clock: Callable[[], float] = time.time) -> list[SourceRuntime]:
     p = cfg.config.pipeline
     events = TailerEvents(
         on_read=lambda s, lines, nbytes: (metrics.lines_read.labels(s).inc(lines), metrics.bytes_read.labels(s).inc(nbytes)),
@@ -72,7 +75,7 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics) 
             read_chunk_bytes=p.read_chunk_bytes,
             start_position=plan.settings.start_position or p.start_position,
         )
-        tailer = SourceTailer(spec.name, plan.paths, framing, settings, events)
+        tailer = SourceTailer(spec.name, plan.paths, framing, settings, events, clock)
         decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host)
         out.append(SourceRuntime(spec.name, tailer, decoder))
     return out

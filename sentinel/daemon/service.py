@@ -22,16 +22,33 @@ log = logging.getLogger(__name__)
 
 
 class Worker(Protocol):
-    """A background part (notifier, shipper, HTTP server) started and stopped with the daemon."""
+    """A background part (notifier, shipper, HTTP server) started and stopped with the daemon.
+
+    ``stop()`` must finish the unit of work in progress (a delivery attempt, a bulk request) and return.
+    """
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
 
+class LifecycleHooks(Protocol):
+    """What the operations part does at start, reload and stop (sd_notify, audit, metrics)."""
+
+    def started(self) -> None: ...
+    def reload(self) -> bool: ...
+    def stopping(self, reason: str) -> None: ...
+    def stopped(self, drained_batches: int, drained_events: int, complete: bool) -> None: ...
+
+
+DRAIN_SECONDS = 20.0  # SIGTERM: keep committing what is already written for at most this long (unit: 45 s)
+
+
 class Daemon:
     """Owns the database, the pipeline and the workers for one configuration."""
 
-    def __init__(self, cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.cfg = cfg
         self.metrics = metrics or Metrics()
         self.clock = clock
@@ -44,6 +61,13 @@ class Daemon:
         self.processors: list[BatchProcessor] = []
         self.sink: EventSink | None = None
         self._last_retention = 0.0
+        self.lifecycle: LifecycleHooks | None = None
+        self.reload_requested = threading.Event()
+        self.ready = threading.Event()
+        self.draining = False
+        self.drain_seconds = DRAIN_SECONDS
+        self.heartbeat = time.monotonic()  # advanced by the main loop; /healthz and the watchdog read it
+        self._stop_reason = "stop requested"
 
     def open(self) -> Pipeline:
         """Validate config, open the store, restore checkpoints; raise on any config error."""
@@ -53,7 +77,7 @@ class Daemon:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(database_path(cfg))
         self.sink = self.sink or SqliteEventStore()
-        sources = build_sources(cfg, plans, self.metrics)
+        sources = build_sources(cfg, plans, self.metrics, self.clock)
         self.pipeline = Pipeline(self.db, self.sink, sources, cfg.config.pipeline, self.metrics, self.processors,
                                  self.clock)
         self.pipeline.restore()
@@ -62,16 +86,37 @@ class Daemon:
     def start_workers(self) -> None:
         if self.pipeline is None:
             raise RuntimeError("open() first")
-        if self.cfg.config.pipeline.use_watchdog:
-            patterns = [p for src in self.pipeline.sources for p in src.tailer.patterns]
-            self.watcher = ChangeWatcher(patterns, self.wake)
-            if self.watcher.start():
-                self.pipeline.structural_change = self.watcher.structural
+        self.restart_watcher()
         for worker in self.workers:
             worker.start()
 
+    def restart_watcher(self) -> None:
+        """(Re)start file notifications for the current sources (again after a reload changed them)."""
+        if self.pipeline is None:
+            return
+        patterns = [p for src in self.pipeline.sources for p in src.tailer.patterns]
+        if self.watcher is not None:
+            if self.watcher.directories == ChangeWatcher(patterns, self.wake).directories:
+                return
+            self.watcher.stop()
+            self.watcher = None
+        if self.cfg.config.pipeline.use_watchdog:
+            self.watcher = ChangeWatcher(patterns, self.wake)
+            if self.watcher.start():
+                self.pipeline.structural_change = self.watcher.structural
+
+    def tick(self, *_: object) -> None:
+        """Between batches (after each commit and when idle): heartbeat, and a pending reload."""
+        self.heartbeat = time.monotonic()
+        if self.reload_requested.is_set() and not self.stop_event.is_set():
+            self.reload_requested.clear()
+            if self.lifecycle is not None:
+                self.lifecycle.reload()
+            self.heartbeat = time.monotonic()
+
     def idle(self) -> None:
-        """Housekeeping between batches: retention."""
+        """Housekeeping between batches: heartbeat, pending reload, retention."""
+        self.tick()
         now = self.clock()
         s = self.cfg.config.storage.sqlite
         if self.db is None or now - self._last_retention < s.retention_check_seconds:
@@ -86,19 +131,57 @@ class Daemon:
     def run(self) -> None:
         pipeline = self.pipeline or self.open()
         self.start_workers()
+        pipeline.after_commit.append(self.tick)
         log.info("sentinel running: %d sources, store %s", len(pipeline.sources), self.cfg.config.storage.backend)
+        batches = events = 0
+        complete = False
         try:
+            if self.lifecycle is not None:
+                self.lifecycle.started()
+            self.ready.set()
             pipeline.run(self.stop_event, self.wake, self.idle)
+            batches, events, complete = self.drain()
         finally:
             self.close()
+            if self.lifecycle is not None:
+                self.lifecycle.stopped(batches, events, complete)
 
-    def request_stop(self, *_: object) -> None:
+    def drain(self) -> tuple[int, int, bool]:
+        """After a stop request: commit what the files already hold, bounded by ``drain_seconds``."""
+        assert self.pipeline is not None
+        self.ready.clear()
+        self.draining = True
+        self.metrics.draining.set(1)
+        if self.lifecycle is not None:
+            self.lifecycle.stopping(self._stop_reason)
+        deadline = time.monotonic() + self.drain_seconds
+        batches = events = 0
+        while time.monotonic() < deadline:
+            result = self.pipeline.step()
+            if result.events == 0:
+                log.info("drained %d events in %d batches; checkpoints committed", events, batches)
+                return batches, events, True
+            batches += 1
+            events += result.events
+        log.warning("drain stopped after %.0f s with input left (%d events committed); it is read at the next start",
+                    self.drain_seconds, events)
+        return batches, events, False
+
+    def request_stop(self, signum: int | None = None, *_: object) -> None:
+        if signum is not None:
+            self._stop_reason = signal.Signals(signum).name
         self.stop_event.set()
+        self.wake.set()
+
+    def request_reload(self, *_: object) -> None:
+        """SIGHUP: only flag it; the reload itself runs in the pipeline thread between batches."""
+        self.reload_requested.set()
         self.wake.set()
 
     def install_signals(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
 
     def close(self) -> None:
         if self.watcher is not None:

@@ -1,0 +1,186 @@
+"""Tailing real files through rename, copytruncate, truncation, deletion, re-creation and symlink swaps."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from tests.fixtures.common import MakeConfig
+from tests.ingest_helpers import FakeClock, append, drain, open_daemon, originals, sshd
+
+
+def _cfg(make_config: MakeConfig, pattern: str, **pipeline: object):
+    return make_config(sources=[{"collector": "linux-auth", "paths": [pattern]}],
+                       pipeline={"start_position": "beginning", **pipeline})
+
+
+def test_lines_appended_are_stored_once_in_order(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    append(log, [sshd(i) for i in range(100)])
+    clock = FakeClock()
+    d = open_daemon(_cfg(make_config, str(log)), clock)
+    drain(d, clock)
+    append(log, [sshd(i) for i in range(100, 150)])
+    drain(d, clock)
+    assert originals(d.cfg) == [sshd(i) for i in range(150)]
+
+
+def test_partial_line_waits_for_its_newline(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    clock = FakeClock()
+    log.write_text(sshd(0) + "\n" + sshd(1)[:30])
+    d = open_daemon(_cfg(make_config, str(log)), clock)
+    drain(d, clock)
+    assert originals(d.cfg) == [sshd(0)]
+    with log.open("a") as fh:
+        fh.write(sshd(1)[30:] + "\n")
+    drain(d, clock)
+    assert originals(d.cfg) == [sshd(0), sshd(1)]
+
+
+def test_rename_rotation_reads_old_file_to_its_end(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    clock = FakeClock()
+    append(log, [sshd(i) for i in range(10)])
+    d = open_daemon(_cfg(make_config, str(log)), clock)
+    drain(d, clock)
+    # The writer still appends to the old file after the rename, then switches to a new one.
+    os.rename(log, tmp_path / "auth.log.1")
+    append(tmp_path / "auth.log.1", [sshd(i) for i in range(10, 15)])
+    append(log, [sshd(i) for i in range(15, 20)])
+    drain(d, clock)
+    assert sorted(originals(d.cfg)) == sorted(sshd(i) for i in range(20))
+
+
+def test_rotation_while_stopped_is_caught_up_on_restart(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    clock = FakeClock()
+    append(log, [sshd(i) for i in range(10)])
+    cfg = _cfg(make_config, str(log))
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    d.close()
+    append(log, [sshd(i) for i in range(10, 13)])
+    os.rename(log, tmp_path / "auth.log.1")
+    append(log, [sshd(i) for i in range(13, 16)])
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    assert Counter(originals(cfg)) == Counter(sshd(i) for i in range(16))
+
+
+def test_copytruncate_keeps_every_line(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "app.log"
+    clock = FakeClock()
+    append(log, [sshd(i) for i in range(10)])
+    cfg = _cfg(make_config, str(tmp_path / "app.log*"))
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    append(log, [sshd(i) for i in range(10, 20)])  # not read yet when the copy is taken
+    shutil.copyfile(log, tmp_path / "app.log.1")
+    with log.open("r+") as fh:
+        fh.truncate(0)
+    append(log, [sshd(i) for i in range(20, 25)])
+    drain(d, clock)
+    assert Counter(originals(cfg)) == Counter(sshd(i) for i in range(25))
+
+
+def test_copytruncate_while_stopped(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "app.log"
+    clock = FakeClock()
+    append(log, [sshd(i) for i in range(10)])
+    cfg = _cfg(make_config, str(log))
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    d.close()
+    append(log, [sshd(i) for i in range(10, 20)])
+    shutil.copyfile(log, tmp_path / "app.log.1")
+    with log.open("r+") as fh:
+        fh.truncate(0)
+    append(log, [sshd(i) for i in range(20, 22)])
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    assert Counter(originals(cfg)) == Counter(sshd(i) for i in range(22))
+
+
+def test_truncation_restarts_at_zero(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    clock = FakeClock()
+    append(log, [sshd(i) for i in range(10)])
+    d = open_daemon(_cfg(make_config, str(log)), clock)
+    drain(d, clock)
+    with log.open("r+") as fh:
+        fh.truncate(0)
+    append(log, [sshd(i) for i in range(100, 103)])
+    drain(d, clock)
+    assert originals(d.cfg) == [sshd(i) for i in range(10)] + [sshd(i) for i in range(100, 103)]
+
+
+def test_deleted_and_recreated_file(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    clock = FakeClock()
+    append(log, [sshd(i) for i in range(5)])
+    d = open_daemon(_cfg(make_config, str(log)), clock)
+    drain(d, clock)
+    fh = log.open("a")
+    os.unlink(log)
+    fh.write(sshd(5) + "\n")  # written to the deleted file through a still-open descriptor
+    fh.close()
+    append(log, [sshd(i) for i in range(6, 9)])
+    drain(d, clock)
+    assert Counter(originals(d.cfg)) == Counter(sshd(i) for i in range(9))
+
+
+def test_symlink_swap_follows_the_new_target(tmp_path: Path, make_config: MakeConfig) -> None:
+    (tmp_path / "a.log").write_text("".join(sshd(i) + "\n" for i in range(3)))
+    (tmp_path / "b.log").write_text("".join(sshd(i) + "\n" for i in range(3, 6)))
+    link = tmp_path / "current.log"
+    link.symlink_to(tmp_path / "a.log")
+    clock = FakeClock()
+    d = open_daemon(_cfg(make_config, str(link)), clock)
+    drain(d, clock)
+    tmp_link = tmp_path / "tmp.link"
+    tmp_link.symlink_to(tmp_path / "b.log")
+    os.replace(tmp_link, link)
+    drain(d, clock)
+    assert Counter(originals(d.cfg)) == Counter(sshd(i) for i in range(6))
+
+
+def test_new_files_under_glob_are_picked_up(tmp_path: Path, make_config: MakeConfig) -> None:
+    clock = FakeClock()
+    d = open_daemon(_cfg(make_config, str(tmp_path / "*.log")), clock)
+    drain(d, clock)
+    append(tmp_path / "one.log", [sshd(1)])
+    append(tmp_path / "two.log", [sshd(2)])
+    drain(d, clock)
+    assert sorted(originals(d.cfg)) == sorted([sshd(1), sshd(2)])
+
+
+def test_start_position_end_skips_history_only_on_first_start(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    append(log, [sshd(i) for i in range(5)])
+    clock = FakeClock()
+    cfg = _cfg(make_config, str(tmp_path / "*.log"), start_position="end")
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    append(log, [sshd(5)])
+    append(tmp_path / "new.log", [sshd(6)])  # a file that appears later is read from its start
+    drain(d, clock)
+    assert sorted(originals(cfg)) == sorted([sshd(5), sshd(6)])
+
+
+def test_multiline_joins_continuation_lines(tmp_path: Path, make_config: MakeConfig) -> None:
+    collectors = tmp_path / "collectors"
+    collectors.mkdir()
+    (collectors / "app.yaml").write_text(
+        "name: app\ndescription: app log with stack traces\nformat: plain\n"
+        "framing: {mode: multiline, pattern: '^\\s'}\n"
+    )
+    log = tmp_path / "app.log"
+    log.write_text("ERROR boom\n  at a.b(c.java:1)\n  at d.e(f.java:2)\nINFO fine\n")
+    clock = FakeClock()
+    cfg = make_config(collectors_dir=str(collectors), sources=[{"collector": "app", "paths": [str(log)]}])
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    assert originals(cfg) == ["ERROR boom\n  at a.b(c.java:1)\n  at d.e(f.java:2)", "INFO fine"]
