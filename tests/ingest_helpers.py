@@ -40,6 +40,7 @@ def drain(d: Daemon, clock: FakeClock | None = None, rounds: int = 200) -> int:
     quiet = 0
     for _ in range(rounds):
         result = d.pipeline.step()
+        d.pipeline.wait_for_commit()
         total += result.events
         if result.events == 0:
             quiet += 1

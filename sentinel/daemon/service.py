@@ -130,6 +130,9 @@ class Daemon:
 
     def run(self) -> None:
         pipeline = self.pipeline or self.open()
+        from sentinel.daemon.replay import tune_gc
+
+        tune_gc()
         self.start_workers()
         pipeline.after_commit.append(self.tick)
         log.info("sentinel running: %d sources, store %s", len(pipeline.sources), self.cfg.config.storage.backend)
@@ -192,6 +195,7 @@ class Daemon:
             except Exception:
                 log.exception("stopping a worker failed")
         if self.pipeline is not None:
+            self.pipeline.close()
             for src in self.pipeline.sources:
                 src.tailer.close()
         if self.db is not None:

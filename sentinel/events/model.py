@@ -50,14 +50,18 @@ def _iso_day(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%dT")
 
 
-def iso(ts: float) -> str:
-    """Epoch seconds as an RFC 3339 UTC string with milliseconds (hot: formatted by arithmetic)."""
-    millis_total = round(ts * 1000)
-    seconds, millis = divmod(millis_total, 1000)
-    day, rest = divmod(seconds, 86400)
+@lru_cache(maxsize=8192)
+def _iso_second(second: int) -> str:
+    day, rest = divmod(second, 86400)
     hour, rest = divmod(rest, 3600)
-    minute, second = divmod(rest, 60)
-    return f"{_iso_day(day)}{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+    minute, sec = divmod(rest, 60)
+    return f"{_iso_day(day)}{hour:02d}:{minute:02d}:{sec:02d}."
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as an RFC 3339 UTC string with milliseconds (hot: cached per second)."""
+    seconds, millis = divmod(round(ts * 1000), 1000)
+    return f"{_iso_second(seconds)}{millis:03d}Z"
 
 
 def parse_iso(text: str) -> float:

@@ -36,7 +36,7 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sql
         conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     # A larger page cache keeps the secondary indexes' hot pages in memory during bulk inserts.
-    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA cache_size = -16384")
     return conn
 
 

@@ -1,0 +1,124 @@
+"""Ingest benchmark: replay a 200,000-line sshd auth.log through sentinel (decode + store every event)
+and run fail2ban-regex with its sshd filter on the same file in the same run.
+
+    python tests/bench_ingest.py [--lines 200000] [--runs 3]
+
+Prints lines/s and peak RSS per run, the medians, and the ratio sentinel / fail2ban-regex.
+Not a test: numbers on a shared machine are noisy; compare medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+USERS = ["root", "admin", "oracle", "test", "ubuntu", "postgres", "jdoe", "asmith", "svc backup", "jörg"]
+
+
+def make_auth_log(path: Path, lines: int, seed: int = 1) -> None:
+    """A realistic sshd auth.log: brute-force noise, logins, PAM, disconnects, IPv4 and IPv6."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(lines):
+            s = 8 * 3600 + i // 4
+            stamp = f"Nov {27 + s // 86400 - (s // 86400 and 0):2d} {(s // 3600) % 24:02d}:{(s // 60) % 60:02d}:{s % 60:02d}"
+            ip = (f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+                  if rng.random() < 0.9 else f"2001:db8:{rng.randint(0, 65535):x}::{rng.randint(1, 65535):x}")
+            user = rng.choice(USERS)
+            port = rng.randint(1024, 65535)
+            pid = rng.randint(1000, 60000)
+            r = rng.random()
+            if r < 0.35:
+                msg = f"Failed password for invalid user {user} from {ip} port {port} ssh2"
+            elif r < 0.55:
+                msg = f"Failed password for {user} from {ip} port {port} ssh2"
+            elif r < 0.62:
+                msg = f"Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:q0x9YbR4k2s"
+            elif r < 0.72:
+                msg = (f"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+                       f"rhost={ip}  user={user}")
+            elif r < 0.82:
+                msg = f"Invalid user {user} from {ip} port {port}"
+            elif r < 0.9:
+                msg = f"Received disconnect from {ip} port {port}:11: Bye Bye [preauth]"
+            elif r < 0.95:
+                msg = f"Connection closed by authenticating user {user} {ip} port {port} [preauth]"
+            else:
+                msg = f"pam_unix(sshd:session): session opened for user {user}(uid=1000) by (uid=0)"
+            out.write(f"{stamp} bastion01 sshd[{pid}]: {msg}\n")
+
+
+def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
+    """Wall time, peak RSS (bytes, sampled) and stdout of a command."""
+    started = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-2000:]}")
+    return elapsed, peak, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=200_000)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    f2b = shutil.which("fail2ban-regex")
+    work = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
+    log = work / "auth.log"
+    make_auth_log(log, args.lines)
+    print(f"input: {log} ({args.lines} lines, {log.stat().st_size / 1e6:.1f} MB)")
+    ours: list[float] = []
+    rss: list[int] = []
+    theirs: list[float] = []
+    for run in range(args.runs):
+        state = work / f"state{run}"
+        cfg = work / f"sentinel{run}.yaml"
+        cfg.write_text(yaml.safe_dump({"state_dir": str(state), "collectors_dir": str(ROOT / "collectors"),
+                                       "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
+        elapsed, peak, out = run_measured([sys.executable, "-m", "sentinel", "replay", "-c", str(cfg),
+                                           "--collector", "linux-auth", "--no-detect", "-q", str(log)], ROOT)
+        if f"{args.lines} new events stored" not in out:
+            raise SystemExit(f"sentinel did not store every line: {out}")
+        ours.append(args.lines / elapsed)
+        rss.append(peak)
+        line = f"run {run + 1}: sentinel {args.lines / elapsed:9.0f} lines/s  peak RSS {peak / 2**20:6.1f} MiB"
+        if f2b:
+            t, _, _ = run_measured([f2b, str(log), "/etc/fail2ban/filter.d/sshd.conf"], work)
+            theirs.append(args.lines / t)
+            line += f"   fail2ban-regex {args.lines / t:9.0f} lines/s"
+        print(line, flush=True)
+        shutil.rmtree(state, ignore_errors=True)
+    print(f"median sentinel: {statistics.median(ours):.0f} lines/s, peak RSS max {max(rss) / 2**20:.1f} MiB "
+          "(target < 200 MiB)")
+    if theirs:
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        print(f"median fail2ban-regex: {statistics.median(theirs):.0f} lines/s")
+        print(f"ratio sentinel / fail2ban-regex: {ratio:.2f}x (target >= 5x)")
+    else:
+        print("fail2ban-regex not installed (apt-get install fail2ban): no side-by-side figure")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
