@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -32,19 +33,77 @@ def _ip(text: str) -> str:
     return normalise_ip(text)
 
 
+Getter = Callable[[dict[str, Any]], Any]
+MapSpec = tuple[tuple[str, tuple[Getter, ...], bool], ...]  # (target, sources in order, target is keyword)
+# ``list[filter].sub.key``: pick one element of a JSON list (by index or by ``key=value``), then a path in it.
+_LIST_REF = re.compile(r"^(?P<base>[^\[\]]+)\[(?P<filter>[^\]]*)\](?:\.(?P<rest>.+))?$")
+
+
+def compile_source(key: str) -> Getter:
+    """A context reader for a map/lookup source: a plain key, or ``key[0].sub`` / ``key[type=User].sub``.
+
+    Plain keys stay a bound ``dict.get``-style lookup so the common case costs nothing extra.
+    """
+    m = _LIST_REF.match(key)
+    if m is None:
+        if "[" in key or "]" in key:
+            raise ValueError(f"invalid source {key!r}: expected key, key[N].sub or key[field=value].sub")
+        return lambda ctx: ctx.get(key)
+    base, flt, rest = m.group("base"), m.group("filter").strip(), m.group("rest")
+    path = tuple(rest.split(".")) if rest else ()
+    index: int | None = None
+    fkey: tuple[str, ...] = ()
+    fvalue = ""
+    if flt.lstrip("-").isdigit():
+        index = int(flt)
+    elif "=" in flt:
+        k, _, fvalue = flt.partition("=")
+        fkey = tuple(k.strip().split("."))
+        fvalue = fvalue.strip()
+    else:
+        raise ValueError(f"invalid list filter [{flt}] in {key!r}: expected an index or field=value")
+
+    def dig(node: Any, parts: tuple[str, ...]) -> Any:
+        for part in parts:
+            if not isinstance(node, dict):
+                return None
+            node = node.get(part)
+        return node
+
+    def getter(ctx: dict[str, Any]) -> Any:
+        items = ctx.get(base)
+        if not isinstance(items, list) or not items:
+            return None
+        if index is not None:
+            if not -len(items) <= index < len(items):
+                return None
+            return dig(items[index], path)
+        for item in items:
+            got = dig(item, fkey)
+            if got is not None and str(got) == fvalue:
+                return dig(item, path)
+        return None
+
+    return getter
+
+
 @dataclass(frozen=True, slots=True)
 class _Lookup:
     target: str
-    source: str
+    sources: tuple[Getter, ...]
     table: dict[str, Any]
     default: Any
 
     def apply(self, ctx: dict[str, Any], fields: dict[str, Any]) -> None:
-        raw = ctx.get(self.source)
+        raw = None
+        for get in self.sources:
+            raw = get(ctx)
+            if raw is not None and raw != "":
+                break
         if raw is None:
             value = self.default
         else:
-            key = str(raw).lower() if not isinstance(raw, bool) else str(raw).lower()
+            key = str(raw).lower()
             value = self.table.get(key, self.table.get(str(raw), self.default))
         if value is not None:
             fields[self.target] = list(value) if isinstance(value, list) else value
@@ -58,7 +117,7 @@ class _Pattern:
     regex: re.Pattern[str] | None
     field: str
     groups: tuple[tuple[str, str, bool], ...]
-    maps: tuple[tuple[str, tuple[str, ...]], ...]
+    maps: MapSpec
     sets: tuple[tuple[str, Any], ...]
     lookups: tuple[_Lookup, ...]
     next: bool
@@ -84,13 +143,14 @@ class _Pattern:
         return True
 
 
-def _apply_common(maps: tuple[tuple[str, tuple[str, ...]], ...], sets: tuple[tuple[str, Any], ...],
+def _apply_common(maps: MapSpec, sets: tuple[tuple[str, Any], ...],
                   lookups: tuple[_Lookup, ...], ctx: dict[str, Any], fields: dict[str, Any]) -> None:
-    for target, keys in maps:
-        for key in keys:
-            value = ctx.get(key)
+    for target, getters, keyword in maps:
+        for get in getters:
+            value = get(ctx)
             if value is not None and value != "" and value != []:
-                fields[target] = value
+                # JSON numbers bound for keyword fields (error codes, ids) are stored as text.
+                fields[target] = str(value) if keyword and isinstance(value, int | float) else value
                 break
     for target, value in sets:
         fields[target] = list(value) if isinstance(value, list) else value
@@ -102,12 +162,14 @@ def _compile_lookups(spec: dict[str, LookupSpec]) -> tuple[_Lookup, ...]:
     out = []
     for target, lk in spec.items():
         table = {str(k).lower(): v for k, v in lk.table.items()}
-        out.append(_Lookup(target, lk.source, table, lk.default))
+        keys = [lk.source] if isinstance(lk.source, str) else lk.source
+        out.append(_Lookup(target, tuple(compile_source(k) for k in keys), table, lk.default))
     return tuple(out)
 
 
-def _maps(spec: dict[str, str | list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    return tuple((t, (k,) if isinstance(k, str) else tuple(k)) for t, k in spec.items())
+def _maps(spec: dict[str, str | list[str]]) -> MapSpec:
+    return tuple((t, tuple(compile_source(k) for k in ([k] if isinstance(k, str) else k)),
+                  FIELD_TYPES.get(t) == "keyword") for t, k in spec.items())
 
 
 def compile_pattern(p: PatternSpec) -> _Pattern:
@@ -132,6 +194,41 @@ def compile_pattern(p: PatternSpec) -> _Pattern:
         lookups=_compile_lookups(p.lookup),
         next=p.next,
     )
+
+
+def literal_prefix(regex: re.Pattern[str] | None) -> str:
+    """The literal text every match of an anchored regex starts with ("" when there is none)."""
+    if regex is None or regex.flags & re.IGNORECASE:
+        return ""
+    try:
+        parsed = re._parser.parse(regex.pattern, regex.flags)  # type: ignore[attr-defined]
+    except Exception:
+        return ""
+    consts = re._constants  # type: ignore[attr-defined]
+    out: list[str] = []
+    for op, arg in parsed:
+        if op is consts.AT and arg is consts.AT_BEGINNING:
+            continue
+        if op is consts.LITERAL:
+            out.append(chr(arg))
+            continue
+        break
+    return "".join(out)
+
+
+Buckets = tuple[dict[str, list["_Pattern"]], list["_Pattern"]]
+
+
+def _bucketize(patterns: list[_Pattern]) -> Buckets:
+    def key(p: _Pattern) -> str | None:
+        prefix = literal_prefix(p.regex) if p.field == "message" else ""
+        return prefix[:2] if len(prefix) >= 2 else None
+
+    keys = [key(p) for p in patterns]
+    fallback = [p for p, k in zip(patterns, keys, strict=True) if k is None]
+    index = {k: [p for p, pk in zip(patterns, keys, strict=True) if pk is None or pk == k]
+             for k in set(keys) if k is not None}
+    return index, fallback
 
 
 def _flatten_json(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
@@ -160,6 +257,10 @@ class Decoder:
                 self.by_program.setdefault(prog, [])
         for prog, lst in self.by_program.items():
             lst.extend(p for p in self.patterns if p.programs is None or prog in p.programs)
+        # Message patterns indexed by the first two literal characters of their regex, so a line
+        # is only tried against patterns that can match it (the sshd path has dozens of patterns).
+        self.indexed = {prog: _bucketize(lst) for prog, lst in self.by_program.items()}
+        self.indexed_any = _bucketize(self.any_program)
         self.common = (_maps(spec.map), tuple(spec.set.items()), _compile_lookups(spec.lookup))
         self.ts_fields = tuple(spec.timestamp.field) if spec.timestamp else ()
         self.host_fields = tuple(spec.host_field or ())
@@ -190,6 +291,8 @@ class Decoder:
             "log.offset": rec.offset,
             "sentinel.source": self.name,
         }
+        if rec.truncated:
+            fields["sentinel.original_length"] = rec.original_length
         ts: float | None = None
         outcome: Outcome = "unmatched"
         reference = rec.reference_time or now
@@ -200,7 +303,8 @@ class Decoder:
                 ts, prog, msg = parse_header(text, self.zone, reference, fields)
                 fields["message"] = msg
                 ctx = {"message": msg, "program": prog}
-                candidates = self.by_program.get(prog, self.any_program)
+                index, fallback = self.indexed.get(prog, self.indexed_any)
+                candidates = index.get(msg[:2], fallback)
             elif fmt == "json":
                 obj = orjson.loads(text)
                 if not isinstance(obj, dict):
@@ -271,9 +375,9 @@ class Decoder:
             if value is None:
                 del fields[name]
                 continue
-            if not isinstance(value, str) and name not in LIST_FIELDS:
-                if _TYPED[name] != "long" or isinstance(value, int):
-                    continue
+            if not isinstance(value, str) and name not in LIST_FIELDS and (
+                    _TYPED[name] != "long" or isinstance(value, int)):
+                continue
             try:
                 if name in _IP_SCALARS:
                     fields[name] = _ip(value if isinstance(value, str) else str(value))

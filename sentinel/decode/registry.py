@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sentinel.collect.records import RawRecord
 from sentinel.conf.yamlfile import LoadedYaml, load_yaml_file, parse_model
-from sentinel.decode.engine import Decoder, compile_pattern
+from sentinel.decode.engine import Decoder, compile_pattern, compile_source
 from sentinel.decode.spec import CollectorSpec
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.events.conditions import ConditionError
@@ -66,13 +66,23 @@ def _check_patterns(spec: CollectorSpec, doc: LoadedYaml) -> list[ConfigError]:
             errors.append(ConfigError(f"invalid regular expression: {exc}", doc.location(("patterns", i, "regex"))))
         except ConditionError as exc:
             errors.append(ConfigError(f"invalid condition: {exc}", doc.location(("patterns", i, "when"))))
+        except ValueError as exc:
+            errors.append(ConfigError(str(exc), doc.location(("patterns", i))))
+    for section in ("map", "lookup"):
+        for target, keys in getattr(spec, section).items():
+            sources = keys.source if section == "lookup" else keys
+            for key in [sources] if isinstance(sources, str) else sources:
+                try:
+                    compile_source(key)
+                except ValueError as exc:
+                    errors.append(ConfigError(str(exc), doc.location((section, target))))
     return errors
 
 
 def _check_examples(spec: CollectorSpec, doc: LoadedYaml) -> list[ConfigError]:
     try:
         decoder = Decoder(spec, "UTC", "example-host")
-    except (re.error, ConditionError):
+    except (re.error, ValueError):
         return []
     errors = []
     for i, example in enumerate(spec.examples):

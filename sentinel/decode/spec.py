@@ -14,7 +14,7 @@ class Strict(BaseModel):
 class LookupSpec(Strict):
     """Translate a raw value through a table (e.g. Okta's ``outcome.result`` into ECS outcome)."""
 
-    source: str = Field(alias="from", description="context key whose value is looked up")
+    source: str | list[str] = Field(alias="from", description="context key(s) looked up; the first present wins")
     table: dict[str, Any]
     default: Any = None
 
@@ -27,7 +27,9 @@ class PatternSpec(Strict):
     when: dict[str, Any] | None = Field(default=None, description="condition over the record's context")
     regex: str | None = Field(default=None, description="named groups user__name -> user.name; _x -> scratch")
     field: str = Field(default="message", description="context key the regex is applied to")
-    map: dict[str, str | list[str]] = Field(default_factory=dict, description="ECS field <- context key(s)")
+    map: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="ECS field <- context key(s); key[N].sub or key[field=value].sub picks from a JSON list")
     set: dict[str, Any] = Field(default_factory=dict, description="ECS field <- constant")
     lookup: dict[str, LookupSpec] = Field(default_factory=dict)
     next: bool = Field(default=False, description="also try the following patterns")

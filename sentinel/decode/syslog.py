@@ -10,8 +10,9 @@ from sentinel.events.timestamps import bsd_timestamp, iso_timestamp
 # <PRI>? Mmm dd hh:mm:ss[.frac] [year]? host prog[pid]: msg
 RFC3164 = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(?P<day>\d{1,2}) "
-    r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)(?: (?P<year>\d{4}))? "
-    r"(?:(?P<host>[^\s\[\]:]+) )?(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?:? ?(?P<msg>.*)",
+    r"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)(?: (?P<year>\d{4}))? +"
+    r"(?:(?P<host>[^\s\[\]:]+) +)?"
+    r"(?:(?P<prog>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?|\[(?P<bprog>[^\s\[\]:]+)\]):? ?(?P<msg>.*)",
     re.DOTALL,
 )
 # <PRI>? ISO-8601 host prog[pid]: msg
@@ -28,6 +29,9 @@ RFC5424 = re.compile(
 )
 # journalctl -o short without a timestamp (e.g. fail2ban's journal test files): host prog[pid]: msg
 JOURNAL_SHORT = re.compile(r"(?P<host>[^\s\[\]:]+) (?P<prog>[\w./-]+)\[(?P<pid>\d+)\]: (?P<msg>.*)", re.DOTALL)
+
+SOLARIS_ID = re.compile(r"\[ID \d+ [\w.]+\] ")
+REPEATED = re.compile(r"message repeated \d+ times: \[ ?(.*?)\]$", re.DOTALL)
 
 SD_ELEMENT = re.compile(r"\[([^\s\]=]+)((?:\s+[^\s=\]]+=\"(?:[^\"\\]|\\.)*\")*)\]")
 SD_PARAM = re.compile(r"([^\s=\]]+)=\"((?:[^\"\\]|\\.)*)\"")
@@ -73,10 +77,11 @@ def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any])
         msg = m5.group("msg")
         if msg.startswith("\ufeff"):
             msg = msg[1:]
-        return ts, app if app != "-" else "", msg
+        return ts, app if app != "-" else "", _unwrap(msg)
     m = RFC3164.match(line)
     if m is not None:
-        pri, mon, day, h, mi, s, year, host, prog, pid, msg = m.groups()
+        pri, mon, day, h, mi, s, year, host, prog, pid, bprog, msg = m.groups()
+        prog = prog or bprog
         second = float(s)
         if year:
             ts = iso_timestamp(f"{year}-{_month_num(mon):02d}-{int(day):02d}T{h}:{mi}:{s}", zone)
@@ -88,7 +93,7 @@ def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any])
         fields["process.name"] = prog
         if pid:
             fields["process.pid"] = int(pid)
-        return ts, prog, msg
+        return ts, prog, _unwrap(msg)
     m = ISO_HEADER.match(line)
     if m is not None:
         pri, ts_text, host, prog, pid, msg = m.groups()
@@ -97,15 +102,32 @@ def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any])
         fields["process.name"] = prog
         if pid:
             fields["process.pid"] = int(pid)
-        return iso_timestamp(ts_text, zone), prog, msg
+        return iso_timestamp(ts_text, zone), prog, _unwrap(msg)
     m = JOURNAL_SHORT.match(line)
     if m is not None:
         host, prog, pid, msg = m.groups()
         fields["host.hostname"] = host
         fields["process.name"] = prog
         fields["process.pid"] = int(pid)
-        return None, prog, msg
+        return None, prog, _unwrap(msg)
     raise HeaderError("not a syslog line (RFC 3164, RFC 5424 or ISO-stamped)")
+
+
+def _unwrap(msg: str) -> str:
+    """The message itself, without wrappers some syslog daemons add around it.
+
+    Solaris/macOS prefix ``[ID 800047 auth.info] ``; rsyslog folds repeats into
+    ``message repeated N times: [ original]``. Both hide the program's own text from the patterns.
+    """
+    if msg[:4] == "[ID ":
+        m = SOLARIS_ID.match(msg)
+        if m is not None:
+            msg = msg[m.end():]
+    if msg[:17] == "message repeated ":
+        m = REPEATED.match(msg)
+        if m is not None:
+            msg = m.group(1)
+    return msg
 
 
 def _pri(pri: str | None, fields: dict[str, Any]) -> None:
