@@ -28,8 +28,10 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sql
                                check_same_thread=False)
     else:
         conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
     if not readonly:
+        # Must precede the first write: lets retention hand freed pages back to the file system.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode survives a process crash (the case we promise); FULL would add power-loss
         # durability of the last transactions at the cost of an fsync per batch.
@@ -46,11 +48,8 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not path.exists()
         try:
             self.conn = connect(path)
-            if fresh:
-                self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self.conn.executescript(DDL)
             for ddl in _extra_ddl:
                 self.conn.executescript(ddl)

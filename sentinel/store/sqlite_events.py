@@ -127,5 +127,7 @@ def enforce_retention(db_lock: Any, conn: sqlite3.Connection, max_age_days: floa
         result.by_size += cur.rowcount
     if result.by_age or result.by_size:
         with db_lock:
-            conn.execute("PRAGMA incremental_vacuum")
+            conn.executescript("PRAGMA incremental_vacuum;")  # execute() would free one page per step
+        # In WAL mode the file only shrinks once the WAL is checkpointed back into it.
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return result
