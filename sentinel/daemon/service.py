@@ -105,8 +105,16 @@ class Daemon:
             if self.watcher.start():
                 self.pipeline.structural_change = self.watcher.structural
 
-    def tick(self, *_: object) -> None:
-        """Between batches (after each commit and when idle): heartbeat, and a pending reload."""
+    def beat(self, *_: object) -> None:
+        """After each commit (on the writer thread): the main loop is advancing."""
+        self.heartbeat = time.monotonic()
+
+    def tick(self) -> None:
+        """When idle, in the pipeline thread with no batch in flight: heartbeat, and a pending reload.
+
+        Reloads wait for this moment (the files read to their end, everything committed), so under a
+        sustained backlog a reload takes effect once the backlog is read.
+        """
         self.heartbeat = time.monotonic()
         if self.reload_requested.is_set() and not self.stop_event.is_set():
             self.reload_requested.clear()
@@ -134,7 +142,7 @@ class Daemon:
 
         tune_gc()
         self.start_workers()
-        pipeline.after_commit.append(self.tick)
+        pipeline.after_commit.append(self.beat)
         log.info("sentinel running: %d sources, store %s", len(pipeline.sources), self.cfg.config.storage.backend)
         batches = events = 0
         complete = False

@@ -65,7 +65,7 @@ class Metrics:
                                      ["receiver", "outcome"], registry=r)
         self.notification_seconds = Histogram("sentinel_notification_delivery_duration_seconds",
                                               "Time from alert detection to delivery", ["receiver"],
-                                              buckets=BATCH_BUCKETS + (10.0, 30.0, 60.0, 300.0), registry=r)
+                                              buckets=(*BATCH_BUCKETS, 10.0, 30.0, 60.0, 300.0), registry=r)
         self.outbox_depth = Gauge("sentinel_outbox_depth", "Notifications waiting for delivery", registry=r)
         self.outbox_oldest = Gauge("sentinel_outbox_oldest_age_seconds", "Age of the oldest undelivered notification",
                                    registry=r)
@@ -75,7 +75,7 @@ class Metrics:
                                    registry=r)
         # --- Elasticsearch (sentinel.store.elasticsearch) ---
         self.es_bulk_seconds = Histogram("sentinel_elasticsearch_bulk_duration_seconds", "Bulk request duration",
-                                         buckets=BATCH_BUCKETS + (10.0, 30.0), registry=r)
+                                         buckets=(*BATCH_BUCKETS, 10.0, 30.0), registry=r)
         self.es_docs = Counter("sentinel_elasticsearch_documents", "Documents shipped by result", ["result"],
                                registry=r)
         self.es_retries = Counter("sentinel_elasticsearch_retries", "Bulk requests retried", registry=r)
@@ -92,3 +92,6 @@ class Metrics:
         self.last_reload_ok = Gauge("sentinel_config_last_reload_successful", "1 if the last reload succeeded",
                                     registry=r)
         self.started = Gauge("sentinel_start_time_seconds", "When the daemon started", registry=r)
+        self.audit_records = Gauge("sentinel_audit_records", "Sequence number of the last audit record written",
+                                   registry=r)
+        self.draining = Gauge("sentinel_draining", "1 while the daemon drains before exiting", registry=r)
