@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-AUDIT_SERIAL = re.compile(rb"msg=audit\(\d+(?:\.\d+)?:(\d+)\)")
+# The serial, qualified by the node= prefix auditd writes when several hosts log to one file.
+AUDIT_SERIAL = re.compile(rb"^(?:node=(\S+) )?.*?msg=audit\(\d+(?:\.\d+)?:(\d+)\)")
+AUDIT_EOE = re.compile(rb"^(?:node=\S+ )?type=EOE ")
 
 
 @dataclass(slots=True)
@@ -115,7 +117,7 @@ class GroupFramer:
         self.max_lines = max_lines
         self.max_bytes = max_line_bytes
         self.group: list[Frame] = []
-        self.group_key: bytes | None = None
+        self.group_key: tuple[bytes | None, bytes] | None = None
 
     @property
     def pending_from(self) -> int:
@@ -125,8 +127,8 @@ class GroupFramer:
         if not self.group:
             return False
         if self.mode == "auditd":
-            m = AUDIT_SERIAL.search(frame.data)
-            key = m.group(1) if m else None
+            m = AUDIT_SERIAL.match(frame.data)
+            key = m.group(1, 2) if m else None
             return key is not None and key == self.group_key
         assert self.pattern is not None
         matched = self.pattern.search(frame.data) is not None
@@ -156,9 +158,9 @@ class GroupFramer:
             out.extend(self._close())
             self.group = [frame]
             if self.mode == "auditd":
-                m = AUDIT_SERIAL.search(frame.data)
-                self.group_key = m.group(1) if m else None
-                if frame.data.startswith(b"type=EOE"):
+                m = AUDIT_SERIAL.match(frame.data)
+                self.group_key = m.group(1, 2) if m else None
+                if AUDIT_EOE.match(frame.data):
                     out.extend(self._close())
         return out
 
