@@ -79,7 +79,8 @@ class Pipeline:
         self.sources = sources
         self.settings = settings
         self.metrics = metrics
-        self.processors = list(processors)
+        # The caller's list itself, so parts added after the pipeline is built (assemble, reload) take part.
+        self.processors = processors if isinstance(processors, list) else list(processors)
         self.clock = clock
         self.accepting = accepting
         self.last_discovery = 0.0

@@ -7,6 +7,9 @@ Forms (a mapping with several keys means all of them):
     phi.record_count: {gte: 500}       eq ne in not_in gt gte lt lte regex iregex cidr
                                        exists prefix suffix contains icontains
     all: [ ... ]   any: [ ... ]   not: { ... }
+    user.name: {in_list: terminated_accounts}
+                                       on a named list the caller passes in (case-insensitive; an
+                                       e-mail address also matches by its local part)
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Predicate = Callable[[Mapping[str, Any]], bool]
+# Named lists (operator-maintained files): looked up at match time so a reload that swaps a list's
+# contents in the mapping takes effect without recompiling.
+NamedLists = Mapping[str, frozenset[str]]
 
 OPERATORS = frozenset(
     {"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "regex", "iregex", "cidr", "exists",
-     "prefix", "suffix", "contains", "icontains", "field_eq", "field_ne"}
+     "prefix", "suffix", "contains", "icontains", "field_eq", "field_ne", "in_list"}
 )
 _MISSING = object()
 
@@ -33,8 +39,11 @@ class ConditionError(ValueError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
-def compile_condition(spec: Any, path: str = "") -> Predicate:
-    """Compile a condition mapping into a predicate; raises ConditionError on a bad spec."""
+def compile_condition(spec: Any, path: str = "", lists: NamedLists | None = None) -> Predicate:
+    """Compile a condition mapping into a predicate; raises ConditionError on a bad spec.
+
+    ``lists`` names the lists ``in_list`` may refer to; their contents are read at match time.
+    """
     if spec is None or spec == {}:
         return _true
     if not isinstance(spec, Mapping):
@@ -43,15 +52,16 @@ def compile_condition(spec: Any, path: str = "") -> Predicate:
     for key, value in spec.items():
         where = f"{path}.{key}" if path else str(key)
         if key == "all":
-            parts.append(_all([compile_condition(v, f"{where}[{i}]") for i, v in enumerate(_as_list(value, where))]))
+            items = enumerate(_as_list(value, where))
+            parts.append(_all([compile_condition(v, f"{where}[{i}]", lists) for i, v in items]))
         elif key == "any":
-            subs = [compile_condition(v, f"{where}[{i}]") for i, v in enumerate(_as_list(value, where))]
+            subs = [compile_condition(v, f"{where}[{i}]", lists) for i, v in enumerate(_as_list(value, where))]
             parts.append(lambda ev, subs=subs: any(p(ev) for p in subs))
         elif key == "not":
-            sub = compile_condition(value, where)
+            sub = compile_condition(value, where, lists)
             parts.append(lambda ev, sub=sub: not sub(ev))
         else:
-            parts.append(_field_predicate(str(key), value, where))
+            parts.append(_field_predicate(str(key), value, where, lists))
     return parts[0] if len(parts) == 1 else _all(parts)
 
 
@@ -69,7 +79,7 @@ def _as_list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def _field_predicate(name: str, spec: Any, where: str) -> Predicate:
+def _field_predicate(name: str, spec: Any, where: str, lists: NamedLists | None = None) -> Predicate:
     if isinstance(spec, Mapping):
         unknown = set(spec) - OPERATORS
         if unknown:
@@ -77,7 +87,7 @@ def _field_predicate(name: str, spec: Any, where: str) -> Predicate:
                 f"unknown operator {sorted(unknown)[0]!r}; expected one of {', '.join(sorted(OPERATORS))}",
                 where,
             )
-        tests = [_operator(name, op, arg, f"{where}.{op}") for op, arg in spec.items()]
+        tests = [_operator(name, op, arg, f"{where}.{op}", lists) for op, arg in spec.items()]
         return tests[0] if len(tests) == 1 else _all(tests)
     if isinstance(spec, list):
         return _operator(name, "in", spec, where)
@@ -104,7 +114,7 @@ def _any_value(name: str, test: Callable[[Any], bool]) -> Predicate:
     return predicate
 
 
-def _operator(name: str, op: str, arg: Any, where: str) -> Predicate:
+def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None = None) -> Predicate:
     if op == "eq":
         return _any_value(name, lambda v: v == arg or (isinstance(arg, str) and str(v) == arg))
     if op == "ne":
@@ -162,4 +172,16 @@ def _operator(name: str, op: str, arg: Any, where: str) -> Predicate:
             return a is not None and a == b
 
         return same if op == "field_eq" else (lambda ev: not same(ev))
+    if op == "in_list":
+        known = lists if lists is not None else {}
+        if not isinstance(arg, str) or arg not in known:
+            raise ConditionError(f"unknown list {arg!r}; expected one of {', '.join(sorted(known)) or 'none'}", where)
+        list_name = arg
+
+        def on_list(v: Any) -> bool:
+            members = known[list_name]
+            text = str(v).lower()
+            return text in members or ("@" in text and text.split("@", 1)[0] in members)
+
+        return _any_value(name, on_list)
     raise ConditionError(f"unknown operator {op!r}", where)

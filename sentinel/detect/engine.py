@@ -1,0 +1,298 @@
+"""The rule engine: a BatchProcessor that evaluates every rule on each batch inside its transaction.
+
+State, alerts and the batch's events commit together. A batch generation number, written with the
+state, tells the engine when the previous batch's transaction rolled back after it ran: it then reloads
+its state from the database instead of carrying changes that never committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sentinel.conf.models import DetectionSettings
+from sentinel.detect.kinds import Context, DormantEvaluator, Evaluator, Finding, build_evaluator
+from sentinel.detect.lists import NamedLists
+from sentinel.detect.loader import CompiledRule
+from sentinel.detect.model import format_duration
+from sentinel.detect.state import KeyStore, drop_rule, ensure_schema, read_meta, write_meta
+from sentinel.detect.template import render
+from sentinel.events.alerts import MAX_EVENT_IDS, Alert
+from sentinel.events.ids import alert_id
+from sentinel.events.model import Event, iso
+from sentinel.metrics.registry import Metrics
+from sentinel.store.alerts import write_alerts
+
+log = logging.getLogger(__name__)
+
+# How often (wall clock) the list files are checked for changes between reloads.
+LIST_CHECK_SECONDS = 10.0
+
+
+@dataclass
+class RuleRuntime:
+    rule: CompiledRule
+    evaluator: Evaluator
+    store: KeyStore
+    evictions_reported: int = 0
+
+
+class RuleEngine:
+    """Evaluates compiled rules over batches of events; implements the pipeline's BatchProcessor."""
+
+    def __init__(self, rules: Sequence[CompiledRule], settings: DetectionSettings, conn: sqlite3.Connection,
+                 metrics: Metrics | None = None, lists: NamedLists | None = None,
+                 clock: Callable[[], float] = time.time, zone: str = "UTC") -> None:
+        self.settings = settings
+        self.zone = zone
+        self.metrics = metrics or Metrics()
+        self.lists = lists
+        self.clock = clock
+        self.runtimes: list[RuleRuntime] = []
+        self.by_action: dict[str, list[RuleRuntime]] = {}
+        self.any_action: list[RuleRuntime] = []
+        self.watermarks: dict[str, float] = {}
+        self.generation = 0
+        self._last_list_check = 0.0
+        self._last_dormant_scan = 0.0
+        ensure_schema(conn)
+        self._install(rules)
+        self.load(conn)
+
+    # --- set-up and state -------------------------------------------------------------------------
+
+    def _install(self, rules: Sequence[CompiledRule]) -> None:
+        self.runtimes = [RuleRuntime(r, build_evaluator(r, self.zone), KeyStore(r.id, self.settings.max_keys_per_rule))
+                         for r in rules]
+        self.by_action = {}
+        self.any_action = []
+        for rt in self.runtimes:
+            if rt.rule.actions is None:
+                self.any_action.append(rt)
+        for rt in self.runtimes:
+            for action in rt.rule.actions or ():
+                self.by_action.setdefault(action, [])
+        for action, lst in self.by_action.items():
+            # Keep pack order so alerts of one batch come out in a stable order.
+            lst.extend(rt for rt in self.runtimes if rt.rule.actions is None or action in rt.rule.actions)
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """(Re)load every rule's state, watermarks and generation from the database."""
+        fingerprints = orjson.loads(read_meta(conn, "fingerprints") or "{}")
+        self._changed_rules: set[str] = set()
+        for rt in self.runtimes:
+            if fingerprints.get(rt.rule.id, rt.rule.fingerprint) != rt.rule.fingerprint:
+                # The rule's type or parameters changed: its old state means something else now, so it
+                # starts empty and the old rows go with the next batch.
+                rt.store = KeyStore(rt.rule.id, self.settings.max_keys_per_rule)
+                self._changed_rules.add(rt.rule.id)
+            else:
+                rt.store.load(conn)
+        self.watermarks = orjson.loads(read_meta(conn, "watermarks") or "{}")
+        self.generation = int(read_meta(conn, "generation") or 0)
+
+    def reload(self, rules: Sequence[CompiledRule], conn: sqlite3.Connection) -> None:
+        """Swap in a new rule set (config reload); state of unchanged rules carries over from the database."""
+        self._install(rules)
+        self.load(conn)
+        if self.lists is not None:
+            self.lists.reload()
+
+    def runtime(self, rule_id: str) -> RuleRuntime:
+        for rt in self.runtimes:
+            if rt.rule.id == rule_id:
+                return rt
+        raise KeyError(rule_id)
+
+    # --- the batch --------------------------------------------------------------------------------
+
+    def process(self, tx: sqlite3.Connection, events: Sequence[Event], now: float) -> None:
+        """Evaluate the batch, write its alerts and the changed state in the caller's transaction."""
+        if int(read_meta(tx, "generation") or 0) != self.generation:
+            log.warning("previous detection batch did not commit; reloading rule state from the database")
+            self.load(tx)
+        self._maybe_reload_lists()
+        alerts: list[Alert] = []
+        evaluated: Counter[str] = Counter()
+        matched: Counter[str] = Counter()
+        allowance = self.settings.late_event_allowance_seconds
+        ctx = Context(allowance)
+        watermarks = self.watermarks
+        ordered = sorted((e for e in events if e.parsed and e.fields.get("event.kind") != "pipeline_error"),
+                         key=lambda e: e.timestamp)
+        for ev in ordered:
+            src = ev.source
+            mark = watermarks.get(src, 0.0)
+            if ev.timestamp > mark:
+                watermarks[src] = mark = ev.timestamp
+            ctx.late = ev.timestamp < mark - allowance
+            fields = ev.fields
+            runtimes = self.by_action.get(fields.get("event.action"), self.any_action)  # type: ignore[arg-type]
+            for rt in runtimes:
+                rid = rt.rule.id
+                evaluated[rid] += 1
+                try:
+                    if not rt.rule.predicate(fields):
+                        continue
+                    matched[rid] += 1
+                    for finding in rt.evaluator.observe(ev, rt.store, ctx):
+                        alert = self._alert(rt, finding, now)
+                        if alert is not None:
+                            alerts.append(alert)
+                except Exception as exc:  # one failing rule never stops the others
+                    self.metrics.rule_errors.labels(rid).inc()
+                    log.error("rule %s failed on an event: %s", rid, type(exc).__name__)
+        alerts.extend(self._digests(now))
+        written = write_alerts(tx, alerts) if alerts else 0
+        for rt in self.runtimes:
+            if rt.rule.id in self._changed_rules:
+                drop_rule(tx, rt.rule.id)
+            rt.store.flush(tx, now)
+        self._changed_rules = set()
+        self.generation += 1
+        write_meta(tx, "generation", str(self.generation))
+        write_meta(tx, "watermarks", orjson.dumps(watermarks).decode())
+        write_meta(tx, "fingerprints", orjson.dumps({rt.rule.id: rt.rule.fingerprint
+                                                     for rt in self.runtimes}).decode())
+        self._count(evaluated, matched, alerts, written)
+
+    def _count(self, evaluated: Counter[str], matched: Counter[str], alerts: list[Alert], written: int) -> None:
+        m = self.metrics
+        for rid, n in evaluated.items():
+            m.rule_evaluations.labels(rid).inc(n)
+        for rid, n in matched.items():
+            m.rule_matches.labels(rid).inc(n)
+        if written:
+            for a in alerts:
+                m.alerts.labels(a.rule_id, a.severity).inc()
+        for rt in self.runtimes:
+            m.rule_state_keys.labels(rt.rule.id).set(len(rt.store))
+            new = rt.store.evictions - rt.evictions_reported
+            if new:
+                m.rule_state_evictions.labels(rt.rule.id).inc(new)
+                rt.evictions_reported = rt.store.evictions
+
+    def _maybe_reload_lists(self) -> None:
+        if self.lists is None:
+            return
+        wall = self.clock()
+        if wall - self._last_list_check >= LIST_CHECK_SECONDS:
+            self._last_list_check = wall
+            for err in self.lists.reload():
+                log.warning("%s", err)
+
+    # --- alerts -----------------------------------------------------------------------------------
+
+    def _alert(self, rt: RuleRuntime, f: Finding, now: float) -> Alert | None:
+        spec = rt.rule.spec
+        if spec.suppress is not None:
+            skey = "~" + f.key
+            state = rt.store.get(skey)
+            if state is not None and f.event.timestamp < state["u"]:
+                return None
+            rt.store.put(skey, {"u": f.event.timestamp + spec.suppress.for_})
+        computed: dict[str, Any] = {"rule": spec.id, "title": spec.title, "severity": spec.severity,
+                                    "count": f.count, "first_seen": iso(f.first_seen), "last_seen": iso(f.last_seen)}
+        computed.update(f.computed)
+        labels = {**spec.labels, "rule": spec.id, "severity": spec.severity}
+        single = spec.type in ("match", "new_value", "dormant")
+        for name in ("host.name", "user.name"):
+            value = f.event.fields.get(name)
+            # From an aggregate only when it is the group key: the last event's user says nothing about a spray.
+            if value and (single or name in spec.group_by):
+                labels[name] = str(value)
+        details = dict(f.details)
+        details["why"] = _why(spec.type, f)
+        return Alert(id=alert_id(spec.id, f.key, f.anchor), rule_id=spec.id, title=spec.title,
+                     severity=spec.severity, group_key=f.key, first_seen=f.first_seen, last_seen=f.last_seen,
+                     count=f.count, event_ids=f.event_ids[:MAX_EVENT_IDS],
+                     summary=render(spec.summary, f.event.fields, computed), runbook=spec.runbook.strip(),
+                     tags=list(spec.tags), labels=labels, details=details, created=now)
+
+    def _digests(self, now: float) -> list[Alert]:
+        """The scheduled dormant-account listing, once per ``digest_every`` of event time."""
+        out: list[Alert] = []
+        if not self.watermarks:
+            return out
+        at = max(self.watermarks.values())
+        for rt in self.runtimes:
+            ev = rt.evaluator
+            if not isinstance(ev, DormantEvaluator):
+                continue
+            every = ev.p.digest_every
+            period = int(at // every) if every is not None else None
+            marker = rt.store.get(DormantEvaluator.DIGEST)
+            due = period is not None and (marker is None or marker["p"] < period)
+            wall = self.clock()
+            # Scanning every account is O(keys): done for a digest, else at most once a minute for the gauge.
+            if not due and wall - self._last_dormant_scan < 60.0:
+                continue
+            self._last_dormant_scan = wall
+            idle = ev.idle_accounts(rt.store, at)
+            self.metrics.dormant_accounts.set(len(idle))
+            if not due or period is None:
+                continue
+            rt.store.put(DormantEvaluator.DIGEST, {"p": period})
+            if marker is None:
+                continue  # the first period only starts the schedule: there is no history to review yet
+            spec = rt.rule.spec
+            listed = [{"account": name, "last_activity": iso(last), "idle_days": int((at - last) // 86400)}
+                      for name, last in idle[: ev.p.digest_max_accounts]]
+            key = f"digest@{period}"
+            out.append(Alert(
+                id=alert_id(spec.id, key, str(period)), rule_id=spec.id, title=f"{spec.title}: access review digest",
+                severity=ev.p.digest_severity, group_key=key, first_seen=at, last_seen=at, count=len(idle),
+                event_ids=[],
+                summary=f"{len(idle)} account(s) idle for at least {format_duration(ev.p.idle)} as of {iso(at)}",
+                runbook=spec.runbook.strip(), tags=list(spec.tags),
+                labels={**spec.labels, "rule": spec.id, "severity": ev.p.digest_severity, "digest": "true"},
+                details={"accounts": listed, "total": len(idle), "idle_threshold_days": ev.p.idle / 86400,
+                         "as_of": iso(at)},
+                created=now))
+        return out
+
+
+def _why(kind: str, f: Finding) -> str:
+    d = f.details
+    if kind == "threshold":
+        return (f"{d['metric']}{' of ' + str(d['field']) if d.get('field') else ''} = {d['value']:g} within "
+                f"{format_duration(d['window_seconds'])} (threshold {d['threshold']:g})")
+    if kind == "sequence":
+        steps = ", then ".join(f"{s['needed']} x {s['name']}" for s in d["steps"])
+        return f"{steps} within {format_duration(d['window_seconds'])} ({d['events']} events)"
+    if kind == "baseline":
+        parts = [f"{d['metric']}{' of ' + str(d['field']) if d.get('field') else ''} = {d['value']:g} in this "
+                 f"{format_duration(d['bucket_seconds'])}"]
+        if "baseline_median" in d:
+            parts.append(f"own median {d['baseline_median']:g} (MAD {d['baseline_mad']:g}) over "
+                         f"{d['history_buckets']} buckets, limit {d['self_limit']:g}")
+        if "peer_median" in d:
+            parts.append(f"peer median {d['peer_median']:g} over {d['peer_values']} values, limit {d['peer_limit']:g}")
+        return "; ".join(parts) + f"; exceeded: {', '.join(d['compared_with'])}"
+    if kind == "new_value":
+        return (f"new {d['field']} after {d['known_values']} known value(s); entity learnt since "
+                f"{iso(d['entity_first_seen'])}")
+    if kind == "dormant":
+        return f"first activity after {d['idle_days']} days idle (threshold {d['idle_threshold_days']} days)"
+    return "matching event"
+
+
+def engine_for_config(cfg: Any, conn: sqlite3.Connection, metrics: Metrics | None = None,
+                      only: Sequence[str] | None = None) -> RuleEngine:
+    """Load the configuration's rules and lists (raising ConfigErrors on any problem) into an engine."""
+    from sentinel.detect.loader import load_for_config
+    from sentinel.errors import ConfigErrors
+
+    rules, lists, errors = load_for_config(cfg)
+    if errors:
+        raise ConfigErrors(errors)
+    if only is not None:
+        rules = [r for r in rules if r.id in only]
+    return RuleEngine(rules, cfg.config.detection, conn, metrics, lists, zone=cfg.config.timezone)

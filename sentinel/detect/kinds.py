@@ -1,0 +1,532 @@
+"""The rule types: each turns a matching event plus its key's state into findings.
+
+All windows run on event time. State values are plain lists/dicts so they persist as JSON; values
+counted distinct are kept as short hashes, so rule state never holds patient identifiers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from hashlib import blake2b
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sentinel.detect.loader import CompiledRule
+from sentinel.detect.model import (
+    BaselineParams,
+    DormantParams,
+    NewValueParams,
+    SequenceParams,
+    ThresholdParams,
+    format_duration,
+)
+from sentinel.detect.state import KeyStore, State
+from sentinel.detect.template import LOCAL_HOUR
+from sentinel.events.alerts import MAX_EVENT_IDS
+from sentinel.events.model import Event
+
+# Entries a threshold window keeps per key; beyond it the oldest go (the count is then a lower bound).
+MAX_WINDOW_ENTRIES = 5000
+# Distinct values a baseline bucket remembers per key.
+MAX_DISTINCT = 20000
+# Peer values a baseline keeps for its distribution.
+MAX_PEER_VALUES = 20000
+
+
+@dataclass
+class Finding:
+    """What a rule type reports; the engine applies suppression and turns it into an Alert."""
+
+    key: str
+    anchor: str
+    event: Event
+    first_seen: float
+    last_seen: float
+    count: int
+    event_ids: list[str]
+    computed: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """Per event: whether it arrived later than the late-event allowance permits (windowed types skip it)."""
+
+    allowance: float
+    late: bool = False
+
+
+class Evaluator(Protocol):
+    """One rule type bound to one rule."""
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]: ...
+
+
+def hashed(value: Any) -> str:
+    """A short stable digest of a value (process-independent, unlike ``hash``)."""
+    return blake2b(str(value).encode(), digest_size=6).hexdigest()
+
+
+def field_key(ev: Event, fields: Sequence[str], names: Sequence[str] | None = None) -> str | None:
+    """``user.name=alice|source.ip=10.0.0.1``; None when a group field is missing.
+
+    Accounts are keyed by login name, lower-cased, with an e-mail address reduced to its local part: the
+    identity provider's ``JDoe@corp.example`` and the servers' and billing app's ``jdoe`` are one account.
+    """
+    if not fields:
+        return "*"
+    parts = []
+    labels = names if names is not None and len(names) == len(fields) else fields
+    for name, label in zip(fields, labels, strict=True):
+        value = ev.fields.get(name)
+        if value is None or value == "" or value == []:
+            return None
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        text = str(value).lower()
+        if name.startswith("user.") and "@" in text:
+            text = text.split("@", 1)[0]
+        parts.append(f"{label}={text}")
+    return "|".join(parts)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _ids(entries: Sequence[Sequence[Any]]) -> list[str]:
+    return [str(e[1]) for e in entries[:MAX_EVENT_IDS]]
+
+
+class MatchEvaluator:
+    """Every matching event is a finding."""
+
+    def __init__(self, rule: CompiledRule) -> None:
+        self.group_by = rule.spec.group_by
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        key = field_key(ev, self.group_by)
+        if key is None:
+            return []
+        return [Finding(key, ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id])]
+
+
+class ThresholdEvaluator:
+    """count / distinct / sum over a sliding event-time window per key; the window empties when it fires."""
+
+    def __init__(self, rule: CompiledRule) -> None:
+        assert isinstance(rule.spec.threshold, ThresholdParams)
+        self.p = rule.spec.threshold
+        self.group_by = rule.spec.group_by
+
+    def _value(self, ev: Event) -> Any:
+        p = self.p
+        if p.metric == "count":
+            return 1
+        raw = ev.fields.get(p.field or "")
+        if p.metric == "sum":
+            return _number(raw)
+        if raw is None or raw == "" or raw == []:
+            return None
+        return [hashed(v) for v in raw] if isinstance(raw, list) else hashed(raw)
+
+    def _aggregate(self, entries: Sequence[list[Any]]) -> float:
+        metric = self.p.metric
+        if metric == "count":
+            return float(len(entries))
+        if metric == "sum":
+            return float(sum(e[2] for e in entries))
+        seen: set[str] = set()
+        for e in entries:
+            if isinstance(e[2], list):
+                seen.update(e[2])
+            else:
+                seen.add(e[2])
+        return float(len(seen))
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        if ctx.late:
+            return []
+        key = field_key(ev, self.group_by)
+        value = self._value(ev)
+        if key is None or value is None:
+            return []
+        p = self.p
+        ts = ev.timestamp
+        state = store.get(key) or {"e": []}
+        entries: list[list[Any]] = state["e"]
+        entry = [ts, ev.id, value]
+        in_order = not entries or ts >= entries[-1][0]
+        if in_order:
+            entries.append(entry)
+        else:
+            times = [e[0] for e in entries]
+            entries.insert(bisect.bisect_right(times, ts), entry)
+        cut = entries[-1][0] - p.window - ctx.allowance
+        drop = 0
+        while drop < len(entries) and entries[drop][0] < cut:
+            drop += 1
+        if len(entries) - drop > MAX_WINDOW_ENTRIES:
+            drop = len(entries) - MAX_WINDOW_ENTRIES
+        if drop:
+            del entries[:drop]
+        # Windows that contain the new event: ending at it (in order), or ending at each later entry.
+        ends = [ts] if in_order else [e[0] for e in entries if ts <= e[0] <= ts + p.window]
+        findings: list[Finding] = []
+        for end in ends:
+            window = [e for e in entries if end - p.window <= e[0] <= end]
+            total = self._aggregate(window)
+            if total >= p.min:
+                fired = {id(e) for e in window}
+                state["e"] = [e for e in entries if id(e) not in fired]
+                computed = {"value": total, "threshold": p.min, "window": format_duration(p.window),
+                            "metric": p.metric}
+                details = {"metric": p.metric, "field": p.field, "value": total, "threshold": p.min,
+                           "window_seconds": p.window, "events_in_window": len(window)}
+                findings.append(Finding(key, str(window[0][1]), ev, window[0][0], window[-1][0], len(window),
+                                        _ids(window), computed, details))
+                break
+        if state["e"]:
+            store.put(key, state)
+        else:
+            store.delete(key)
+        return findings
+
+
+class SequenceEvaluator:
+    """Ordered steps per key. Each step's events must follow the previous step's latest event within the
+    window (a first step repeated while waiting for the next keeps the sequence alive)."""
+
+    def __init__(self, rule: CompiledRule) -> None:
+        assert isinstance(rule.spec.sequence, SequenceParams)
+        self.p = rule.spec.sequence
+        self.group_by = rule.spec.group_by
+        self.preds = rule.step_predicates
+        self.steps = self.p.steps
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        if ctx.late:
+            return []
+        matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
+        if not matched:
+            return []
+        by_key: dict[str, list[int]] = {}
+        for i in matched:
+            # A step keyed by other fields (user.target.name at creation) still names the rule's key fields,
+            # so both steps meet on one key.
+            key = field_key(ev, self.steps[i].group_by or self.group_by, self.group_by)
+            if key is not None:
+                by_key.setdefault(key, []).append(i)
+        findings: list[Finding] = []
+        for key, steps in by_key.items():
+            findings.extend(self._advance(ev, key, steps, store))
+        return findings
+
+    def _advance(self, ev: Event, key: str, matches: list[int], store: KeyStore) -> list[Finding]:
+        ts = ev.timestamp
+        window = self.p.window
+        state = store.get(key) or {"s": 0, "h": [], "d": []}
+        step = state["s"]
+        if step > 0 and state["d"] and ts - state["d"][-1][0] > window:
+            state = {"s": 0, "h": [], "d": []}
+            step = 0
+        findings: list[Finding] = []
+        if step in matches:
+            hits = state["h"]
+            hits.append([ts, ev.id])
+            if step == 0:
+                state["h"] = hits = [h for h in hits if h[0] >= ts - window][-MAX_EVENT_IDS:]
+            if len(hits) >= self.steps[step].count:
+                state["d"] = state["d"] + hits
+                state["h"] = []
+                state["s"] = step + 1
+                if state["s"] == len(self.steps):
+                    done = state["d"]
+                    computed = {"window": format_duration(window), "steps": len(self.steps)}
+                    details = {"steps": [{"name": s.name or f"step {i + 1}", "needed": s.count}
+                                         for i, s in enumerate(self.steps)],
+                               "window_seconds": window, "events": len(done)}
+                    findings.append(Finding(key, str(done[0][1]), ev, done[0][0], done[-1][0], len(done),
+                                            _ids(done), computed, details))
+                    state = {"s": 0, "h": [], "d": []}
+        elif step > 0 and (step - 1) in matches:
+            state["d"].append([ts, ev.id])
+            if len(state["d"]) > MAX_EVENT_IDS:
+                del state["d"][: len(state["d"]) - MAX_EVENT_IDS]
+        else:
+            return []
+        if state["s"] == 0 and not state["h"]:
+            store.delete(key)
+        else:
+            store.put(key, state)
+        return findings
+
+
+def median_mad(values: Sequence[float]) -> tuple[float, float]:
+    """Median and the median absolute deviation (scaled by 1.4826 to estimate a standard deviation)."""
+    med = statistics.median(values)
+    mad = statistics.median([abs(v - med) for v in values]) * 1.4826
+    return med, mad
+
+
+class BaselineEvaluator:
+    """A per-entity metric per bucket against the entity's own history (median/MAD) and/or its peers'.
+
+    State per entity: the current bucket (index, value, distinct hashes, first event ids) and the values of
+    its last ``history`` completed buckets. ``#peers`` holds recent completed bucket values of all entities.
+    """
+
+    PEERS = "#peers"
+
+    def __init__(self, rule: CompiledRule) -> None:
+        assert isinstance(rule.spec.baseline, BaselineParams)
+        self.p = rule.spec.baseline
+        self.group_by = rule.spec.group_by
+
+    def _contribution(self, ev: Event) -> Any:
+        p = self.p
+        if p.metric == "count":
+            return 1.0
+        raw = ev.fields.get(p.field or "")
+        if p.metric == "sum":
+            return _number(raw)
+        if raw is None or raw == "" or raw == []:
+            return None
+        return [hashed(v) for v in raw] if isinstance(raw, list) else [hashed(raw)]
+
+    def _add(self, state: State, contribution: Any) -> None:
+        if self.p.metric == "distinct":
+            seen = set(state["dv"])
+            for h in contribution:
+                if h not in seen and len(seen) < MAX_DISTINCT:
+                    seen.add(h)
+                    state["dv"].append(h)
+            state["v"] = float(len(state["dv"]))
+        else:
+            state["v"] += contribution
+
+    def _close(self, state: State, store: KeyStore) -> None:
+        """Move the current bucket into the entity's history and the peer distribution."""
+        p = self.p
+        history: list[list[float]] = state["h"]
+        history.append([state["b"], state["v"]])
+        if len(history) > p.history:
+            del history[: len(history) - p.history]
+        if p.compare != "self":
+            peers = store.get(self.PEERS) or {"v": []}
+            peers["v"].append([state["b"], state["v"]])
+            low = state["b"] - p.peers.buckets
+            if len(peers["v"]) > MAX_PEER_VALUES or peers["v"][0][0] < low:
+                peers["v"] = [pv for pv in peers["v"] if pv[0] >= low][-MAX_PEER_VALUES:]
+            store.put(self.PEERS, peers)
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        if ctx.late:
+            return []
+        key = field_key(ev, self.group_by)
+        contribution = self._contribution(ev)
+        if key is None or contribution is None:
+            return []
+        p = self.p
+        bucket = int(ev.timestamp // p.bucket)
+        state = store.get(key)
+        if state is None:
+            state = {"b": bucket, "v": 0.0, "dv": [], "ids": [], "f": ev.timestamp, "h": [], "x": None}
+        if bucket > state["b"]:
+            self._close(state, store)
+            state.update({"b": bucket, "v": 0.0, "dv": [], "ids": [], "f": ev.timestamp, "x": None})
+        elif bucket < state["b"]:
+            # A late event for a closed bucket only corrects that bucket's history (sum/count).
+            if p.metric != "distinct":
+                for item in state["h"]:
+                    if item[0] == bucket:
+                        item[1] += contribution
+                        store.put(key, state)
+            return []
+        self._add(state, contribution)
+        if len(state["ids"]) < MAX_EVENT_IDS:
+            state["ids"].append(ev.id)
+        findings: list[Finding] = []
+        if state["x"] != bucket and state["v"] >= p.floor and state["v"] > 0:
+            verdict = self._judge(state, store)
+            if verdict is not None:
+                state["x"] = bucket
+                computed, details = verdict
+                computed.update({"value": state["v"], "bucket": format_duration(p.bucket)})
+                details.update({"metric": p.metric, "field": p.field, "value": state["v"], "floor": p.floor,
+                                "bucket_seconds": p.bucket, "bucket_start": bucket * p.bucket})
+                findings.append(Finding(key, str(state["ids"][0]), ev, state["f"], ev.timestamp,
+                                        len(state["ids"]), list(state["ids"]), computed, details))
+        store.put(key, state)
+        return findings
+
+    def _judge(self, state: State, store: KeyStore) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        p = self.p
+        value = state["v"]
+        computed: dict[str, Any] = {"baseline_median": "n/a", "baseline_mad": "n/a", "ratio": "n/a",
+                                    "peer_median": "n/a", "peer_ratio": "n/a", "history_buckets": len(state["h"])}
+        details: dict[str, Any] = {"history_buckets": len(state["h"])}
+        reasons = []
+        if p.compare in ("self", "either") and len(state["h"]) >= p.min_history:
+            med, mad = median_mad([h[1] for h in state["h"]])
+            limit = max(med + p.mad_multiplier * mad, p.min_ratio * med)
+            computed.update({"baseline_median": med, "baseline_mad": round(mad, 2),
+                             "ratio": round(value / med, 1) if med > 0 else "∞"})
+            details.update({"baseline_median": med, "baseline_mad": round(mad, 3), "self_limit": round(limit, 3)})
+            if value > limit:
+                reasons.append("self")
+        if p.compare in ("peers", "either"):
+            peers = store.get(self.PEERS)
+            values = [pv[1] for pv in peers["v"] if pv[0] < state["b"]] if peers else []
+            details["peer_values"] = len(values)
+            if len(values) >= p.peers.min_entities:
+                med, mad = median_mad(values)
+                limit = max(med + p.peers.mad_multiplier * mad, p.peers.min_ratio * med)
+                computed.update({"peer_median": med, "peer_ratio": round(value / med, 1) if med > 0 else "∞"})
+                details.update({"peer_median": med, "peer_mad": round(mad, 3), "peer_limit": round(limit, 3)})
+                if value > limit:
+                    reasons.append("peers")
+        if not reasons:
+            return None
+        computed["compared_with"] = " and ".join(reasons)
+        details["compared_with"] = reasons
+        return computed, details
+
+
+class NewValueEvaluator:
+    """The first time an entity shows a value, once the entity has been learnt for ``learn_for``."""
+
+    def __init__(self, rule: CompiledRule, safe_value: bool, zone: str = "UTC") -> None:
+        assert isinstance(rule.spec.new_value, NewValueParams)
+        self.p = rule.spec.new_value
+        self.group_by = rule.spec.group_by
+        self.hours = self.p.field == LOCAL_HOUR
+        self.safe_value = safe_value or self.hours
+        self.zone = ZoneInfo(zone)
+
+    def _known(self, value: str, known: list[str]) -> bool:
+        if not self.hours:
+            return hashed(value) in known
+        hour = int(value)
+        return any(str((hour + d) % 24) in known for d in range(-self.p.neighbors, self.p.neighbors + 1))
+
+    def _normalise(self, value: Any) -> str:
+        text = str(value)
+        if self.p.transform == "domain":
+            text = text.rsplit("@", 1)[-1]
+        return text.lower() if self.p.transform != "none" else text
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        raw = (datetime.fromtimestamp(ev.timestamp, self.zone).hour if self.hours
+               else ev.fields.get(self.p.field))
+        if raw is None or raw == "" or raw == []:
+            return []
+        key = field_key(ev, self.group_by)
+        if key is None:
+            return []
+        values = [self._normalise(v) for v in (raw if isinstance(raw, list) else [raw])]
+        state = store.get(key)
+        if state is None:
+            state = {"f": ev.timestamp, "v": []}
+        learning = ev.timestamp - state["f"] < self.p.learn_for
+        if ev.timestamp < state["f"]:
+            state["f"] = ev.timestamp
+        known: list[str] = state["v"]
+        findings: list[Finding] = []
+        changed = False
+        for value in values:
+            if self._known(value, known):
+                continue
+            # Hours are kept as they are (needed for the neighbour test); other values only as digests.
+            known.append(value if self.hours else hashed(value))
+            changed = True
+            if not learning:
+                shown = value if self.safe_value else "(not shown: may identify a person or destination)"
+                computed = {"value": shown, "learn_for": format_duration(self.p.learn_for)}
+                details = {"field": self.p.field, "known_values": len(known) - 1,
+                           "entity_first_seen": state["f"], "learn_for_seconds": self.p.learn_for}
+                if self.safe_value:
+                    details["new_value"] = value
+                findings.append(Finding(key, ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id], computed, details))
+        if len(known) > self.p.max_values:
+            del known[: len(known) - self.p.max_values]
+        if changed or state["f"] == ev.timestamp:
+            store.put(key, state)
+        return findings
+
+
+class DormantEvaluator:
+    """Activity by an account idle for ``idle``; remembers every account's last activity for the digest."""
+
+    DIGEST = "#digest"
+
+    def __init__(self, rule: CompiledRule) -> None:
+        p = rule.spec.params()
+        assert isinstance(p, DormantParams)
+        self.p = p
+        self.group_by = rule.spec.group_by
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        key = field_key(ev, self.group_by)
+        if key is None:
+            return []
+        ts = ev.timestamp
+        state = store.get(key)
+        findings: list[Finding] = []
+        if state is None:
+            store.put(key, {"f": ts, "l": ts, "n": _account(ev, self.group_by)})
+            return []
+        last = state["l"]
+        if ts - last >= self.p.idle:
+            idle = ts - last
+            computed = {"idle_days": int(idle // 86400), "idle": format_duration(self.p.idle)}
+            details = {"idle_days": round(idle / 86400, 1), "last_activity": last, "idle_threshold_days":
+                       round(self.p.idle / 86400, 1)}
+            findings.append(Finding(key, ev.id, ev, ts, ts, 1, [ev.id], computed, details))
+        if ts > last:
+            state["l"] = ts
+            store.put(key, state)
+        elif ts < state["f"]:
+            state["f"] = ts
+            store.put(key, state)
+        return findings
+
+    def idle_accounts(self, store: KeyStore, at: float, idle: float | None = None) -> list[tuple[str, float]]:
+        """(account, last activity) of every account idle at least ``idle`` (default: the rule's) at ``at``."""
+        limit = self.p.idle if idle is None else idle
+        return sorted(((s.get("n") or k, s["l"]) for k, s in store.items() if at - s["l"] >= limit),
+                      key=lambda item: item[1])
+
+
+def _account(ev: Event, fields: Sequence[str]) -> str:
+    return "|".join(str(ev.fields.get(f)) for f in fields)
+
+
+def build_evaluator(rule: CompiledRule, zone: str = "UTC") -> Evaluator:
+    """The evaluator for a rule's type (``zone``: for hour-of-day values)."""
+    from sentinel.detect.template import SAFE_FIELDS
+
+    kind = rule.spec.type
+    if kind == "match":
+        return MatchEvaluator(rule)
+    if kind == "threshold":
+        return ThresholdEvaluator(rule)
+    if kind == "sequence":
+        return SequenceEvaluator(rule)
+    if kind == "baseline":
+        return BaselineEvaluator(rule)
+    if kind == "new_value":
+        assert rule.spec.new_value is not None
+        return NewValueEvaluator(rule, rule.spec.new_value.field in SAFE_FIELDS, zone)
+    return DormantEvaluator(rule)

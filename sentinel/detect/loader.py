@@ -1,0 +1,160 @@
+"""Load the rule pack: every ``rules/**/*.yaml`` into a compiled rule, every problem with file:line: field.
+
+Importing this module registers the ``rules`` validator for ``sentinel check``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sentinel.conf.models import LoadedConfig
+from sentinel.conf.validate import register_validator
+from sentinel.conf.yamlfile import LoadedYaml, load_yaml_file, parse_model
+from sentinel.detect.lists import NamedLists
+from sentinel.detect.model import RuleSpec
+from sentinel.detect.template import template_problems
+from sentinel.errors import ConfigError, ConfigErrors, Location
+from sentinel.events.conditions import ConditionError, Predicate, compile_condition
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A validated rule with its filters compiled; ``actions`` lets the engine skip it for other events."""
+
+    spec: RuleSpec
+    path: Path
+    predicate: Predicate
+    step_predicates: tuple[Predicate, ...] = ()
+    actions: frozenset[str] | None = None
+    fingerprint: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+def _actions(spec: Any) -> frozenset[str] | None:
+    """The event.action values a filter requires at its top level, or None if it accepts any action."""
+    if not isinstance(spec, Mapping):
+        return None
+    value = spec.get("event.action")
+    if isinstance(value, str):
+        return frozenset({value})
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    if isinstance(value, Mapping) and set(value) == {"in"} and isinstance(value["in"], list):
+        return frozenset(str(v) for v in value["in"])
+    if isinstance(value, Mapping) and set(value) == {"eq"}:
+        return frozenset({str(value["eq"])})
+    return None
+
+
+def _condition(spec: Any, doc: LoadedYaml, where: tuple[str | int, ...], lists: Mapping[str, frozenset[str]],
+               errors: list[ConfigError]) -> Predicate | None:
+    try:
+        return compile_condition(spec, "", lists)
+    except ConditionError as exc:
+        loc: tuple[str | int, ...] = where
+        # Point at the field's own line when the problem sits under a top-level field of the filter.
+        if isinstance(spec, Mapping):
+            head = exc.path.split(".", 1)[0].split("[", 1)[0]
+            for key in spec:
+                if exc.path == key or exc.path.startswith(f"{key}.") or exc.path.startswith(f"{key}["):
+                    head = key
+                    break
+            loc = (*where, head)
+        errors.append(ConfigError(f"invalid condition: {exc}", Location(doc.path, doc.line_of(loc),
+                                                                        ".".join(str(p) for p in where))))
+        return None
+
+
+def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]]) -> CompiledRule:
+    """Validate one rule document; raises ConfigErrors with every problem found in it."""
+    path = doc.path
+    if not isinstance(doc.data, dict):
+        raise ConfigError("expected a mapping with id, title, severity, type, filter, summary and runbook",
+                          Location(path, 1))
+    spec = parse_model(RuleSpec, doc)
+    errors: list[ConfigError] = []
+    predicate = _condition(spec.filter, doc, ("filter",), lists, errors)
+    steps: list[Predicate] = []
+    actions = _actions(spec.filter)
+    if spec.sequence is not None:
+        step_actions: set[str] = set()
+        every_step_has_actions = True
+        for i, step in enumerate(spec.sequence.steps):
+            p = _condition(step.filter, doc, ("sequence", "steps", i, "filter"), lists, errors)
+            if p is not None:
+                steps.append(p)
+            found = _actions(step.filter)
+            if found is None:
+                every_step_has_actions = False
+            else:
+                step_actions |= found
+        if actions is None and every_step_has_actions:
+            actions = frozenset(step_actions)
+    for problem in template_problems(spec):
+        errors.append(ConfigError(problem, doc.location(("summary",))))
+    if errors:
+        raise ConfigErrors(errors)
+    assert predicate is not None
+    fingerprint = spec.model_dump_json(include={"type", "threshold", "sequence", "baseline", "new_value",
+                                                "dormant", "group_by"})
+    return CompiledRule(spec, Path(path), predicate, tuple(steps), actions, fingerprint)
+
+
+def load_rules(directory: Path, lists: Mapping[str, frozenset[str]]) -> tuple[list[CompiledRule], list[ConfigError]]:
+    """Every ``*.yaml`` under ``directory`` (recursively); returns the rules that loaded and every error."""
+    rules: list[CompiledRule] = []
+    errors: list[ConfigError] = []
+    if not directory.is_dir():
+        return rules, [ConfigError("rules folder does not exist", Location(str(directory)))]
+    seen: dict[str, Path] = {}
+    for path in sorted(directory.rglob("*.yaml")):
+        try:
+            rule = compile_rule(load_yaml_file(path), lists)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if rule.id in seen:
+            errors.append(ConfigError(f"rule id {rule.id!r} already defined in {seen[rule.id]}",
+                                      Location(str(path), None, "id")))
+            continue
+        seen[rule.id] = path
+        rules.append(rule)
+    return rules, errors
+
+
+def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None) -> tuple[list[CompiledRule], NamedLists,
+                                                                                  list[ConfigError]]:
+    """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids)."""
+    lists = lists if lists is not None else NamedLists.from_config(cfg)
+    errors = lists.reload()
+    rules, rule_errors = load_rules(cfg.rules_dir, lists)
+    errors.extend(rule_errors)
+    known = {r.id for r in rules}
+    for i, rid in enumerate(cfg.config.detection.disabled_rules):
+        if rid not in known and not rule_errors:
+            errors.append(ConfigError(f"unknown rule id {rid!r}",
+                                      Location(str(cfg.path), None, f"detection.disabled_rules[{i}]")))
+    disabled = set(cfg.config.detection.disabled_rules)
+    enabled = [r for r in rules if r.spec.enabled and r.id not in disabled]
+    return enabled, lists, errors
+
+
+def _validate(cfg: LoadedConfig) -> tuple[list[str], list[ConfigError]]:
+    if not cfg.config.detection.enabled:
+        return ["rules: detection disabled"], []
+    rules, lists, errors = load_for_config(cfg)
+    sizes = ", ".join(f"{name} {len(lists[name])}" for name in lists)
+    return [f"rules: {len(rules)} enabled from {cfg.rules_dir}; lists: {sizes}"], errors
+
+
+register_validator("rules", _validate)

@@ -1,0 +1,130 @@
+"""Rule state: per rule, a bounded LRU of group key → JSON-able state, persisted in the batch transaction.
+
+Only keys changed in a batch are written; evicted keys are deleted in the same transaction, so the
+table never holds more than the bound either. Keys starting with ``#`` are the rule's own bookkeeping
+(peer distribution, digest period) and are never evicted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+from sentinel.store.database import register_ddl
+
+DDL = """
+CREATE TABLE IF NOT EXISTS rule_state (
+    rule TEXT NOT NULL,
+    key TEXT NOT NULL,
+    blob BLOB NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (rule, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS detect_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+register_ddl(DDL)
+
+State = dict[str, Any]
+
+
+class KeyStore:
+    """One rule's keys. ``get`` marks a key recently used; ``put`` marks it dirty and enforces the bound."""
+
+    def __init__(self, rule_id: str, max_keys: int) -> None:
+        self.rule_id = rule_id
+        self.max_keys = max_keys
+        self.data: OrderedDict[str, State] = OrderedDict()
+        self.pinned: dict[str, State] = {}
+        self.dirty: set[str] = set()
+        self.removed: set[str] = set()
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def get(self, key: str) -> State | None:
+        if key.startswith("#"):
+            return self.pinned.get(key)
+        state = self.data.get(key)
+        if state is not None:
+            self.data.move_to_end(key)
+        return state
+
+    def put(self, key: str, state: State) -> None:
+        self.dirty.add(key)
+        self.removed.discard(key)
+        if key.startswith("#"):
+            self.pinned[key] = state
+            return
+        self.data[key] = state
+        self.data.move_to_end(key)
+        while len(self.data) > self.max_keys:
+            old, _ = self.data.popitem(last=False)
+            self.dirty.discard(old)
+            self.removed.add(old)
+            self.evictions += 1
+
+    def delete(self, key: str) -> None:
+        if self.data.pop(key, None) is not None or self.pinned.pop(key, None) is not None:
+            self.dirty.discard(key)
+            self.removed.add(key)
+
+    def items(self) -> list[tuple[str, State]]:
+        return list(self.data.items())
+
+    def flush(self, tx: sqlite3.Connection, now: float) -> None:
+        """Write dirty keys and delete removed ones inside the caller's transaction."""
+        if self.dirty:
+            rows = []
+            for key in self.dirty:
+                state = self.pinned.get(key) if key.startswith("#") else self.data.get(key)
+                if state is not None:
+                    rows.append((self.rule_id, key, orjson.dumps(state), now))
+            tx.executemany(
+                "INSERT INTO rule_state (rule, key, blob, updated) VALUES (?,?,?,?) ON CONFLICT(rule, key) "
+                "DO UPDATE SET blob = excluded.blob, updated = excluded.updated", rows)
+        if self.removed:
+            tx.executemany("DELETE FROM rule_state WHERE rule = ? AND key = ?",
+                           [(self.rule_id, k) for k in self.removed])
+        self.dirty.clear()
+        self.removed.clear()
+
+    def load(self, conn: sqlite3.Connection) -> None:
+        """Replace the in-memory keys with what the database holds (least recently updated first)."""
+        self.data.clear()
+        self.pinned.clear()
+        self.dirty.clear()
+        self.removed.clear()
+        rows = conn.execute("SELECT key, blob FROM rule_state WHERE rule = ? ORDER BY updated", (self.rule_id,))
+        for key, blob in rows:
+            state = orjson.loads(blob)
+            if key.startswith("#"):
+                self.pinned[key] = state
+            else:
+                self.data[key] = state
+        while len(self.data) > self.max_keys:
+            old, _ = self.data.popitem(last=False)
+            self.removed.add(old)
+            self.evictions += 1
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the detection tables on a database opened before this module registered them."""
+    conn.executescript(DDL)
+
+
+def read_meta(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM detect_meta WHERE name = ?", (name,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def write_meta(tx: sqlite3.Connection, name: str, value: str) -> None:
+    tx.execute("INSERT INTO detect_meta VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+               (name, value))
+
+
+def drop_rule(tx: sqlite3.Connection, rule_id: str) -> None:
+    tx.execute("DELETE FROM rule_state WHERE rule = ?", (rule_id,))

@@ -1,0 +1,292 @@
+"""Every rule in the shipped pack: one realistic case that must fire, one that must not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sentinel.detect.lists import NamedLists
+from sentinel.detect.loader import load_rules
+from sentinel.events.model import Event
+from tests.detect_events import DAY, HOUR, MINUTE, RULES, Harness, ev, export
+
+Case = Callable[[], list[Event]]
+LISTS = {"terminated_accounts": ["mallory", "former.admin"], "phi_workstations": ["ws-billing-07", "ws-billing-08"]}
+US_IP, RO_IP, SCANNER = "198.51.100.7", "185.220.101.4", "203.0.113.9"
+
+
+def _history(
+    user: str,
+    days: int = 8,
+    records: int = 200,
+    hours: tuple[float, ...] = (1.0, 5.0),
+    dest: str = "sftp://edi.clearinghouse.example/claims",
+) -> list[Event]:
+    """A user's routine: exports at 10:00 and 14:00 (BASE is 09:00 UTC) every day for ``days`` days."""
+    return [export(d * DAY + h * HOUR, user, records, dest) for d in range(days) for h in hours]
+
+
+def _views(user: str, day: int, patients: int, offset: int = 0) -> list[Event]:
+    """A day of chart views as searches returning 20 patients each."""
+    out = []
+    for i in range(0, patients, 20):
+        ids = [f"MRN-{200000 + offset + j}" for j in range(i, min(i + 20, patients))]
+        out.append(
+            ev(
+                "phi_search",
+                day * DAY + i * 30,
+                user,
+                "success",
+                phi__patient_ids=ids,
+                phi__patient_count=len(ids),
+                phi__record_count=len(ids),
+                source__ip="10.1.2.40",
+            )
+        )
+    return out
+
+
+def _peers(days: int = 6, users: int = 25) -> list[Event]:
+    out = []
+    for d in range(days):
+        for u in range(users):
+            out += _views(f"biller{u:02d}", d, 40, offset=(u * 97 + d * 13) % 500)
+    return out
+
+
+def _logins(user: str, days: int, country: str = "US", ip: str = US_IP) -> list[Event]:
+    return [
+        ev("user_login", d * DAY, user, "success", source__ip=ip, source__geo__country_iso_code=country)
+        for d in range(days)
+    ]
+
+
+def _fails(user: str, n: int, every: float, ip: str = SCANNER, action: str = "ssh_login", at: float = 0) -> list[Event]:
+    return [
+        ev(action, at + i * every, user, "failure", source__ip=ip, authentication__method="password") for i in range(n)
+    ]
+
+
+def _mfa_fail(user: str, at: float) -> list[Event]:
+    """An Okta push denial: the denial plus the failed MFA verification Okta logs with it."""
+    return [
+        ev("mfa_push_denied", at, user, "failure", authentication__factor="push", source__ip=US_IP),
+        ev("mfa_verify", at + 0.04, user, "failure", authentication__factor="push", source__ip=US_IP),
+    ]
+
+
+def _mfa_ok(user: str, at: float) -> Event:
+    return ev("mfa_verify", at, user, "success", authentication__factor="push", source__ip=US_IP)
+
+
+ALICE = "alice@meridianbilling.example"
+
+FIRES: dict[str, Case] = {
+    "phi-export-volume-baseline": lambda: [*_history("alice"), export(8 * DAY + HOUR, "alice", 3000)],
+    "phi-bulk-export": lambda: [export(HOUR, "alice", 6000, dest_type="file", dest="/srv/share/x.csv")],
+    # BASE is 09:00 UTC, so +17h is an export at 02:00 (zone UTC) by a user who exports at 10:00 and 14:00.
+    "phi-export-unusual-hours": lambda: [*_history("alice"), export(8 * DAY + 17 * HOUR, "alice", 150)],
+    "phi-export-new-destination": lambda: [
+        *_history("alice"),
+        export(8 * DAY + HOUR, "alice", 150, "alice.personal@gmail.example", "email"),
+    ],
+    "phi-patient-snooping": lambda: _peers() + _views("mallory", 6, 400, offset=1000),
+    "phi-print-download-spike": lambda: [
+        ev("phi_print", i * 50, "alice", "success", phi__record_count=3, phi__export__destination_type="printer")
+        for i in range(25)
+    ],
+    "mfa-push-bombing": lambda: [e for i in range(4) for e in _mfa_fail(ALICE, i * 70)],
+    "mfa-failures-then-success": lambda: (
+        [e for i in range(3) for e in _mfa_fail(ALICE, i * 60)] + [_mfa_ok(ALICE, 250)]
+    ),
+    "mfa-factor-change": lambda: [
+        ev(
+            "mfa_factor_enrolled",
+            0,
+            "helpdesk@meridianbilling.example",
+            user__target__name=ALICE,
+            authentication__factor="sms",
+        )
+    ],
+    "mfa-disabled": lambda: [ev("mfa_disabled", 0, "it.admin@meridianbilling.example", user__target__name=ALICE)],
+    "auth-password-spray": lambda: [
+        ev("ssh_login", i * 20, f"user{i}", "failure", source__ip=SCANNER) for i in range(15)
+    ],
+    "auth-brute-force-user": lambda: _fails("bob", 12, 25),
+    "auth-success-after-failures": lambda: [
+        *_fails("bob", 7, 20),
+        ev("ssh_login", 300, "bob", "success", source__ip=SCANNER, authentication__method="password"),
+    ],
+    "auth-new-country": lambda: [
+        *_logins(ALICE, 8),
+        ev("user_login", 8 * DAY, ALICE, "success", source__ip=RO_IP, source__geo__country_iso_code="RO"),
+    ],
+    "sudo-failure": lambda: [ev("sudo_failure", 0, "carol", "failure", event__reason="user NOT in sudoers")],
+    "auth-root-login": lambda: [
+        ev("ssh_login", 0, "root", "success", source__ip="10.1.9.9", authentication__method="password")
+    ],
+    "account-dormant-activity": lambda: [
+        ev("ssh_login", 0, "dave", "success", source__ip="10.1.2.5"),
+        ev("ssh_login", 100 * DAY, "dave", "success", source__ip="10.1.2.5"),
+    ],
+    "account-terminated-activity": lambda: [
+        ev("user_login", 0, "Mallory@meridianbilling.example", "success", source__ip=US_IP)
+    ],
+    "account-privileged-group-add": lambda: [
+        ev("user_added_to_group", 0, "root", user__target__name="eve", group__name="sudo")
+    ],
+    "account-created-then-phi-export": lambda: [
+        ev("user_created", 0, "it.admin@meridianbilling.example", user__target__name="newbie@meridianbilling.example"),
+        export(3 * HOUR, "newbie", 800),
+    ],
+    "endpoint-audit-logging-stopped": lambda: [ev("audit_log_stopped", 0, "root", host__name="app-srv-01")],
+    "endpoint-removable-media-phi-workstation": lambda: [
+        ev(
+            "removable_media_mounted",
+            0,
+            None,
+            host__name="ws-billing-07",
+            device__id="4C5300012309",
+            device__model__name="Cruzer Blade",
+        )
+    ],
+    "endpoint-protection-disabled": lambda: [
+        ev("endpoint_protection_disabled", 0, None, host__name="ws-billing-07", process__name="falcon-sensor")
+    ],
+}
+
+QUIET: dict[str, Case] = {
+    # A busier day that stays under 3x the median, and a new user's big first day (no history yet).
+    "phi-export-volume-baseline": lambda: [
+        *_history("alice"),
+        export(8 * DAY + HOUR, "alice", 450),
+        export(HOUR, "newbie", 4000),
+    ],
+    "phi-bulk-export": lambda: [
+        export(HOUR, "alice", 4000),
+        ev("phi_view", 0, "alice", "success", phi__record_count=9000),
+    ],
+    # An hour next to a usual one, and 02:00 during the learning period.
+    "phi-export-unusual-hours": lambda: [
+        export(17 * HOUR, "alice", 150),
+        *_history("alice"),
+        export(8 * DAY + 6 * HOUR, "alice", 150),
+    ],
+    "phi-export-new-destination": lambda: [
+        *_history("alice"),
+        export(8 * DAY + HOUR, "alice", 150),
+        export(8 * DAY + 2 * HOUR, "alice", 40, "prn-2f-west", "printer"),
+    ],
+    "phi-patient-snooping": lambda: _peers() + _views("mallory", 6, 60, offset=1000),
+    "phi-print-download-spike": lambda: [
+        ev("phi_print", i * 12 * MINUTE, "alice", "success", phi__record_count=3) for i in range(25)
+    ],
+    "mfa-push-bombing": lambda: [e for i in range(4) for e in _mfa_fail(ALICE, i * 40 * MINUTE)],
+    "mfa-failures-then-success": lambda: (
+        [e for i in range(3) for e in _mfa_fail(ALICE, i * 60)]
+        + [_mfa_ok(ALICE, 3 * HOUR)]
+        + [e for e in _mfa_fail("bob@meridianbilling.example", 0)]
+        + [_mfa_ok("bob@meridianbilling.example", 60)]
+    ),
+    "mfa-factor-change": lambda: [ev("mfa_challenge", 0, ALICE, authentication__factor="push")],
+    "mfa-disabled": lambda: [_mfa_ok(ALICE, 0)],
+    # One account from one source, and many accounts each from its own source.
+    "auth-password-spray": lambda: (
+        _fails("bob", 15, 20)
+        + [ev("ssh_login", i * 20, f"user{i}", "failure", source__ip=f"10.9.0.{i}") for i in range(15)]
+    ),
+    "auth-brute-force-user": lambda: _fails("bob", 12, 20 * MINUTE),
+    "auth-success-after-failures": lambda: [
+        *_fails("bob", 3, 20),
+        ev("ssh_login", 300, "bob", "success", source__ip=SCANNER),
+    ],
+    # The usual country, and a new user whose first sign-ins (learning) come from abroad.
+    "auth-new-country": lambda: [
+        *_logins(ALICE, 8),
+        ev("user_login", 8 * DAY, ALICE, "success", source__ip=US_IP, source__geo__country_iso_code="US"),
+        *_logins("traveller@meridianbilling.example", 2, "RO", RO_IP),
+    ],
+    "sudo-failure": lambda: [ev("sudo_command", 0, "carol", "success", process__command_line="/usr/bin/df -h")],
+    "auth-root-login": lambda: [
+        ev("ssh_login", 0, "root", "failure", source__ip=SCANNER),
+        ev("ssh_login", 0, "alice", "success", source__ip="10.1.2.5"),
+    ],
+    "account-dormant-activity": lambda: (
+        [ev("ssh_login", d * 30 * DAY, "dave", "success") for d in range(4)]
+        + [ev("ssh_login", 0, "erin", "success"), ev("ssh_login", 100 * DAY, "erin", "failure")]
+    ),
+    "account-terminated-activity": lambda: [
+        ev("user_login", 0, ALICE, "success", source__ip=US_IP),
+        ev("ssh_login", 0, "mallory2", "failure", source__ip=SCANNER),
+    ],
+    "account-privileged-group-add": lambda: [
+        ev("user_added_to_group", 0, "root", user__target__name="eve", group__name="billing")
+    ],
+    "account-created-then-phi-export": lambda: [
+        ev("user_created", 0, "it.admin@meridianbilling.example", user__target__name="newbie@meridianbilling.example"),
+        export(3 * DAY, "newbie", 800),
+        export(HOUR, "alice", 800),
+    ],
+    "endpoint-audit-logging-stopped": lambda: [ev("audit_config_changed", 0, "root", host__name="app-srv-01")],
+    "endpoint-removable-media-phi-workstation": lambda: [
+        ev("removable_media_mounted", 0, None, host__name="ws-dev-01", device__id="4C5300012309")
+    ],
+    "endpoint-protection-disabled": lambda: [
+        ev("endpoint_protection_enabled", 0, None, host__name="ws-billing-07", process__name="falcon-sensor")
+    ],
+}
+
+
+def _pack_ids() -> set[str]:
+    rules, errors = load_rules(RULES, NamedLists({"terminated_accounts": None, "phi_workstations": None}))
+    assert not errors
+    return {r.id for r in rules}
+
+
+def test_every_rule_in_the_pack_has_both_cases() -> None:
+    assert set(FIRES) == _pack_ids()
+    assert set(QUIET) == _pack_ids()
+
+
+@pytest.mark.parametrize("rule", sorted(FIRES))
+def test_rule_fires(rule: str, tmp_path: Path) -> None:
+    h = Harness(tmp_path, [rule], LISTS)
+    alerts = h.feed(FIRES[rule]())
+    assert [a.rule_id for a in alerts] == [rule], [a.summary for a in alerts]
+    alert = alerts[0]
+    assert "?" not in alert.summary, alert.summary
+    assert "MRN-" not in alert.summary and "MRN-" not in str(alert.labels)
+    assert alert.labels["rule"] == rule and alert.runbook
+    assert any(t.startswith("hipaa:") for t in alert.tags)
+    assert alert.event_ids and alert.details["why"]
+
+
+@pytest.mark.parametrize("rule", sorted(QUIET))
+def test_rule_stays_quiet(rule: str, tmp_path: Path) -> None:
+    h = Harness(tmp_path, [rule], LISTS)
+    alerts = h.feed(QUIET[rule]())
+    assert alerts == [], [a.summary for a in alerts]
+
+
+def test_terminated_account_is_critical(tmp_path: Path) -> None:
+    h = Harness(tmp_path, ["account-terminated-activity"], LISTS)
+    alerts = h.feed(FIRES["account-terminated-activity"]())
+    assert alerts[0].severity == "critical"
+    assert alerts[0].labels["user.name"] == "Mallory@meridianbilling.example"
+
+
+def test_snooping_alert_explains_with_peer_values(tmp_path: Path) -> None:
+    h = Harness(tmp_path, ["phi-patient-snooping"], LISTS)
+    (alert,) = h.feed(FIRES["phi-patient-snooping"]())
+    d = alert.details
+    # Fires as soon as the day's count clears 4x the peer median (160), not at the end of the day.
+    assert 160 < d["value"] <= 200 and d["peer_median"] == 40 and "peers" in d["compared_with"]
+    assert f"viewed {d['value']:.0f} distinct patients today (peer median 40" in alert.summary
+
+
+def test_export_baseline_summary_names_the_median(tmp_path: Path) -> None:
+    h = Harness(tmp_path, ["phi-export-volume-baseline"], LISTS)
+    (alert,) = h.feed(FIRES["phi-export-volume-baseline"]())
+    assert alert.summary == "alice exported 3000 PHI records today: 7.5x their median of 400 over 8 days"
