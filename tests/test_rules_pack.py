@@ -111,6 +111,7 @@ FIRES: dict[str, Case] = {
         )
     ],
     "mfa-disabled": lambda: [ev("mfa_disabled", 0, "it.admin@meridianbilling.example", user__target__name=ALICE)],
+    "mfa-policy-change": lambda: [ev("mfa_policy_changed", 0, "it.admin@meridianbilling.example")],
     "auth-password-spray": lambda: [
         ev("ssh_login", i * 20, f"user{i}", "failure", source__ip=SCANNER) for i in range(15)
     ],
@@ -192,6 +193,8 @@ QUIET: dict[str, Case] = {
     ),
     "mfa-factor-change": lambda: [ev("mfa_challenge", 0, ALICE, authentication__factor="push")],
     "mfa-disabled": lambda: [_mfa_ok(ALICE, 0)],
+    # An MFA policy being disabled outright is the high-severity rule's, not this one's.
+    "mfa-policy-change": lambda: [ev("mfa_disabled", 0, "it.admin@meridianbilling.example")],
     # One account from one source, and many accounts each from its own source.
     "auth-password-spray": lambda: (
         _fails("bob", 15, 20)
