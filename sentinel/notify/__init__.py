@@ -1,0 +1,1 @@
+"""Notification: the delivery worker (apprise, retries, fallback), PHI-safe templates and redaction, the alert API."""

@@ -1,0 +1,110 @@
+"""Alert lifecycle (open → acknowledged → resolved) and the queries the CLI and the API share."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from sentinel.errors import SentinelError
+from sentinel.events.alerts import SEVERITY_RANK, Alert
+from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
+
+STATUSES = ("open", "acknowledged", "resolved")
+
+
+class LifecycleError(SentinelError, ValueError):
+    """The alert does not exist, is ambiguous, or is already past that state."""
+
+
+@dataclass
+class AlertView:
+    """An alert with its lifecycle columns and incident clock, as the CLI and the API show it."""
+
+    alert: Alert
+    status: str
+    acked_by: str | None
+    acked_at: float | None
+    resolved_by: str | None
+    resolved_at: float | None
+    detected_at: float | None = None
+    ba_deadline: float | None = None
+    breach_deadline: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        a = self.alert
+        return {"id": a.id, "rule": a.rule_id, "title": a.title, "severity": a.severity, "status": self.status,
+                "count": a.count, "first_seen": a.first_seen, "last_seen": a.last_seen, "created": a.created,
+                "labels": a.labels, "tags": a.tags, "summary": a.summary, "runbook": a.runbook,
+                "details": a.details, "event_ids": a.event_ids, "acked_by": self.acked_by, "acked_at": self.acked_at,
+                "resolved_by": self.resolved_by, "resolved_at": self.resolved_at, "detected_at": self.detected_at,
+                "ba_deadline": self.ba_deadline, "breach_deadline": self.breach_deadline}
+
+
+_VIEW = (f"SELECT {', '.join('a.' + c.strip() for c in ALERT_COLUMNS.split(','))}, a.status, a.acked_by, a.acked_at, "
+         "a.resolved_by, a.resolved_at, i.detected_at, i.ba_deadline, i.breach_deadline "
+         "FROM alerts a LEFT JOIN incidents i ON i.alert_id = a.id")
+
+
+def _view(row: tuple[Any, ...]) -> AlertView:
+    return AlertView(row_to_alert(row[:15]), *row[15:])
+
+
+def list_alerts(conn: sqlite3.Connection, status: str | None = None, severity_at_least: str | None = None,
+                since: float | None = None, until: float | None = None, limit: int = 100) -> list[AlertView]:
+    """Newest first, filtered."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status:
+        where.append("a.status = ?")
+        params.append(status)
+    if severity_at_least:
+        allowed = [s for s, rank in SEVERITY_RANK.items() if rank >= SEVERITY_RANK[severity_at_least]]
+        where.append(f"a.severity IN ({','.join('?' * len(allowed))})")
+        params.extend(allowed)
+    if since is not None:
+        where.append("a.created >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("a.created < ?")
+        params.append(until)
+    sql = _VIEW + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.created DESC, a.id LIMIT ?"
+    params.append(limit)
+    return [_view(r) for r in conn.execute(sql, params)]
+
+
+def get_alert(conn: sqlite3.Connection, alert_id: str) -> AlertView:
+    """By full id or a unique prefix (at least 6 characters)."""
+    rows = conn.execute(_VIEW + " WHERE a.id = ?", (alert_id,)).fetchall()
+    if not rows and len(alert_id) >= 6:
+        rows = conn.execute(_VIEW + " WHERE a.id GLOB ? LIMIT 2", (_glob_escape(alert_id) + "*",)).fetchall()
+    if not rows:
+        raise LifecycleError(f"no alert {alert_id!r}")
+    if len(rows) > 1:
+        raise LifecycleError(f"alert id prefix {alert_id!r} is ambiguous; give more characters")
+    return _view(rows[0])
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
+
+
+def acknowledge(tx: sqlite3.Connection, alert_id: str, by: str, now: float) -> AlertView:
+    """open → acknowledged; stops repeats, escalation and deadline reminders."""
+    view = get_alert(tx, alert_id)
+    if view.status != "open":
+        raise LifecycleError(f"alert {view.alert.id} is {view.status}, not open")
+    tx.execute("UPDATE alerts SET status = 'acknowledged', acked_by = ?, acked_at = ? WHERE id = ? AND status = 'open'",
+               (by, now, view.alert.id))
+    return get_alert(tx, view.alert.id)
+
+
+def resolve(tx: sqlite3.Connection, alert_id: str, by: str, now: float) -> AlertView:
+    """open/acknowledged → resolved (an unacknowledged alert counts as acknowledged at the same moment)."""
+    view = get_alert(tx, alert_id)
+    if view.status == "resolved":
+        raise LifecycleError(f"alert {view.alert.id} is already resolved")
+    tx.execute("UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ?, "
+               "acked_by = COALESCE(acked_by, ?), acked_at = COALESCE(acked_at, ?) WHERE id = ?",
+               (by, now, by, now, view.alert.id))
+    return get_alert(tx, view.alert.id)

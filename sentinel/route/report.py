@@ -1,0 +1,189 @@
+"""The evidence report for auditors: alerts, acknowledgement times, silences, incident clocks, dormant
+accounts and ingestion gaps over a period (HIPAA 164.308(a)(1)(ii)(D), 164.312(b), 164.308(a)(6))."""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from sentinel.route.durations import format_duration
+from sentinel.route.silences import list_silences
+
+
+def _iso(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
+def build_report(conn: sqlite3.Connection, since: float, until: float, now: float, dormant_days: float = 90.0,
+                 gap_seconds: float = 3600.0) -> dict[str, Any]:
+    """Everything the report shows, as plain data (the JSON format is exactly this)."""
+    rows = conn.execute("SELECT id, rule_id, severity, count, created, status, acked_at, acked_by, resolved_at "
+                        "FROM alerts WHERE created >= ? AND created < ?", (since, until)).fetchall()
+    by_sev: dict[str, int] = {}
+    by_rule: dict[tuple[str, str], list[int]] = {}
+    ack_times: dict[str, list[float]] = {}
+    unacked: dict[str, int] = {}
+    for _id, rule, sev, count, created, _status, acked_at, _by, _res in rows:
+        by_sev[sev] = by_sev.get(sev, 0) + 1
+        agg = by_rule.setdefault((rule, sev), [0, 0])
+        agg[0] += 1
+        agg[1] += count
+        if acked_at is not None:
+            ack_times.setdefault(sev, []).append(acked_at - created)
+        else:
+            unacked[sev] = unacked.get(sev, 0) + 1
+    tta = {}
+    for sev in sorted(set(ack_times) | set(unacked)):
+        times = sorted(ack_times.get(sev, []))
+        tta[sev] = {"acknowledged": len(times), "unacknowledged": unacked.get(sev, 0),
+                    "median_seconds": statistics.median(times) if times else None,
+                    "p90_seconds": times[min(len(times) - 1, int(0.9 * len(times)))] if times else None,
+                    "max_seconds": times[-1] if times else None}
+    incidents = []
+    if _has_table(conn, "incidents"):
+        for r in conn.execute(
+                "SELECT a.id, a.rule_id, a.severity, i.detected_at, i.ba_deadline, i.breach_deadline, a.acked_at, "
+                "a.status FROM incidents i JOIN alerts a ON a.id = i.alert_id WHERE i.detected_at >= ? "
+                "AND i.detected_at < ? ORDER BY i.detected_at", (since, until)):
+            acked = r[6]
+            incidents.append({"alert_id": r[0], "rule": r[1], "severity": r[2], "detected_at": r[3],
+                              "ba_deadline": r[4], "breach_deadline": r[5], "acked_at": acked, "status": r[7],
+                              "within_ba_window": acked is not None and acked <= r[4],
+                              "ba_window_missed": (acked or now) > r[4]})
+    silences = []
+    if _has_table(conn, "silences"):
+        silences = [s.as_dict() for s in list_silences(conn, now, include_expired=True, since=since, until=until)]
+    delivery = []
+    if _has_table(conn, "notifications"):
+        delivery = [{"receiver": r[0], "status": r[1], "notifications": r[2], "attempts": r[3]} for r in conn.execute(
+            "SELECT receiver, status, COUNT(*), SUM(attempts) FROM notifications WHERE created >= ? AND created < ? "
+            "GROUP BY receiver, status ORDER BY receiver, status", (since, until))]
+    return {
+        "period": {"from": since, "to": until, "generated": now},
+        "alerts": {"total": len(rows), "by_severity": by_sev,
+                   "by_rule": [{"rule": k[0], "severity": k[1], "alerts": v[0], "events": v[1]}
+                               for k, v in sorted(by_rule.items(), key=lambda kv: (-kv[1][0], kv[0]))]},
+        "time_to_acknowledge": tta,
+        "incidents": incidents,
+        "silences": silences,
+        "delivery": delivery,
+        "dormant_accounts": dormant_accounts(conn, until, dormant_days),
+        "ingestion_gaps": ingestion_gaps(conn, since, until, gap_seconds),
+    }
+
+
+def dormant_accounts(conn: sqlite3.Connection, at: float, days: float) -> dict[str, Any]:
+    """The access-review list: the detection engine's latest dormant-account digest up to ``at`` when there is
+    one (it knows accounts beyond the retained events), else accounts whose last stored event is older than
+    ``days`` at ``at``, computed from the events table."""
+    digest = conn.execute("SELECT rule_id, details FROM alerts WHERE json_extract(labels, '$.digest') = 'true' "
+                          "AND created <= ? ORDER BY created DESC LIMIT 1", (at,)).fetchone()
+    if digest is not None:
+        d = orjson.loads(digest[1])
+        accounts_from_rule = [{"user": a.get("account"), "last_event": _ts(a.get("last_activity")),
+                               "idle_days": a.get("idle_days"), "events": None} for a in d.get("accounts", [])]
+        return {"threshold_days": d.get("idle_threshold_days", days),
+                "source": f"rule {digest[0]} digest as of {d.get('as_of', '-')} ({d.get('total', '?')} total)",
+                "accounts": accounts_from_rule}
+    cutoff = at - days * 86400
+    accounts = []
+    if _has_table(conn, "events"):
+        for user, last, n in conn.execute(
+                "SELECT user, MAX(ts), COUNT(*) FROM events WHERE user IS NOT NULL AND ts < ? GROUP BY user "
+                "HAVING MAX(ts) < ? ORDER BY MAX(ts)", (at, cutoff)):
+            accounts.append({"user": user, "last_event": last, "idle_days": round((at - last) / 86400, 1),
+                             "events": n})
+    return {"threshold_days": days, "source": "events table", "accounts": accounts}
+
+
+def _ts(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def ingestion_gaps(conn: sqlite3.Connection, since: float, until: float, gap_seconds: float) -> list[dict[str, Any]]:
+    """Per source, every stretch of at least ``gap_seconds`` inside the period with no stored event."""
+    if not _has_table(conn, "events"):
+        return []
+    gaps: list[dict[str, Any]] = []
+    rows = conn.execute(
+        "SELECT source, prev, ts FROM (SELECT source, ts, LAG(ts) OVER (PARTITION BY source ORDER BY ts) AS prev "
+        "FROM events WHERE ts >= ? AND ts < ?) WHERE prev IS NOT NULL AND ts - prev >= ?",
+        (since, until, gap_seconds)).fetchall()
+    for source, start, end in rows:
+        gaps.append({"source": source, "from": start, "to": end, "seconds": end - start})
+    # Silence at the edges of the period counts too (a source that stopped and never came back).
+    for source, first, last in conn.execute("SELECT source, MIN(ts), MAX(ts) FROM events WHERE ts >= ? AND ts < ? "
+                                            "GROUP BY source", (since, until)):
+        if first - since >= gap_seconds:
+            gaps.append({"source": source, "from": since, "to": first, "seconds": first - since})
+        if until - last >= gap_seconds:
+            gaps.append({"source": source, "from": last, "to": until, "seconds": until - last})
+    known = {r[0] for r in conn.execute("SELECT DISTINCT source FROM events WHERE ts < ?", (since,))}
+    active = {g["source"] for g in gaps} | {r[0] for r in conn.execute(
+        "SELECT DISTINCT source FROM events WHERE ts >= ? AND ts < ?", (since, until))}
+    for source in sorted(known - active):
+        gaps.append({"source": source, "from": since, "to": until, "seconds": until - since})
+    gaps.sort(key=lambda g: (g["source"], g["from"]))
+    return gaps
+
+
+def to_markdown(rep: dict[str, Any]) -> str:
+    """The report as Markdown for the compliance binder."""
+    p = rep["period"]
+    out = [f"# sentinel evidence report: {_iso(p['from'])} to {_iso(p['to'])}", "",
+           f"Generated {_iso(p['generated'])}.", "", "## Alerts by severity", "",
+           "| severity | alerts |", "| --- | --- |"]
+    for sev in ("critical", "high", "medium", "low", "info"):
+        if sev in rep["alerts"]["by_severity"]:
+            out.append(f"| {sev} | {rep['alerts']['by_severity'][sev]} |")
+    out += [f"| **total** | {rep['alerts']['total']} |", "", "## Alerts by rule", "",
+            "| rule | severity | alerts | events |", "| --- | --- | --- | --- |"]
+    out += [f"| {r['rule']} | {r['severity']} | {r['alerts']} | {r['events']} |" for r in rep["alerts"]["by_rule"]]
+    out += ["", "## Time to acknowledge", "", "| severity | acknowledged | unacknowledged | median | p90 | max |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for sev, t in rep["time_to_acknowledge"].items():
+        cells = [format_duration(t[k]) if t[k] is not None else "-" for k in ("median_seconds", "p90_seconds",
+                                                                               "max_seconds")]
+        out.append(f"| {sev} | {t['acknowledged']} | {t['unacknowledged']} | {' | '.join(cells)} |")
+    out += ["", "## Incident clock (high and critical)", "",
+            "| alert | rule | detected | BA deadline | breach deadline | acknowledged | within BA window |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    out += [f"| {i['alert_id'][:12]} | {i['rule']} | {_iso(i['detected_at'])} | {_iso(i['ba_deadline'])} | "
+            f"{_iso(i['breach_deadline'])} | {_iso(i['acked_at'])} | {'yes' if i['within_ba_window'] else 'NO'} |"
+            for i in rep["incidents"]]
+    out += ["", "## Silences", "", "| id | matchers | from | until | author | reason | suppressed |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in rep["silences"]:
+        end = s["ends_at"] if s["expired_at"] is None else min(s["ends_at"], s["expired_at"])
+        out.append(f"| {s['id']} | {' '.join(s['matchers'])} | {_iso(s['starts_at'])} | {_iso(end)} | "
+                   f"{s['author']} | {s['reason']} | {s['suppressed']} |")
+    out += ["", "## Notification delivery", "", "| receiver | status | notifications | attempts |",
+            "| --- | --- | --- | --- |"]
+    out += [f"| {d['receiver']} | {d['status']} | {d['notifications']} | {d['attempts']} |" for d in rep["delivery"]]
+    dormant = rep["dormant_accounts"]
+    out += ["", f"## Dormant-account review (no activity for {dormant['threshold_days']:g} days)", "",
+            f"Source: {dormant['source']}.", "",
+            "| account | last event | idle days | events retained |", "| --- | --- | --- | --- |"]
+    out += [f"| {a['user']} | {_iso(a['last_event'])} | {a['idle_days']} | {a['events'] or '-'} |"
+            for a in dormant["accounts"]]
+    out += ["", "## Gaps in ingestion", "", "| source | from | to | length |", "| --- | --- | --- | --- |"]
+    out += [f"| {g['source']} | {_iso(g['from'])} | {_iso(g['to'])} | {format_duration(g['seconds'])} |"
+            for g in rep["ingestion_gaps"]]
+    if not rep["ingestion_gaps"]:
+        out.append("| (none) | | | |")
+    return "\n".join(out) + "\n"
