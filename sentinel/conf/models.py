@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -20,6 +20,31 @@ class SqliteSettings(Strict):
     retention_check_seconds: float = Field(default=300, gt=0)
 
 
+class AnalyzerSettings(Strict):
+    """Fleet-wide detections the analyzer role runs as scheduled Elasticsearch queries."""
+
+    enabled: bool = Field(default=False, description="run the analyzer inside `sentinel run` too")
+    interval_seconds: float = Field(default=300, gt=0)
+    dormant_days: float = Field(default=90, gt=0, description="an account idle this long is dormant")
+    dormant_lookback_days: float = Field(default=400, gt=0, description="how far back to look for last activity")
+    baseline_days: int = Field(default=30, gt=1, description="days of per-user export history")
+    baseline_min_days: int = Field(default=5, gt=0, description="history days needed before judging a user")
+    baseline_sigma: float = Field(default=3.0, gt=0)
+    baseline_factor: float = Field(default=3.0, gt=1, description="and at least this multiple of the mean")
+    baseline_min_records: int = Field(default=500, ge=0, description="ignore days below this many records")
+    baseline_actions: list[str] = ["phi_export", "phi_download", "phi_print"]
+    spray_window_minutes: float = Field(default=15, gt=0)
+    spray_min_users: int = Field(default=10, gt=1, description="distinct users failing from one source.ip")
+    spray_min_hosts: int = Field(default=2, gt=0, description="across at least this many hosts")
+
+
+def _secret_reference(value: str | None) -> str | None:
+    if value is None or value.startswith("file:") or (value.startswith("${") and value.endswith("}")):
+        return value
+    raise ValueError("expected a reference such as ${ES_API_KEY} or file:/etc/sentinel/es.key, never the secret "
+                     "itself")
+
+
 class ElasticsearchSettings(Strict):
     hosts: list[str] = ["https://127.0.0.1:9200"]
     api_key: str | None = Field(default=None, description="${ENV} or file:/path, never the key itself")
@@ -27,16 +52,30 @@ class ElasticsearchSettings(Strict):
     password: str | None = Field(default=None, description="${ENV} or file:/path")
     ca_certs: str | None = None
     verify_certs: bool = True
-    index_prefix: str = "sentinel"
+    index_prefix: str = Field(default="sentinel", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     bulk_max_docs: int = Field(default=2000, gt=0)
     bulk_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     flush_interval_ms: int = Field(default=200, gt=0)
     concurrency: int = Field(default=2, ge=1, le=16)
-    max_retries: int = Field(default=8, ge=0)
+    max_retries: int = Field(default=8, ge=0, description="retries of a document Elasticsearch rejected with 429/5xx")
+    retry_max_backoff_seconds: float = Field(default=30, gt=0)
     spool_max_mb: float = Field(default=2048, gt=0)
     retention_days: int = Field(default=2190, gt=0, description="six years, HIPAA documentation retention")
     rollover_max_age_days: int = Field(default=30, gt=0)
+    rollover_max_primary_shard_gb: int = Field(default=50, gt=0)
+    lifecycle: Literal["auto", "ilm", "sentinel"] = Field(
+        default="auto", description="ilm: the cluster's lifecycle policy; sentinel: rollover and delete ourselves"
+    )
+    housekeeping_seconds: float = Field(default=3600, gt=0, description="rollover/retention check interval")
+    number_of_shards: int = Field(default=1, gt=0)
+    number_of_replicas: int = Field(default=1, ge=0)
     request_timeout: float = Field(default=30, gt=0)
+    analyzer: AnalyzerSettings = AnalyzerSettings()
+
+    @field_validator("api_key", "password")
+    @classmethod
+    def _no_inline_secret(cls, value: str | None) -> str | None:
+        return _secret_reference(value)
 
 
 class StorageSettings(Strict):
@@ -67,18 +106,30 @@ class SourceSettings(Strict):
 
 
 class MetricsSettings(Strict):
+    """The Prometheus endpoint (/metrics, /healthz, /readyz); localhost only unless told otherwise."""
+
     enabled: bool = True
-    listen: str = "127.0.0.1:9464"
-    username: str | None = None
-    password: str | None = Field(default=None, description="${ENV} or file:/path")
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    listen: str = Field(default="127.0.0.1:9464", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):\d{1,5}$",
+                        description="host:port or [v6]:port")
+    username: str | None = Field(default=None, description="basic auth user; needs password")
+    password: str | None = Field(default=None, pattern=r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|file:/.+)$",
+                                 description="${ENV} or file:/path, never the password itself")
+    tls_cert: str | None = Field(default=None, description="PEM certificate (chain) file; enables HTTPS")
+    tls_key: str | None = Field(default=None, description="PEM private key file, if not inside tls_cert")
+
+    @model_validator(mode="after")
+    def _pairs(self) -> MetricsSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("basic auth needs both username and password")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("tls_key given without tls_cert")
+        return self
 
 
 class ApiSettings(Strict):
     enabled: bool = True
-    listen: str = "127.0.0.1:9465"
-    token_file: str = "api.token"
+    listen: str = Field(default="127.0.0.1:9465", description="host:port; keep it on localhost unless proxied")
+    token_file: str = Field(default="api.token", description="created (0600) in state_dir if missing")
 
 
 class DetectionSettings(Strict):
@@ -93,11 +144,24 @@ class DetectionSettings(Strict):
 class NotifySettings(Strict):
     enabled: bool = True
     poll_interval_ms: int = Field(default=200, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt")
+    retry_max_seconds: float = Field(default=300.0, gt=0, description="cap of the retry delay")
+    retry_jitter: float = Field(default=0.25, ge=0, le=1, description="random spread of each delay, as a fraction")
+    max_attempts: int = Field(default=5, ge=1, description="failures before a receiver's fallback takes over")
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    delivery_threads: int = Field(default=4, ge=1, le=32, description="receivers served in parallel")
+    followup_interval_seconds: float = Field(default=5.0, gt=0, description="how often escalations are checked")
+    patient_names_file: str | None = Field(default=None, description="known patient names, masked in messages")
+    redact_patterns: list[str] = Field(default=[], description="extra regular expressions to mask")
+    evidence_command: str = "sentinel alerts show {alert_id}"
 
 
 class LoggingSettings(Strict):
+    """sentinel's own logs (stderr → journal) and its hash-chained audit trail."""
+
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+    audit_file: str = Field(default="audit.jsonl", description="audit trail, relative to state_dir")
 
 
 class SentinelConfig(Strict):

@@ -28,18 +28,70 @@ def assemble(cfg: LoadedConfig, metrics: Metrics | None = None) -> Daemon:
 
 def configure_storage(cfg: LoadedConfig, daemon: Daemon) -> None:
     """Pick the event sink: the embedded store (default) or the Elasticsearch spool and shipper."""
+    if cfg.config.storage.backend != "elasticsearch":
+        return
+    from sentinel.daemon.build import database_path
+    from sentinel.store.elasticsearch.wiring import PipelineGate, build_parts
+
+    parts = build_parts(cfg, database_path(cfg), daemon.metrics, daemon.clock)
+    daemon.sink = parts.sink
+    # the pipeline is built by daemon.open(); the gate hands it the spool's bound when workers start
+    daemon.workers.append(PipelineGate(lambda: daemon.pipeline, parts.gauge.accepting))
+    daemon.workers.append(parts.shipper)
+    if cfg.config.storage.elasticsearch.analyzer.enabled:
+        from sentinel.store.elasticsearch.analyzer import AnalyzerWorker
+
+        daemon.workers.append(AnalyzerWorker.from_config(cfg, database_path(cfg), daemon.metrics, daemon.clock))
 
 
 def detection_processors(cfg: LoadedConfig, db: Database, metrics: Metrics | None = None) -> list[BatchProcessor]:
     """The rule engine as a batch processor, when detection is enabled."""
-    return []
+    if not cfg.config.detection.enabled:
+        return []
+    from sentinel.detect.engine import engine_for_config
+
+    return [engine_for_config(cfg, db.conn, metrics)]
 
 
 def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Routing and delivery of the outbox through apprise, plus the alert HTTP API."""
-    return []
+    from sentinel.daemon.build import database_path
+    from sentinel.notify.api import AlertApi, load_token
+    from sentinel.notify.worker import build_service
+
+    workers: list[Any] = []
+    if cfg.config.notify.enabled:
+        workers.append(build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg)))
+    if cfg.config.api.enabled:
+        token = load_token(cfg.state_path(cfg.config.api.token_file))
+        workers.append(AlertApi(database_path(cfg), cfg.config.api.listen, token, daemon.clock))
+    return workers
 
 
 def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Metrics endpoint, systemd notifications, the daemon's audit trail."""
-    return []
+    from sentinel.audit.chain import AuditLog
+    from sentinel.daemon.health import Health
+    from sentinel.daemon.lifecycle import Lifecycle, audit_path
+    from sentinel.daemon.sdnotify import Notifier, WatchdogPinger, watchdog_interval
+    from sentinel.metrics.server import MetricsServer, SecretError, resolve_secret
+
+    notifier = Notifier()
+    daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
+    health = Health(daemon)
+    workers: list[Any] = []
+    m = cfg.config.metrics
+    if m.enabled:
+        try:
+            password = resolve_secret(m.password)
+        except SecretError as exc:
+            from sentinel.errors import ConfigError, Location
+
+            raise ConfigError(str(exc), Location(str(cfg.path), None, "metrics.password")) from None
+        tls = [str(cfg.resolve(f)) if f else None for f in (m.tls_cert, m.tls_key)]
+        workers.append(MetricsServer(daemon.metrics.registry, m.listen, health.live, health.ready,
+                                     m.username, password, tls[0], tls[1]))
+    interval = watchdog_interval()
+    if interval is not None and notifier.enabled:
+        workers.append(WatchdogPinger(notifier, interval, health.alive))
+    return workers

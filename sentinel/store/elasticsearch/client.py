@@ -1,0 +1,75 @@
+"""Build the Elasticsearch client from settings: TLS verified by default, credentials from references."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from elasticsearch import Elasticsearch
+
+from sentinel.cli.logsetup import register_secret
+from sentinel.conf.models import ElasticsearchSettings, LoadedConfig
+from sentinel.errors import ConfigError, Location
+
+log = logging.getLogger(__name__)
+
+
+def resolve_secret(reference: str | None, where: Location, base: Path | None = None) -> str | None:
+    """Read ``${ENV}`` or ``file:/path``; the value is registered for masking and never logged."""
+    if reference is None:
+        return None
+    if reference.startswith("${") and reference.endswith("}"):
+        name = reference[2:-1]
+        value = os.environ.get(name)
+        if not value:
+            raise ConfigError(f"environment variable {name} is not set (expected the secret there)", where)
+    elif reference.startswith("file:"):
+        path = Path(reference[5:]).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}", where) from None
+        if not value:
+            raise ConfigError(f"secret file {path} is empty", where)
+    else:
+        raise ConfigError("expected ${ENV} or file:/path, never the secret itself", where)
+    register_secret(value)
+    return value
+
+
+def build_client(cfg: LoadedConfig, settings: ElasticsearchSettings | None = None,
+                 request_timeout: float | None = None) -> Elasticsearch:
+    """An ``Elasticsearch`` client for the configured cluster (no request is made here)."""
+    s = settings or cfg.config.storage.elasticsearch
+
+    def where(name: str) -> Location:
+        return Location(str(cfg.path), None, f"storage.elasticsearch.{name}")
+
+    kwargs: dict[str, object] = {
+        "request_timeout": request_timeout or s.request_timeout,
+        "verify_certs": s.verify_certs,
+        # retries are ours (spool + backoff); the client must not hide an outage behind its own loop
+        "max_retries": 0,
+        "retry_on_timeout": False,
+    }
+    if s.ca_certs:
+        ca = cfg.resolve(s.ca_certs)
+        if not ca.is_file():
+            raise ConfigError(f"CA bundle {ca} does not exist", where("ca_certs"))
+        kwargs["ca_certs"] = str(ca)
+    if not s.verify_certs:
+        log.warning("storage.elasticsearch.verify_certs is false: the cluster's certificate is NOT checked")
+    api_key = resolve_secret(s.api_key, where("api_key"), cfg.base)
+    password = resolve_secret(s.password, where("password"), cfg.base)
+    if api_key:
+        kwargs["api_key"] = api_key
+    elif s.username:
+        if password is None:
+            raise ConfigError("username is set but password is not (expected ${ENV} or file:/path)", where("password"))
+        kwargs["basic_auth"] = (s.username, password)
+    if (api_key or s.username) and any(h.startswith("http://") for h in s.hosts):
+        log.warning("credentials are sent to Elasticsearch over plain http; use https hosts")
+    return Elasticsearch(s.hosts, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+"""Build the Elasticsearch storage parts for a daemon: spool sink, shipper, backpressure gate."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentinel.conf.models import LoadedConfig
+from sentinel.metrics.registry import Metrics
+from sentinel.store.elasticsearch.client import build_client
+from sentinel.store.elasticsearch.indices import IndexManager
+from sentinel.store.elasticsearch.shipper import Shipper
+from sentinel.store.elasticsearch.spool import SpoolGauge, SpoolSink
+
+
+class PipelineGate:
+    """Worker that connects the spool's bound to the pipeline's ``accepting`` once the pipeline exists."""
+
+    def __init__(self, pipeline_of: Callable[[], Any], accepting: Callable[[], bool]) -> None:
+        self.pipeline_of = pipeline_of
+        self.accepting = accepting
+
+    def start(self) -> None:
+        pipeline = self.pipeline_of()
+        if pipeline is not None:
+            pipeline.accepting = self.accepting
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+@dataclass
+class ElasticsearchParts:
+    sink: SpoolSink
+    shipper: Shipper
+    gauge: SpoolGauge
+
+
+def build_parts(cfg: LoadedConfig, db_path: Path, metrics: Metrics, clock: Callable[[], float]) -> ElasticsearchParts:
+    """Spool sink + shipper for this configuration (the client is built; nothing is contacted yet)."""
+    s = cfg.config.storage.elasticsearch
+    gauge = SpoolGauge(s.spool_max_mb * 1024 * 1024)
+    wake = threading.Event()
+    es = build_client(cfg)
+    shipper = Shipper(db_path, es, IndexManager(es, s), s, metrics, gauge, wake, clock)
+    return ElasticsearchParts(SpoolSink(s.index_prefix, gauge, wake), shipper, gauge)
