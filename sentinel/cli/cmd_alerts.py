@@ -62,6 +62,14 @@ def _who(args: argparse.Namespace) -> str:
     return args.by or getpass.getuser()
 
 
+def _audit(args: argparse.Namespace, action: str, actor: str, **details: Any) -> None:
+    """Record a responder's decision in the daemon's hash-chained audit trail (evidence for auditors)."""
+    from sentinel.audit.chain import AuditLog
+    from sentinel.daemon.lifecycle import audit_path
+
+    AuditLog(audit_path(config_from(args))).append(action, actor=actor, **details)
+
+
 def _json(doc: Any) -> None:
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -132,6 +140,8 @@ def run_transition(args: argparse.Namespace) -> int:
             view = fn(conn, args.id, _who(args), time.time())
     except LifecycleError as exc:
         raise SentinelError(str(exc)) from None
+    _audit(args, "ack" if args.action == "ack" else "resolve", _who(args), alert_id=view.alert.id,
+           rule=view.alert.rule_id, severity=view.alert.severity)
     print(f"{view.alert.id} {view.status} by {_who(args)}")
     return 0
 
@@ -151,6 +161,8 @@ def run_silence_add(args: argparse.Namespace) -> int:
             s = add_silence(conn, matchers, duration, args.author or getpass.getuser(), args.reason, time.time())
     except ValueError as exc:
         raise SentinelError(str(exc)) from None
+    _audit(args, "silence_add", s.author, silence_id=s.id, matchers=[str(m) for m in s.matchers],
+           ends_at=s.ends_at, reason=s.reason)
     print(f"silence {s.id} until {_iso(s.ends_at)}: {' '.join(str(m) for m in s.matchers)}")
     return 0
 
@@ -176,6 +188,7 @@ def run_silence_expire(args: argparse.Namespace) -> int:
         ok = expire_silence(conn, args.id, time.time())
     if not ok:
         raise SentinelError(f"no active silence {args.id!r}")
+    _audit(args, "silence_expire", getpass.getuser(), silence_id=args.id)
     print(f"silence {args.id} expired")
     return 0
 

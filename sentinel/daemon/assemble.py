@@ -64,7 +64,11 @@ def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
         workers.append(build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg)))
     if cfg.config.api.enabled:
         token = load_token(cfg.state_path(cfg.config.api.token_file))
-        workers.append(AlertApi(database_path(cfg), cfg.config.api.listen, token, daemon.clock))
+        from sentinel.audit.chain import AuditLog
+        from sentinel.daemon.lifecycle import audit_path
+
+        workers.append(AlertApi(database_path(cfg), cfg.config.api.listen, token, daemon.clock,
+                                audit=AuditLog(audit_path(cfg)).append))
     return workers
 
 

@@ -55,8 +55,11 @@ class _ApiError(Exception):
 class AlertApi:
     """A Worker: starts a ThreadingHTTPServer in a thread; each request uses its own SQLite connection."""
 
-    def __init__(self, db_path: Path, listen: str, token: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db_path: Path, listen: str, token: str, clock: Callable[[], float] = time.time,
+                 audit: Callable[..., Any] | None = None) -> None:
         host, _, port = listen.rpartition(":")
+        # Acknowledgements and silences are recorded in the daemon's audit trail (passed in by the daemon).
+        self.audit = audit or (lambda action, actor, **details: None)
         self.address = (host or "127.0.0.1", int(port))
         self.db_path = db_path
         self.token = token
@@ -157,6 +160,7 @@ class AlertApi:
                     raise _ApiError(400, "give 'by': who acknowledges or resolves")
                 with _tx(conn):
                     view = (acknowledge if rest[2] == "ack" else resolve)(conn, rest[1], by, now)
+                self.audit(rest[2], actor=by, alert_id=view.alert.id, rule=view.alert.rule_id, via="api")
                 return 200, view.as_dict()
             if rest == ["silences"] and method == "GET":
                 expired = query.get("all", ["0"])[-1] in ("1", "true")
@@ -169,12 +173,15 @@ class AlertApi:
                     s = add_silence(conn, [parse_matcher(m) for m in matchers],
                                     parse_duration(body.get("duration", "")), str(body.get("author", "")),
                                     str(body.get("reason", "")), now)
+                self.audit("silence_add", actor=s.author, silence_id=s.id, matchers=[str(m) for m in s.matchers],
+                           ends_at=s.ends_at, reason=s.reason, via="api")
                 return 201, s.as_dict()
             if len(rest) == 2 and rest[0] == "silences" and method == "DELETE":
                 with _tx(conn):
                     ok = expire_silence(conn, rest[1], now)
                 if not ok:
                     raise _ApiError(404, f"no active silence {rest[1]!r}")
+                self.audit("silence_expire", actor="api", silence_id=rest[1], via="api")
                 return 200, {"expired": rest[1]}
             raise _ApiError(404 if method == "GET" else 405, "no such endpoint")
         finally:
