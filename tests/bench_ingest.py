@@ -32,7 +32,7 @@ def make_auth_log(path: Path, lines: int, seed: int = 1) -> None:
     with path.open("w", encoding="utf-8") as out:
         for i in range(lines):
             s = 8 * 3600 + i // 4
-            stamp = f"Nov {27 + s // 86400 - (s // 86400 and 0):2d} {(s // 3600) % 24:02d}:{(s // 60) % 60:02d}:{s % 60:02d}"
+            stamp = f"Nov {27 + s // 86400:2d} {(s // 3600) % 24:02d}:{(s // 60) % 60:02d}:{s % 60:02d}"
             ip = (f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
                   if rng.random() < 0.9 else f"2001:db8:{rng.randint(0, 65535):x}::{rng.randint(1, 65535):x}")
             user = rng.choice(USERS)

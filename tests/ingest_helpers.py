@@ -72,4 +72,5 @@ def append(path: Path, lines: Iterable[str]) -> None:
 
 
 def sshd(i: int, host: str = "web01") -> str:
-    return f"Nov 27 08:{(i // 60) % 60:02d}:{i % 60:02d} {host} sshd[{1000 + i}]: Failed password for user{i} from 10.0.{i % 250}.{i % 200 + 1} port {20000 + i} ssh2"
+    return (f"Nov 27 08:{(i // 60) % 60:02d}:{i % 60:02d} {host} sshd[{1000 + i}]: "
+            f"Failed password for user{i} from 10.0.{i % 250}.{i % 200 + 1} port {20000 + i} ssh2")

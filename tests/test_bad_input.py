@@ -41,7 +41,8 @@ def _auth(make_config: MakeConfig, path: Path, **pipeline: object):
 
 def test_invalid_utf8_and_nul_bytes_are_kept_and_flagged(tmp_path: Path, make_config: MakeConfig) -> None:
     log = tmp_path / "auth.log"
-    log.write_bytes(sshd(1).encode() + b"\xff\xfe bad\n" + b"Nov 27 08:00:00 web01 sshd[1]: a\x00b\n" + b"\x00\x01\x02\x03\n")
+    log.write_bytes(sshd(1).encode() + b"\xff\xfe bad\n" + b"Nov 27 08:00:00 web01 sshd[1]: a\x00b\n"
+                    + b"\x00\x01\x02\x03\n")
     clock = FakeClock()
     d = open_daemon(_auth(make_config, log), clock)
     drain(d, clock)
@@ -67,7 +68,7 @@ def test_ten_megabyte_line_is_truncated_flagged_and_memory_bounded(tmp_path: Pat
     drain(d, clock)
     grown = psutil.Process().memory_info().rss - rss_before
     docs = stored(d.cfg)
-    assert [doc.get("event.original", "")[:20] for doc in docs][0] == sshd(1)[:20]
+    assert docs[0]["event.original"] == sshd(1)
     assert len(docs) == 3
     big = docs[1]
     assert "truncated" in big["tags"]

@@ -28,7 +28,8 @@ FILES = ("auth.log", "app.log", "secure.log")
 def _line(name: str, seq: int) -> str:
     minute, second = divmod(seq % 3600, 60)
     return (f"Nov 27 09:{minute:02d}:{second:02d} {name.split('.')[0]} sshd[{seq % 60000}]: "
-            f"Failed password for user{seq % 977} from 10.{seq % 200}.{seq % 250}.{seq % 199 + 1} port {seq % 60000} ssh2")
+            f"Failed password for user{seq % 977} from 10.{seq % 200}.{seq % 250}.{seq % 199 + 1} "
+            f"port {seq % 60000} ssh2")
 
 
 class Writer(threading.Thread):

@@ -261,7 +261,8 @@ class SourceTailer:
             elif size > 0 and s.fd is not None and os.pread(fd, size, 0) == os.pread(s.fd, size, 0):
                 pending = True
         for k, known in self.known.items():
-            if k != key and known.fp_len > 0 and size >= known.fp_len and fingerprint(fd, known.fp_len) == known.fp_hash:
+            if (k != key and known.fp_len > 0 and size >= known.fp_len
+                    and fingerprint(fd, known.fp_len) == known.fp_hash):
                 return known.stream or "finished"
         return "pending" if pending else None
 

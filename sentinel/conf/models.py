@@ -186,7 +186,8 @@ class SentinelConfig(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; expected an IANA name such as UTC or America/Chicago") from None
+            raise ValueError(
+                f"unknown time zone {value!r}; expected an IANA name such as UTC or America/Chicago") from None
         return value
 
 

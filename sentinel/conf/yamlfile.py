@@ -80,13 +80,15 @@ def _construct(node: yaml.Node, loc: Path_, lines: dict[Path_, int], path: str) 
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConfigError("YAML merge keys (<<) are not supported", Location(path, key_node.start_mark.line + 1))
+                raise ConfigError("YAML merge keys (<<) are not supported",
+                                  Location(path, key_node.start_mark.line + 1))
             key = yaml.SafeLoader(b"").construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str | int | float | bool):
                 raise ConfigError("mapping keys must be plain scalars", Location(path, key_node.start_mark.line + 1))
             key = str(key)
             if key in out:
-                raise ConfigError(f"duplicate key {key!r}", Location(path, key_node.start_mark.line + 1, dotted((*loc, key))))
+                raise ConfigError(f"duplicate key {key!r}",
+                                  Location(path, key_node.start_mark.line + 1, dotted((*loc, key))))
             lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*loc, key), lines, path)
         return out

@@ -31,12 +31,12 @@ def configure_storage(cfg: LoadedConfig, daemon: Daemon) -> None:
     if cfg.config.storage.backend != "elasticsearch":
         return
     from sentinel.daemon.build import database_path
-    from sentinel.store.elasticsearch.wiring import PipelineGate, build_parts
+    from sentinel.store.elasticsearch.wiring import build_parts
 
     parts = build_parts(cfg, database_path(cfg), daemon.metrics, daemon.clock)
     daemon.sink = parts.sink
-    # the pipeline is built by daemon.open(); the gate hands it the spool's bound when workers start
-    daemon.workers.append(PipelineGate(lambda: daemon.pipeline, parts.gauge.accepting))
+    # Backpressure: collection pauses (files keep their checkpoints) while the spool is at its bound.
+    daemon.accepting = parts.gauge.accepting
     daemon.workers.append(parts.shipper)
     if cfg.config.storage.elasticsearch.analyzer.enabled:
         from sentinel.store.elasticsearch.analyzer import AnalyzerWorker

@@ -59,8 +59,12 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
 def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
                   clock: Callable[[], float] = time.time) -> list[SourceRuntime]:
     p = cfg.config.pipeline
+    def on_read(source: str, lines: int, nbytes: int) -> None:
+        metrics.lines_read.labels(source).inc(lines)
+        metrics.bytes_read.labels(source).inc(nbytes)
+
     events = TailerEvents(
-        on_read=lambda s, lines, nbytes: (metrics.lines_read.labels(s).inc(lines), metrics.bytes_read.labels(s).inc(nbytes)),
+        on_read=on_read,
         on_truncated_line=lambda s: metrics.lines_truncated.labels(s).inc(),
         on_problem=lambda s, kind, path: metrics.file_problems.labels(s, kind).inc(),
         on_rotation=lambda s, kind: metrics.rotations.labels(s, kind).inc(),

@@ -60,6 +60,7 @@ class Daemon:
         self.workers: list[Worker] = []
         self.processors: list[BatchProcessor] = []
         self.sink: EventSink | None = None
+        self.accepting: Callable[[], bool] = lambda: True
         self._last_retention = 0.0
         self.lifecycle: LifecycleHooks | None = None
         self.reload_requested = threading.Event()
@@ -79,7 +80,7 @@ class Daemon:
         self.sink = self.sink or SqliteEventStore()
         sources = build_sources(cfg, plans, self.metrics, self.clock)
         self.pipeline = Pipeline(self.db, self.sink, sources, cfg.config.pipeline, self.metrics, self.processors,
-                                 self.clock)
+                                 self.clock, accepting=lambda: self.accepting())
         self.pipeline.restore()
         return self.pipeline
 

@@ -29,7 +29,7 @@ def check(name: str):
             if isinstance(reason, dict):
                 reason = f"{reason.get('type')}: {reason.get('reason')}"
             results.append((name, False, f"HTTP {e.meta.status}: {reason}"))
-        except Exception as e:  # noqa: BLE001 - a report of whatever happens
+        except Exception as e:
             results.append((name, False, f"{type(e).__name__}: {e}"))
         return fn
 
@@ -169,7 +169,7 @@ def run(es: Elasticsearch) -> None:
 
     @check("search: percentiles / composite / top_hits / filter aggs")
     def _():
-        r = es.search(index=idx, size=0, aggs={
+        es.search(index=idx, size=0, aggs={
             "p": {"percentiles": {"field": "bytes", "percents": [50, 99]}},
             "c": {"composite": {"sources": [{"h": {"terms": {"field": "host"}}}]}},
             "t": {"top_hits": {"size": 1, "sort": [{"@timestamp": "desc"}]}},
@@ -235,7 +235,8 @@ def run(es: Elasticsearch) -> None:
 
     @check("ILM put_lifecycle (x-pack ilm)")
     def _():
-        es.ilm.put_lifecycle(name="sentinel", policy={"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}})
+        es.ilm.put_lifecycle(name="sentinel",
+                             policy={"phases": {"delete": {"min_age": "7d", "actions": {"delete": {}}}}})
         return "ok"
 
     @check("put_index_template with data_stream: {}")

@@ -59,7 +59,7 @@ JVM_FLAGS = [
 READY_RE = re.compile(rb"SENTINEL_ES_READY (http://\S+)")
 FAILED_MARK = b"SENTINEL_ES_FAILED"
 
-_live_nodes: list["ElasticsearchNode"] = []
+_live_nodes: list[ElasticsearchNode] = []
 
 
 class ElasticsearchNodeError(RuntimeError):
@@ -183,13 +183,13 @@ class ElasticsearchNode:
             self.process.wait()
         self._reap()
 
-    def restart(self, timeout: float | None = None) -> "ElasticsearchNode":
+    def restart(self, timeout: float | None = None) -> ElasticsearchNode:
         """Stop if running, start again on the same data dir and HTTP port, wait until ready."""
         self.stop()
         self._launch(self.http_port, timeout if timeout is not None else self.timeout)
         return self
 
-    def __enter__(self) -> "ElasticsearchNode":
+    def __enter__(self) -> ElasticsearchNode:
         return self
 
     def __exit__(self, *exc) -> None:

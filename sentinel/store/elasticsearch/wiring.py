@@ -6,7 +6,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.metrics.registry import Metrics
@@ -14,22 +13,6 @@ from sentinel.store.elasticsearch.client import build_client
 from sentinel.store.elasticsearch.indices import IndexManager
 from sentinel.store.elasticsearch.shipper import Shipper
 from sentinel.store.elasticsearch.spool import SpoolGauge, SpoolSink
-
-
-class PipelineGate:
-    """Worker that connects the spool's bound to the pipeline's ``accepting`` once the pipeline exists."""
-
-    def __init__(self, pipeline_of: Callable[[], Any], accepting: Callable[[], bool]) -> None:
-        self.pipeline_of = pipeline_of
-        self.accepting = accepting
-
-    def start(self) -> None:
-        pipeline = self.pipeline_of()
-        if pipeline is not None:
-            pipeline.accepting = self.accepting
-
-    def stop(self) -> None:
-        """Nothing to release."""
 
 
 @dataclass
