@@ -56,10 +56,10 @@ def compile_condition(spec: Any, path: str = "", lists: NamedLists | None = None
             parts.append(_all([compile_condition(v, f"{where}[{i}]", lists) for i, v in items]))
         elif key == "any":
             subs = [compile_condition(v, f"{where}[{i}]", lists) for i, v in enumerate(_as_list(value, where))]
-            parts.append(lambda ev, subs=subs: any(p(ev) for p in subs))
+            parts.append(_any(subs))
         elif key == "not":
             sub = compile_condition(value, where, lists)
-            parts.append(lambda ev, sub=sub: not sub(ev))
+            parts.append(_not(sub))
         else:
             parts.append(_field_predicate(str(key), value, where, lists))
     return parts[0] if len(parts) == 1 else _all(parts)
@@ -67,6 +67,14 @@ def compile_condition(spec: Any, path: str = "", lists: NamedLists | None = None
 
 def _true(_: Mapping[str, Any]) -> bool:
     return True
+
+
+def _any(parts: list[Predicate]) -> Predicate:
+    return lambda ev: any(p(ev) for p in parts)
+
+
+def _not(part: Predicate) -> Predicate:
+    return lambda ev: not part(ev)
 
 
 def _all(parts: list[Predicate]) -> Predicate:
