@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -16,7 +16,7 @@ from sentinel.decode.spec import CollectorSpec, LookupSpec, PatternSpec
 from sentinel.decode.syslog import HeaderError, parse_header
 from sentinel.events.conditions import Predicate, compile_condition
 from sentinel.events.ecs import FIELD_TYPES, LIST_FIELDS, coerce, normalise_ip
-from sentinel.events.ids import event_id
+from sentinel.events.ids import stream_prefix
 from sentinel.events.model import Event, iso
 from sentinel.events.timestamps import any_timestamp, plausible
 
@@ -25,6 +25,7 @@ Outcome = Literal["parsed", "unmatched", "unparsed"]
 _TYPED = {name: kind for name, kind in FIELD_TYPES.items() if kind in ("ip", "long", "double", "boolean")}
 _CONVERT = frozenset(_TYPED) | (LIST_FIELDS - {"related.user", "related.ip"})
 _IP_SCALARS = frozenset(n for n, k in _TYPED.items() if k == "ip" and n not in LIST_FIELDS)
+_LONG_SCALARS = frozenset(n for n, k in _TYPED.items() if k == "long" and n not in LIST_FIELDS)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_-]+)*\.?$")
 
 
@@ -109,6 +110,70 @@ class _Lookup:
             fields[self.target] = list(value) if isinstance(value, list) else value
 
 
+SetSpec = tuple[tuple[str, Any, bool], ...]  # (target, value already coerced when possible, value is a list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What ``_finish`` must look at after a pattern (and the collector's common part) wrote fields.
+
+    Computed once per pattern so the hot path converts only the fields a pattern can have written
+    instead of intersecting every event with the whole typed-field table.
+    """
+
+    convert: tuple[str, ...]  # fields whose value may still need type coercion
+    users: tuple[str, ...]  # user fields that may be present, in related.user order
+    ips: tuple[str, ...]  # ip fields that may be present, in related.ip order
+
+    def merge(self, other: _Plan) -> _Plan:
+        return _Plan(_union(self.convert, other.convert), _ordered(_union(self.users, other.users), _USER_FIELDS),
+                     _ordered(_union(self.ips, other.ips), _IP_FIELDS))
+
+
+_USER_FIELDS = ("user.name", "user.target.name", "user.effective.name", "user.changes.name")
+_IP_FIELDS = ("source.ip", "destination.ip")
+
+
+def _needs_coercion(name: str, value: Any) -> bool:
+    """Whether ``_finish`` converts this value of a typed field (other non-strings are kept as given)."""
+    return isinstance(value, str) or name in LIST_FIELDS or (_TYPED[name] == "long" and not isinstance(value, int))
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a + b))
+
+
+def _ordered(names: tuple[str, ...], order: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n in order if n in names)
+
+
+def _make_plan(written: set[str], raw: set[str]) -> _Plan:
+    """``written``: every field a part may write; ``raw``: those whose value may not be coerced yet."""
+    return _Plan(tuple(sorted(raw & _CONVERT)), _ordered(tuple(written), _USER_FIELDS),
+                 _ordered(tuple(written), _IP_FIELDS))
+
+
+def _compile_sets(items: dict[str, Any]) -> tuple[SetSpec, set[str]]:
+    """Constant fields, coerced to their ECS type now rather than on every event.
+
+    Coercion is idempotent, so a value coerced here and coerced again later is unchanged; a value
+    that does not coerce (or is None) is kept raw and left to ``_finish`` to report or drop.
+    """
+    out: list[tuple[str, Any, bool]] = []
+    raw: set[str] = set()
+    for target, value in items.items():
+        if target in _CONVERT and (value is None or _needs_coercion(target, value)):
+            try:
+                value = coerce(target, value)
+                if value is None:
+                    raise ValueError("null")
+            except (ValueError, TypeError):
+                value = items[target]
+                raw.add(target)
+        out.append((target, value, isinstance(value, list)))
+    return tuple(out), raw
+
+
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     name: str
@@ -116,11 +181,12 @@ class _Pattern:
     when: Predicate | None
     regex: re.Pattern[str] | None
     field: str
-    groups: tuple[tuple[str, str, bool], ...]
+    groups: tuple[tuple[int, str, bool], ...]  # (index in match.groups(), target, target is scratch)
     maps: MapSpec
-    sets: tuple[tuple[str, Any], ...]
+    sets: SetSpec
     lookups: tuple[_Lookup, ...]
     next: bool
+    plan: _Plan
 
     def apply(self, ctx: dict[str, Any], fields: dict[str, Any]) -> bool:
         if self.when is not None and not self.when(ctx):
@@ -132,18 +198,23 @@ class _Pattern:
             m = self.regex.match(text)
             if m is None:
                 return False
-            for group, target, scratch in self.groups:
-                value = m.group(group)
+            values = m.groups()
+            for index, target, scratch in self.groups:
+                value = values[index]
                 if value:
                     if scratch:
                         ctx[target] = value
                     else:
                         fields[target] = value
-        _apply_common(self.maps, self.sets, self.lookups, ctx, fields)
+        if self.maps or self.lookups:
+            _apply_common(self.maps, self.sets, self.lookups, ctx, fields)
+        else:
+            for target, value, is_list in self.sets:
+                fields[target] = list(value) if is_list else value
         return True
 
 
-def _apply_common(maps: MapSpec, sets: tuple[tuple[str, Any], ...],
+def _apply_common(maps: MapSpec, sets: SetSpec,
                   lookups: tuple[_Lookup, ...], ctx: dict[str, Any], fields: dict[str, Any]) -> None:
     for target, getters, keyword in maps:
         for get in getters:
@@ -152,8 +223,8 @@ def _apply_common(maps: MapSpec, sets: tuple[tuple[str, Any], ...],
                 # JSON numbers bound for keyword fields (error codes, ids) are stored as text.
                 fields[target] = str(value) if keyword and isinstance(value, int | float) else value
                 break
-    for target, value in sets:
-        fields[target] = list(value) if isinstance(value, list) else value
+    for target, value, is_list in sets:
+        fields[target] = list(value) if is_list else value
     for lk in lookups:
         lk.apply(ctx, fields)
 
@@ -175,13 +246,17 @@ def _maps(spec: dict[str, str | list[str]]) -> MapSpec:
 def compile_pattern(p: PatternSpec) -> _Pattern:
     """Compile one pattern; raises ValueError / re.error / ConditionError on a bad one."""
     regex = re.compile(p.regex, re.DOTALL) if p.regex else None
-    groups: list[tuple[str, str, bool]] = []
+    groups: list[tuple[int, str, bool]] = []
     if regex is not None:
-        for name in regex.groupindex:
+        for name, number in regex.groupindex.items():
             if name.startswith("_"):
-                groups.append((name, name, True))
+                groups.append((number - 1, name, True))
             else:
-                groups.append((name, name.replace("__", "."), False))
+                groups.append((number - 1, name.replace("__", "."), False))
+    sets, raw_sets = _compile_sets(p.set)
+    maps = _maps(p.map)
+    lookups = _compile_lookups(p.lookup)
+    dynamic = {t for _, t, scratch in groups if not scratch} | {t for t, _, _ in maps} | {lk.target for lk in lookups}
     return _Pattern(
         name=p.name,
         programs=frozenset(p.program) if p.program else None,
@@ -189,45 +264,100 @@ def compile_pattern(p: PatternSpec) -> _Pattern:
         regex=regex,
         field=p.field,
         groups=tuple(groups),
-        maps=_maps(p.map),
-        sets=tuple(p.set.items()),
-        lookups=_compile_lookups(p.lookup),
+        maps=maps,
+        sets=sets,
+        lookups=lookups,
         next=p.next,
+        plan=_make_plan(dynamic | set(p.set), dynamic | raw_sets),
     )
 
 
-def literal_prefix(regex: re.Pattern[str] | None) -> str:
-    """The literal text every match of an anchored regex starts with ("" when there is none)."""
+_PREFIX_LEN = 2
+_MAX_PREFIXES = 64
+
+
+def start_texts(regex: re.Pattern[str] | None, length: int = _PREFIX_LEN) -> frozenset[str] | None:
+    """Every ``length``-character text a match of ``regex`` (anchored at the start) can begin with.
+
+    None when that is unknown or unbounded (a class like ``\\S``, case-insensitive matching, a
+    match shorter than ``length``): such a pattern has to be tried on every line. Optional parts and
+    alternations are expanded, so ``(?:error: )?Failed`` gives ``{"er", "Fa"}``.
+    """
     if regex is None or regex.flags & re.IGNORECASE:
-        return ""
+        return None
     try:
         parsed = re._parser.parse(regex.pattern, regex.flags)  # type: ignore[attr-defined]
     except Exception:
-        return ""
+        return None
+    found = _seq_texts(list(parsed), length)
+    if found is None or any(len(t) < length for t in found):
+        return None
+    return frozenset(found)
+
+
+def _seq_texts(items: list[Any], length: int) -> set[str] | None:
+    """Prefixes (up to ``length``) a sequence of parsed regex items can produce; shorter = it may end there."""
+    if not items:
+        return {""}
+    heads = _item_texts(items[0], length)
+    if heads is None:
+        return None
+    out = {h for h in heads if len(h) >= length}
+    short = [h for h in heads if len(h) < length]
+    if short:
+        # Only as many characters as the shortest head still lacks: what follows them never matters.
+        tails = _seq_texts(items[1:], length - min(len(h) for h in short))
+        if tails is None:
+            return None
+        out |= {(h + t)[:length] for h in short for t in tails}
+    return out if len(out) <= _MAX_PREFIXES else None
+
+
+def _item_texts(item: tuple[Any, Any], length: int) -> set[str] | None:
     consts = re._constants  # type: ignore[attr-defined]
-    out: list[str] = []
-    for op, arg in parsed:
-        if op is consts.AT and arg is consts.AT_BEGINNING:
-            continue
-        if op is consts.LITERAL:
-            out.append(chr(arg))
-            continue
-        break
-    return "".join(out)
+    op, arg = item
+    if op is consts.LITERAL:
+        return {chr(arg)}
+    if op is consts.AT and arg in (consts.AT_BEGINNING, consts.AT_BEGINNING_STRING):
+        return {""}
+    if op is consts.IN:
+        if all(o is consts.LITERAL for o, _ in arg) and len(arg) <= _MAX_PREFIXES:
+            return {chr(a) for _, a in arg}
+        return None
+    if op is consts.SUBPATTERN:
+        _group, add_flags, del_flags, sub = arg
+        if add_flags or del_flags:
+            return None
+        return _seq_texts(list(sub), length)
+    if op is consts.BRANCH:
+        out: set[str] = set()
+        for branch in arg[1]:
+            texts = _seq_texts(list(branch), length)
+            if texts is None:
+                return None
+            out |= texts
+        return out
+    if op in (consts.MAX_REPEAT, consts.MIN_REPEAT):
+        low, high, sub = arg
+        if (low, high) == (0, 1):
+            texts = _seq_texts(list(sub), length)
+            return None if texts is None else texts | {""}
+        if (low, high) == (1, 1):
+            return _seq_texts(list(sub), length)
+        return None
+    return None
 
 
 Buckets = tuple[dict[str, list["_Pattern"]], list["_Pattern"]]
 
 
 def _bucketize(patterns: list[_Pattern]) -> Buckets:
-    def key(p: _Pattern) -> str | None:
-        prefix = literal_prefix(p.regex) if p.field == "message" else ""
-        return prefix[:2] if len(prefix) >= 2 else None
-
-    keys = [key(p) for p in patterns]
+    """Index message patterns by the first two characters a match can start with; the fallback list
+    (patterns that may start with anything) is what a line whose start is in no key is tried against."""
+    keys = [start_texts(p.regex) if p.field == "message" and p.regex is not None else None for p in patterns]
     fallback = [p for p, k in zip(patterns, keys, strict=True) if k is None]
-    index = {k: [p for p, pk in zip(patterns, keys, strict=True) if pk is None or pk == k]
-             for k in set(keys) if k is not None}
+    every = set().union(*(k for k in keys if k is not None))
+    index = {k: [p for p, pk in zip(patterns, keys, strict=True) if pk is None or k in pk] for k in every}
     return index, fallback
 
 
@@ -247,6 +377,7 @@ class Decoder:
     def __init__(self, spec: CollectorSpec, zone: str = "UTC", host_name: str = "localhost") -> None:
         self.spec = spec
         self.name = spec.name
+        self.format = spec.format
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
         self.host_name = host_name
         self.patterns = [compile_pattern(p) for p in spec.patterns]
@@ -257,13 +388,27 @@ class Decoder:
                 self.by_program.setdefault(prog, [])
         for prog, lst in self.by_program.items():
             lst.extend(p for p in self.patterns if p.programs is None or prog in p.programs)
-        # Message patterns indexed by the first two literal characters of their regex, so a line
+        # Message patterns indexed by the first two characters a match can start with, so a line
         # is only tried against patterns that can match it (the sshd path has dozens of patterns).
         self.indexed = {prog: _bucketize(lst) for prog, lst in self.by_program.items()}
         self.indexed_any = _bucketize(self.any_program)
-        self.common = (_maps(spec.map), tuple(spec.set.items()), _compile_lookups(spec.lookup))
+        common_maps, common_lookups = _maps(spec.map), _compile_lookups(spec.lookup)
+        common_sets, common_raw = _compile_sets(spec.set)
+        self.common = (common_maps, common_sets, common_lookups)
+        self.has_common = bool(common_maps or common_sets or common_lookups)
+        dynamic = {t for t, _, _ in common_maps} | {lk.target for lk in common_lookups}
+        self.common_plan = _make_plan(dynamic | set(spec.set), dynamic | common_raw)
+        # Each pattern's plan merged with the collector-wide part, looked up by the pattern's identity.
+        self.plans = {id(p): p.plan.merge(self.common_plan) for p in self.patterns}
         self.ts_fields = tuple(spec.timestamp.field) if spec.timestamp else ()
         self.host_fields = tuple(spec.host_field or ())
+        # One-entry caches: consecutive records share their stream, batch time and (mostly) second.
+        self._id_key: tuple[str, str] = ("", "\x00")
+        self._id_prefix = stream_prefix(*self._id_key)
+        self._now = float("nan")
+        self._now_iso = ""
+        self._ts = float("nan")
+        self._ts_iso = ""
 
     def decode(self, rec: RawRecord, now: float) -> tuple[Event, Outcome]:
         """Decode one record; never raises for bad input: failures become unparsed events."""
@@ -279,14 +424,19 @@ class Decoder:
             tags.append("nul_bytes")
         if rec.truncated:
             tags.append("truncated")
-        if text.endswith("\r"):
+        if text[-1:] == "\r":
             text = text[:-1]
-        eid = event_id(rec.source, rec.stream, rec.offset)
+        key = (rec.source, rec.stream)
+        if key != self._id_key:
+            self._id_key, self._id_prefix = key, stream_prefix(*key)
+        eid = f"{self._id_prefix}{rec.offset:012x}"  # == event_id(source, stream, offset)
+        if now != self._now:
+            self._now, self._now_iso = now, iso(now)
         fields: dict[str, Any] = {
             "event.id": eid,
             "event.kind": "event",
             "event.original": text,
-            "event.ingested": iso(now),
+            "event.ingested": self._now_iso,
             "log.file.path": rec.path,
             "log.offset": rec.offset,
             "sentinel.source": self.name,
@@ -296,15 +446,20 @@ class Decoder:
         ts: float | None = None
         outcome: Outcome = "unmatched"
         reference = rec.reference_time or now
+        # Which fields _finish must convert: None means "look at every field" (the general case).
+        plan: _Plan | None = None
         try:
             ctx: dict[str, Any]
-            fmt = self.spec.format
+            fmt = self.format
             if fmt == "syslog":
                 ts, prog, msg = parse_header(text, self.zone, reference, fields)
                 fields["message"] = msg
                 ctx = {"message": msg, "program": prog}
                 index, fallback = self.indexed.get(prog, self.indexed_any)
                 candidates = index.get(msg[:2], fallback)
+                # The header writes only values of their final type, so from here on the only fields
+                # that may need converting are those the collector's common part and the patterns write.
+                plan = self.common_plan
             elif fmt == "json":
                 obj = orjson.loads(text)
                 if not isinstance(obj, dict):
@@ -326,35 +481,40 @@ class Decoder:
                 fields["message"] = text
                 ctx = {"message": text}
                 candidates = self.patterns
-            _apply_common(*self.common, ctx, fields)
+            if self.has_common:
+                _apply_common(*self.common, ctx, fields)
             for pattern in candidates:
                 if pattern.apply(ctx, fields):
                     outcome = "parsed"
                     fields["sentinel.rule"] = pattern.name
+                    if plan is not None:
+                        own = self.plans[id(pattern)]
+                        plan = own if plan is self.common_plan else plan.merge(own)
                     if not pattern.next:
                         break
             if self.ts_fields:
-                for key in self.ts_fields:
-                    raw = ctx.get(key)
+                for key_name in self.ts_fields:
+                    raw = ctx.get(key_name)
                     if raw not in (None, ""):
                         try:
                             ts = any_timestamp(raw, self.zone)
                         except (ValueError, OverflowError):
                             tags.append("timestamp_unparsable")
-                            fields["sentinel.parse_error"] = f"unparsable timestamp in {key}"
+                            fields["sentinel.parse_error"] = f"unparsable timestamp in {key_name}"
                         break
-            for key in self.host_fields:
-                value = ctx.get(key)
+            for key_name in self.host_fields:
+                value = ctx.get(key_name)
                 if value:
                     fields["host.hostname"] = str(value)
                     break
         except (HeaderError, AuditError, ValueError, orjson.JSONDecodeError, OverflowError) as exc:
+            plan = None
             outcome = "unparsed"
             tags.append("unparsed")
             fields["event.kind"] = "pipeline_error"
             fields["sentinel.parse_error"] = str(exc)[:200]
             fields.setdefault("message", text)
-        self._finish(fields, tags)
+        self._finish(fields, tags, plan)
         if ts is None:
             ts = now
         elif not plausible(ts, now):
@@ -364,20 +524,38 @@ class Decoder:
         if tags:
             existing = fields.get("tags")
             fields["tags"] = (list(existing) if isinstance(existing, list) else []) + tags
-        fields["@timestamp"] = iso(ts)
+        if ts != self._ts:
+            self._ts, self._ts_iso = ts, iso(ts)
+        fields["@timestamp"] = self._ts_iso
         return Event(eid, ts, self.name, fields, outcome != "unparsed"), outcome
 
-    def _finish(self, fields: dict[str, Any], tags: list[str]) -> None:
+    def _finish(self, fields: dict[str, Any], tags: list[str], plan: _Plan | None = None) -> None:
         hostname = fields.get("host.hostname")
         fields["host.name"] = hostname if hostname else self.host_name
-        for name in _CONVERT.intersection(fields):
+        if plan is None:
+            names: Iterable[str] = _CONVERT.intersection(fields)
+            user_names, ip_names = _USER_FIELDS, _IP_FIELDS
+        else:
+            names = plan.convert  # may name fields this event does not have
+            user_names, ip_names = plan.users, plan.ips
+        # Plain loops below: a comprehension is a function call of its own on Python 3.11.
+        for name in names:
+            if name not in fields:
+                continue
             value = fields[name]
             if value is None:
                 del fields[name]
                 continue
-            if not isinstance(value, str) and name not in LIST_FIELDS and (
-                    _TYPED[name] != "long" or isinstance(value, int)):
-                continue
+            if not isinstance(value, str):
+                if name not in LIST_FIELDS and (_TYPED[name] != "long" or isinstance(value, int)):
+                    continue
+            elif name in _LONG_SCALARS:
+                # The common case (a port, a pid from a regex group) without coerce()'s dispatch.
+                try:
+                    fields[name] = int(value)
+                    continue
+                except ValueError:
+                    pass
             try:
                 if name in _IP_SCALARS:
                     fields[name] = _ip(value if isinstance(value, str) else str(value))
@@ -393,10 +571,17 @@ class Decoder:
                 else:
                     tags.append("field_type_mismatch")
         get = fields.get
-        users = [u for u in (get("user.name"), get("user.target.name"), get("user.effective.name"),
-                             get("user.changes.name")) if u]
+        users = []
+        for n in user_names:
+            u = get(n)
+            if u:
+                users.append(u)
         if users:
             fields["related.user"] = list(dict.fromkeys(str(u) for u in users)) if len(users) > 1 else [str(users[0])]
-        ips = [ip for ip in (get("source.ip"), get("destination.ip")) if ip]
+        ips = []
+        for n in ip_names:
+            ip = get(n)
+            if ip:
+                ips.append(ip)
         if ips:
             fields["related.ip"] = list(dict.fromkeys(ips)) if len(ips) > 1 else ips

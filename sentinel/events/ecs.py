@@ -7,6 +7,7 @@ Elasticsearch index template, so the three never disagree about a field.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any, Literal
 
 FieldType = Literal["keyword", "text", "ip", "long", "double", "date", "boolean", "flattened"]
@@ -171,8 +172,50 @@ def _coerce_scalar(kind: FieldType | None, value: Any) -> Any:
     return value
 
 
+# A dotted quad already in canonical form (ASCII digits, no leading zeros, each part < 256).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_V4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+
+
+_V6_TEXT = re.compile(r"[0-9a-f:]{2,39}")
+
+
+def _canonical_v6(text: str) -> bool:
+    """Whether ``text`` is already exactly what :mod:`ipaddress` prints for it: lowercase, no leading
+    zeros, the first longest run (2+) of zero groups as ``::``. Embedded IPv4 and ``::ffff:`` (printed
+    differently by newer Pythons) are left to ipaddress."""
+    if _V6_TEXT.fullmatch(text) is None or text.startswith("::ffff:"):
+        return False
+    head, sep, tail = text.partition("::")
+    if sep:
+        if "::" in tail:
+            return False
+        left = head.split(":") if head else []
+        right = tail.split(":") if tail else []
+        gap = 8 - len(left) - len(right)
+        # A zero group next to "::" belongs to the compressed run.
+        if gap < 2 or (left and left[-1] == "0") or (right and right[0] == "0"):
+            return False
+    else:
+        left, right, gap = text.split(":"), [], 0
+        if len(left) != 8:
+            return False
+    for groups, limit in ((left, gap), (right, gap + 1)):
+        run = 0
+        for g in groups:
+            if not g or len(g) > 4 or (g[0] == "0" and g != "0"):
+                return False
+            run = run + 1 if g == "0" else 0
+            # ipaddress compresses the first longest zero run: one before ours must be shorter, one after no longer.
+            if run >= 2 and run >= limit:
+                return False
+    return True
+
+
 def normalise_ip(text: str) -> str:
     """Canonical form of an IPv4/IPv6 address (zone ids and brackets stripped); ValueError if not one."""
+    if _CANONICAL_V4.fullmatch(text) is not None or (":" in text and _canonical_v6(text)):
+        return text  # already canonical: decided without ipaddress, which is slow on the hot path
     parts = text.split(".")
     if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") and int(p) < 256
                                for p in parts):

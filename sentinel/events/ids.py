@@ -11,13 +11,14 @@ from hashlib import blake2b
 
 
 @lru_cache(maxsize=4096)
-def _stream_prefix(source: str, stream: str) -> str:
+def stream_prefix(source: str, stream: str) -> str:
+    """The part of every id of one stream that precedes the offset (callers may cache it)."""
     return blake2b(f"{source}\x1f{stream}".encode(), digest_size=8).hexdigest()
 
 
 def event_id(source: str, stream: str, offset: int) -> str:
     """Id from the source name, the file's stream identity and the byte offset of the line."""
-    return f"{_stream_prefix(source, stream)}{offset:012x}"
+    return f"{stream_prefix(source, stream)}{offset:012x}"
 
 
 def alert_id(rule_id: str, group_key: str, first_event_id: str) -> str:
