@@ -128,7 +128,7 @@ class GroupFramer:
             return False
         if self.mode == "auditd":
             m = AUDIT_SERIAL.match(frame.data)
-            key = m.group(1, 2) if m else None
+            key = (m.group(1), m.group(2)) if m else None
             return key is not None and key == self.group_key
         assert self.pattern is not None
         matched = self.pattern.search(frame.data) is not None
@@ -159,7 +159,7 @@ class GroupFramer:
             self.group = [frame]
             if self.mode == "auditd":
                 m = AUDIT_SERIAL.match(frame.data)
-                self.group_key = m.group(1, 2) if m else None
+                self.group_key = (m.group(1), m.group(2)) if m else None
                 if AUDIT_EOE.match(frame.data):
                     out.extend(self._close())
         return out

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gc
 import gzip
+import io
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from pathlib import Path
-from typing import IO
 
 from tqdm import tqdm
 
@@ -37,10 +37,12 @@ class ReplayResult:
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
-def _open(path: Path) -> IO[bytes]:
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+def _open(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
+    """The content reader (gunzipping when the file is gzip) and the raw file, whose position drives progress."""
+    raw = path.open("rb")
+    magic = raw.read(2)
+    raw.seek(0)
+    return (gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw), raw
 
 
 def replay_files(
@@ -113,7 +115,8 @@ def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec,
                 batch_size: int, progress: bool, result: ReplayResult) -> None:
     reference = path.stat().st_mtime
     size = path.stat().st_size
-    with _open(path) as fh:
+    fh, raw = _open(path)
+    with raw, fh:
         head = fh.read(1024)
         stream = "replay-" + blake2b(head, digest_size=10).hexdigest()
         framer = framing.framer(0, max_line)
@@ -121,7 +124,6 @@ def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec,
         pending: list[Event] = []
         data = head
         at = 0
-        raw_fh = fh.fileobj if isinstance(fh, gzip.GzipFile) else fh  # type: ignore[attr-defined]
         while True:
             frames = framer.feed(data, at) if data else framer.flush(True)
             at += len(data)
@@ -138,11 +140,8 @@ def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec,
             if not data:
                 break
             data = fh.read(1 << 20)
-            try:
-                bar.n = raw_fh.tell() if raw_fh is not None else at
-                bar.refresh()
-            except (OSError, ValueError):
-                pass
+            bar.n = raw.tell()
+            bar.refresh()
         bar.close()
 
 

@@ -130,8 +130,8 @@ class _Plan:
                      _ordered(_union(self.ips, other.ips), _IP_FIELDS))
 
 
-_USER_FIELDS = ("user.name", "user.target.name", "user.effective.name", "user.changes.name")
-_IP_FIELDS = ("source.ip", "destination.ip")
+_USER_FIELDS: tuple[str, ...] = ("user.name", "user.target.name", "user.effective.name", "user.changes.name")
+_IP_FIELDS: tuple[str, ...] = ("source.ip", "destination.ip")
 
 
 def _needs_coercion(name: str, value: Any) -> bool:

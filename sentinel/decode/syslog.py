@@ -74,6 +74,7 @@ def _bsd_stamp(stamp: str, zone: str, reference: float) -> float:
 
 def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any]) -> tuple[float | None, str, str]:
     """Fill header fields into ``fields``; return (timestamp or None, program, message)."""
+    ts: float | None
     fast = FAST_3164.match(line)
     if fast is not None:
         stamp, host, prog, pid, msg = fast.groups()
@@ -84,10 +85,7 @@ def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any])
             fields["process.pid"] = int(pid)
         return ts, prog, _unwrap(msg)
     if line.startswith("<") and (m5 := RFC5424.match(line)) is not None and m5.group("ver") == "1":
-        pri = int(m5.group("pri"))
-        fields["log.syslog.priority"] = pri
-        fields["log.syslog.facility.code"] = pri >> 3
-        fields["log.syslog.severity.code"] = pri & 7
+        _pri(m5.group("pri"), fields)
         fields["log.syslog.version"] = "1"
         ts_text = m5.group("ts")
         ts = None if ts_text == "-" else iso_timestamp(ts_text, zone)
