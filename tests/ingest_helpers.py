@@ -12,23 +12,11 @@ from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path
 from sentinel.daemon.service import Daemon
 from sentinel.metrics.registry import Metrics
-
-
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: float = 1_767_225_600.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fixtures.receiver import FakeClock
 
 
 def open_daemon(cfg: LoadedConfig, clock: FakeClock | None = None) -> Daemon:
-    d = Daemon(cfg, Metrics(), clock or FakeClock())
+    d = Daemon(cfg, Metrics(), clock or FakeClock(1_767_225_600.0))
     d.open()
     return d
 
@@ -40,7 +28,6 @@ def drain(d: Daemon, clock: FakeClock | None = None, rounds: int = 200) -> int:
     quiet = 0
     for _ in range(rounds):
         result = d.pipeline.step()
-        d.pipeline.wait_for_commit()
         total += result.events
         if result.events == 0:
             quiet += 1

@@ -7,8 +7,6 @@ import getpass
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +20,7 @@ from sentinel.route.lifecycle import STATUSES, LifecycleError, acknowledge, get_
 from sentinel.route.report import build_report, to_markdown
 from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher
 from sentinel.route.state import ensure_schema
+from sentinel.store.database import immediate
 from sentinel.store.query import parse_time
 
 
@@ -45,17 +44,6 @@ def _conn(args: argparse.Namespace, write: bool = False) -> sqlite3.Connection:
     if write:
         ensure_schema(conn)
     return conn
-
-
-@contextmanager
-def _tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _who(args: argparse.Namespace) -> str:
@@ -135,7 +123,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_transition(args: argparse.Namespace) -> int:
     conn = _conn(args, write=True)
     try:
-        with _tx(conn):
+        with immediate(conn):
             fn = acknowledge if args.action == "ack" else resolve
             view = fn(conn, args.id, _who(args), time.time())
     except LifecycleError as exc:
@@ -157,7 +145,7 @@ def run_silence_add(args: argparse.Namespace) -> int:
         raise SentinelError(str(exc)) from None
     conn = _conn(args, write=True)
     try:
-        with _tx(conn):
+        with immediate(conn):
             s = add_silence(conn, matchers, duration, args.author or getpass.getuser(), args.reason, time.time())
     except ValueError as exc:
         raise SentinelError(str(exc)) from None
@@ -184,7 +172,7 @@ def run_silence_list(args: argparse.Namespace) -> int:
 
 def run_silence_expire(args: argparse.Namespace) -> int:
     conn = _conn(args, write=True)
-    with _tx(conn):
+    with immediate(conn):
         ok = expire_silence(conn, args.id, time.time())
     if not ok:
         raise SentinelError(f"no active silence {args.id!r}")

@@ -7,8 +7,9 @@ import gzip
 import io
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from hashlib import blake2b
 from pathlib import Path
 
@@ -74,45 +75,21 @@ def replay_files(
             processors = detection_processors(cfg, db)
     result = ReplayResult()
     tune_gc()
-    writer = _Writer(db, sink, processors, result)
+    commit = partial(_commit, db, sink, processors, result=result)
     try:
         for name in paths:
             path = Path(name)
-            _replay_one(path, spec.name, decoder, framing, cfg.config.pipeline.max_line_bytes, writer,
+            _replay_one(path, spec.name, decoder, framing, cfg.config.pipeline.max_line_bytes, commit,
                         batch_size, progress, result)
             result.files += 1
     finally:
-        writer.close()
         db.close()
     return result
 
 
-class _Writer:
-    """Commits batches on a background thread so decoding the next batch overlaps SQLite's work."""
-
-    def __init__(self, db: Database, sink: EventSink, processors: list[BatchProcessor], result: ReplayResult) -> None:
-        self.db, self.sink, self.processors, self.result = db, sink, processors, result
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinel-replay-writer")
-        self.inflight: Future[None] | None = None
-
-    def submit(self, events: list[Event]) -> None:
-        self.wait()
-        self.inflight = self.pool.submit(_commit, self.db, self.sink, self.processors, events, self.result)
-
-    def wait(self) -> None:
-        if self.inflight is not None:
-            inflight, self.inflight = self.inflight, None
-            inflight.result()
-
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            self.pool.shutdown(wait=True)
-
-
-def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec, max_line: int, writer: _Writer,
-                batch_size: int, progress: bool, result: ReplayResult) -> None:
+def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec, max_line: int,
+                commit: Callable[[list[Event]], None], batch_size: int, progress: bool,
+                result: ReplayResult) -> None:
     reference = path.stat().st_mtime
     size = path.stat().st_size
     fh, raw = _open(path)
@@ -135,7 +112,7 @@ def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec,
                 result.outcomes[outcome] += 1
                 pending.append(ev)
             if len(pending) >= batch_size or (not data and pending):
-                writer.submit(pending)
+                commit(pending)
                 pending = []
             if not data:
                 break

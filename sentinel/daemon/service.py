@@ -107,7 +107,7 @@ class Daemon:
                 self.pipeline.structural_change = self.watcher.structural
 
     def beat(self, *_: object) -> None:
-        """After each commit (on the writer thread): the main loop is advancing."""
+        """After each commit: the main loop is advancing."""
         self.heartbeat = time.monotonic()
 
     def tick(self) -> None:
@@ -204,7 +204,6 @@ class Daemon:
             except Exception:
                 log.exception("stopping a worker failed")
         if self.pipeline is not None:
-            self.pipeline.close()
             for src in self.pipeline.sources:
                 src.tailer.close()
         if self.db is not None:

@@ -14,8 +14,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from sentinel.route.durations import parse_duration
 from sentinel.route.lifecycle import LifecycleError, acknowledge, get_alert, list_alerts, resolve
 from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher
 from sentinel.route.state import ensure_schema
-from sentinel.store.database import connect
+from sentinel.store.database import connect, immediate
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -158,7 +157,7 @@ class AlertApi:
                 by = str(body.get("by") or "").strip()
                 if not by:
                     raise _ApiError(400, "give 'by': who acknowledges or resolves")
-                with _tx(conn):
+                with immediate(conn):
                     view = (acknowledge if rest[2] == "ack" else resolve)(conn, rest[1], by, now)
                 self.audit(rest[2], actor=by, alert_id=view.alert.id, rule=view.alert.rule_id, via="api")
                 return 200, view.as_dict()
@@ -169,7 +168,7 @@ class AlertApi:
                 matchers = body.get("matchers")
                 if not isinstance(matchers, list) or not all(isinstance(m, str) for m in matchers):
                     raise _ApiError(400, "matchers must be a list like [\"rule=phi-bulk-export\", \"user.name=u1\"]")
-                with _tx(conn):
+                with immediate(conn):
                     s = add_silence(conn, [parse_matcher(m) for m in matchers],
                                     parse_duration(body.get("duration", "")), str(body.get("author", "")),
                                     str(body.get("reason", "")), now)
@@ -177,7 +176,7 @@ class AlertApi:
                            ends_at=s.ends_at, reason=s.reason, via="api")
                 return 201, s.as_dict()
             if len(rest) == 2 and rest[0] == "silences" and method == "DELETE":
-                with _tx(conn):
+                with immediate(conn):
                     ok = expire_silence(conn, rest[1], now)
                 if not ok:
                     raise _ApiError(404, f"no active silence {rest[1]!r}")
@@ -188,12 +187,3 @@ class AlertApi:
             conn.close()
 
 
-@contextmanager
-def _tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

@@ -34,7 +34,7 @@ from sentinel.route.escalation import follow_up
 from sentinel.route.loader import Routing, load_routing
 from sentinel.route.router import Router
 from sentinel.route.state import ensure_schema
-from sentinel.store.database import connect
+from sentinel.store.database import connect, immediate
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -177,16 +177,11 @@ class NotifyService:
                                   str(n.payload.get("severity", "info")))
         done = self.clock()
         if result.ok:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(conn):
                 conn.execute("UPDATE notification_attempts SET finished = ?, outcome = 'delivered' WHERE id = ?",
                              (done, attempt_id))
                 conn.execute("UPDATE notifications SET status = 'delivered', delivered_at = ?, attempts = ?, "
                              "last_error = NULL WHERE id = ?", (done, attempt, n.id))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             self.metrics.notifications.labels(n.receiver, "delivered").inc()
             first = n.payload.get("detected_at") or n.created
             self.metrics.notification_seconds.labels(n.receiver).observe(max(0.0, done - float(first)))
@@ -202,8 +197,7 @@ class NotifyService:
         with self._rng_lock:
             delay = self.backoff.delay(attempt, self.rng)
         reroute = attempt >= max_attempts and fallback is not None and fallback in self.routing.receivers
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             if attempt_id is None:
                 conn.execute("INSERT INTO notification_attempts (notification_id, receiver, attempt, started, "
                              "finished, outcome, error) VALUES (?,?,?,?,?,?,?)",
@@ -222,10 +216,6 @@ class NotifyService:
                 # Never dropped: past max_attempts without a fallback it keeps retrying at the capped delay.
                 conn.execute("UPDATE notifications SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?",
                              (attempt, now + delay, error, n.id))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self.metrics.notifications.labels(n.receiver, outcome).inc()
         if outcome == "deferred" and not reroute:
             return

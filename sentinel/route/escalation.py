@@ -13,6 +13,7 @@ from sentinel.route.router import insert_notification, load_alerts
 from sentinel.route.silences import active_silences, silenced_by
 from sentinel.route.tree import alert_labels, matches
 from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
+from sentinel.store.database import immediate
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +111,6 @@ def remind(tx: sqlite3.Connection, routing: Routing, now: float, metrics: Metric
 
 def follow_up(conn: sqlite3.Connection, routing: Routing, now: float, metrics: Metrics | None = None) -> int:
     """Escalations and reminders in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         made = escalate(conn, routing, now, metrics) + remind(conn, routing, now, metrics)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return made

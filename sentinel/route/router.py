@@ -23,6 +23,7 @@ from sentinel.route.loader import Routing
 from sentinel.route.silences import Silence, active_silences, count_suppressed, silenced_by
 from sentinel.route.tree import alert_labels, matches
 from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
+from sentinel.store.database import immediate
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,7 @@ class Router:
 
     def consume(self, conn: sqlite3.Connection, now: float, limit: int = 500) -> int:
         """Route up to ``limit`` outbox rows in ONE transaction; returns how many left the outbox."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             rows = conn.execute(
                 f"SELECT o.seq, o.alert_id, {', '.join('a.' + c.strip() for c in ALERT_COLUMNS.split(','))} "
                 "FROM outbox o LEFT JOIN alerts a ON a.id = o.alert_id ORDER BY o.seq LIMIT ?", (limit,)).fetchall()
@@ -120,10 +120,6 @@ class Router:
                 else:
                     log.warning("outbox row %s names no alert; dropped", r[0])
             conn.executemany("DELETE FROM outbox WHERE seq = ?", [(r[0],) for r in rows])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def _route_one(self, tx: sqlite3.Connection, alert: Alert, now: float) -> None:
@@ -170,8 +166,7 @@ class Router:
     def flush(self, conn: sqlite3.Connection, now: float, limit: int = 200) -> int:
         """Send what is due; returns the number of notifications created."""
         created = 0
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             due = [_group(r) for r in conn.execute(
                 f"SELECT {_GROUP_COLS} FROM route_groups WHERE next_flush IS NOT NULL AND next_flush <= ? "
                 "ORDER BY next_flush LIMIT ?", (now, limit))]
@@ -180,10 +175,6 @@ class Router:
                 inhibitors = self._inhibitors(conn, now)
                 for g in due:
                     created += self._flush_group(conn, g, now, silences, inhibitors)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return created
 
     def _inhibitors(self, conn: sqlite3.Connection, now: float) -> list[tuple[int, dict[str, str | list[str]], str]]:

@@ -42,6 +42,18 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sql
     return conn
 
 
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT on an autocommit connection; rolls back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class Database:
     """Owns the writer connection; others open their own connections with :func:`connect`."""
 
@@ -61,14 +73,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT on the writer connection; rolls back on any exception."""
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+        with self.lock, immediate(self.conn) as conn:
+            yield conn
 
     def load_checkpoints(self) -> list[Checkpoint]:
         rows = self.conn.execute(

@@ -28,7 +28,7 @@ from sentinel.events.alerts import SEVERITY_RANK
 from sentinel.events.model import iso, nest
 from sentinel.metrics.registry import Metrics
 from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
-from sentinel.store.database import connect
+from sentinel.store.database import connect, immediate
 from sentinel.store.elasticsearch.bulk import BulkOutcome, SpoolRow, send
 from sentinel.store.elasticsearch.indices import IndexManager, is_unavailable
 from sentinel.store.elasticsearch.mappings import alerts_alias
@@ -262,8 +262,7 @@ class Shipper:
         rows = result.rows
         nbytes = sum(len(r.doc) for r in rows)
         now = self.clock()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn):
             if result.dead:
                 self.conn.executemany(
                     "INSERT INTO es_dead_letter (id, idx, doc, status, error_type, reason, attempts, created) "
@@ -274,10 +273,6 @@ class Shipper:
             self.conn.execute("DELETE FROM es_spool WHERE seq BETWEEN ? AND ?", (rows[0].seq, rows[-1].seq))
             self.conn.execute("UPDATE es_spool_stats SET rows = rows - ?, bytes = bytes - ? WHERE one = 1",
                               (len(rows), nbytes))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         m.es_docs.labels("created").inc(result.acked)
         m.es_docs.labels("duplicate").inc(result.duplicates)
         if result.dead:
@@ -318,8 +313,7 @@ class Shipper:
         if outcome.retry:
             return  # all or nothing for alerts: the cursor only moves past a fully acknowledged set
         now = self.clock()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn):
             if outcome.rejected:
                 self.conn.executemany(
                     "INSERT INTO es_dead_letter (id, idx, doc, status, error_type, reason, attempts, created) "
@@ -328,10 +322,6 @@ class Shipper:
                 )
             self.conn.execute("INSERT INTO es_state VALUES ('alerts_rowid', ?) ON CONFLICT(key) DO UPDATE SET "
                               "value = excluded.value", (str(rows[-1].seq),))
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         self.metrics.es_docs.labels("alert").inc(outcome.created)
         if outcome.rejected:
             self.metrics.es_dead_letters.inc(len(outcome.rejected))
