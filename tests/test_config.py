@@ -90,3 +90,16 @@ def test_secrets_must_be_references(tmp_path: Path, value: str) -> None:
     (error,) = _errors(cfg)
     assert error.startswith(f"{cfg}:3: storage.elasticsearch.api_key:") and "never the secret" in error
     assert value not in error
+
+
+def test_two_collectors_with_one_name_are_both_named(tmp_path: Path) -> None:
+    from sentinel.decode.registry import load_collectors
+
+    collectors = tmp_path / "collectors"
+    collectors.mkdir()
+    for stem in ("a", "b"):
+        (collectors / f"{stem}.yaml").write_text("name: app\ndescription: x\nformat: plain\n")
+    loaded, errors = load_collectors(collectors)
+    assert list(loaded) == ["app"]
+    assert [str(e) for e in errors] == [f"{collectors / 'b.yaml'}: name: collector name 'app' already defined in "
+                                        f"{collectors / 'a.yaml'}"]

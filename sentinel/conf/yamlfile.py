@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from sentinel.errors import ConfigError, Location
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,3 +125,32 @@ def parse_model(model: type[M], doc: LoadedYaml, data: Any = None, prefix: Path_
         return model.model_validate(doc.data if data is None else data)
     except ValidationError as exc:
         raise ConfigErrors(validation_errors(exc, doc, prefix)) from None
+
+
+def load_each(
+    paths: Iterable[Path], load: Callable[[Path], T], key: Callable[[T], str], what: str, key_field: str
+) -> tuple[list[T], list[ConfigError]]:
+    """Load every file, collecting every error instead of stopping at the first; a key defined twice
+    (two collectors with one name, two rules with one id) is an error naming both files."""
+    from sentinel.errors import ConfigErrors
+
+    loaded: list[T] = []
+    errors: list[ConfigError] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            item = load(path)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        name = key(item)
+        if name in seen:
+            errors.append(ConfigError(f"{what} {name!r} already defined in {seen[name]}",
+                                      Location(str(path), None, key_field)))
+            continue
+        seen[name] = path
+        loaded.append(item)
+    return loaded, errors

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentinel.collect.records import RawRecord
-from sentinel.conf.yamlfile import LoadedYaml, load_yaml_file, parse_model
+from sentinel.conf.yamlfile import LoadedYaml, load_each, load_yaml_file, parse_model
 from sentinel.decode.engine import Decoder, compile_pattern, compile_source
 from sentinel.decode.spec import CollectorSpec
 from sentinel.errors import ConfigError, ConfigErrors, Location
@@ -36,25 +36,11 @@ def load_collector(path: Path) -> LoadedCollector:
 
 def load_collectors(directory: Path) -> tuple[dict[str, LoadedCollector], list[ConfigError]]:
     """Every ``*.yaml`` in ``directory``; returns what loaded and every error found."""
-    found: dict[str, LoadedCollector] = {}
-    errors: list[ConfigError] = []
     if not directory.is_dir():
-        return found, [ConfigError("collectors folder does not exist", Location(str(directory)))]
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            loaded = load_collector(path)
-        except ConfigErrors as exc:
-            errors.extend(exc.errors)
-            continue
-        except ConfigError as exc:
-            errors.append(exc)
-            continue
-        if loaded.spec.name in found:
-            errors.append(ConfigError(f"collector name {loaded.spec.name!r} already defined in "
-                                      f"{found[loaded.spec.name].path}", Location(str(path), None, "name")))
-            continue
-        found[loaded.spec.name] = loaded
-    return found, errors
+        return {}, [ConfigError("collectors folder does not exist", Location(str(directory)))]
+    loaded, errors = load_each(sorted(directory.glob("*.yaml")), load_collector, lambda c: c.spec.name,
+                               "collector name", "name")
+    return {c.spec.name: c for c in loaded}, errors
 
 
 def _check_patterns(spec: CollectorSpec, doc: LoadedYaml) -> list[ConfigError]:

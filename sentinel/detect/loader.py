@@ -12,7 +12,7 @@ from typing import Any
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.conf.validate import register_validator
-from sentinel.conf.yamlfile import LoadedYaml, load_yaml_file, parse_model
+from sentinel.conf.yamlfile import LoadedYaml, load_each, load_yaml_file, parse_model
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.model import RuleSpec
 from sentinel.detect.template import template_problems
@@ -109,27 +109,10 @@ def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]]) -> Compil
 
 def load_rules(directory: Path, lists: Mapping[str, frozenset[str]]) -> tuple[list[CompiledRule], list[ConfigError]]:
     """Every ``*.yaml`` under ``directory`` (recursively); returns the rules that loaded and every error."""
-    rules: list[CompiledRule] = []
-    errors: list[ConfigError] = []
     if not directory.is_dir():
-        return rules, [ConfigError("rules folder does not exist", Location(str(directory)))]
-    seen: dict[str, Path] = {}
-    for path in sorted(directory.rglob("*.yaml")):
-        try:
-            rule = compile_rule(load_yaml_file(path), lists)
-        except ConfigErrors as exc:
-            errors.extend(exc.errors)
-            continue
-        except ConfigError as exc:
-            errors.append(exc)
-            continue
-        if rule.id in seen:
-            errors.append(ConfigError(f"rule id {rule.id!r} already defined in {seen[rule.id]}",
-                                      Location(str(path), None, "id")))
-            continue
-        seen[rule.id] = path
-        rules.append(rule)
-    return rules, errors
+        return [], [ConfigError("rules folder does not exist", Location(str(directory)))]
+    return load_each(sorted(directory.rglob("*.yaml")), lambda path: compile_rule(load_yaml_file(path), lists),
+                     lambda rule: rule.id, "rule id", "id")
 
 
 def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None) -> tuple[list[CompiledRule], NamedLists,
