@@ -122,6 +122,19 @@ class MatchEvaluator:
         return [Finding(key, ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id])]
 
 
+def metric_value(metric: str, field: str | None, ev: Event) -> Any:
+    """What one event contributes to a count (1.0), a sum (the field as a number) or a distinct count
+    (hashes of the field's values, so rule state never holds the values themselves); None when nothing."""
+    if metric == "count":
+        return 1.0
+    raw = ev.fields.get(field or "")
+    if metric == "sum":
+        return _number(raw)
+    if raw is None or raw == "" or raw == []:
+        return None
+    return [hashed(v) for v in raw] if isinstance(raw, list) else [hashed(raw)]
+
+
 class ThresholdEvaluator:
     """count / distinct / sum over a sliding event-time window per key; the window empties when it fires."""
 
@@ -129,17 +142,6 @@ class ThresholdEvaluator:
         assert isinstance(rule.spec.threshold, ThresholdParams)
         self.p = rule.spec.threshold
         self.group_by = rule.spec.group_by
-
-    def _value(self, ev: Event) -> Any:
-        p = self.p
-        if p.metric == "count":
-            return 1
-        raw = ev.fields.get(p.field or "")
-        if p.metric == "sum":
-            return _number(raw)
-        if raw is None or raw == "" or raw == []:
-            return None
-        return [hashed(v) for v in raw] if isinstance(raw, list) else hashed(raw)
 
     def _aggregate(self, entries: Sequence[list[Any]]) -> float:
         metric = self.p.metric
@@ -159,7 +161,7 @@ class ThresholdEvaluator:
         if ctx.late:
             return []
         key = field_key(ev, self.group_by)
-        value = self._value(ev)
+        value = metric_value(self.p.metric, self.p.field, ev)
         if key is None or value is None:
             return []
         p = self.p
@@ -294,17 +296,6 @@ class BaselineEvaluator:
         self.p = rule.spec.baseline
         self.group_by = rule.spec.group_by
 
-    def _contribution(self, ev: Event) -> Any:
-        p = self.p
-        if p.metric == "count":
-            return 1.0
-        raw = ev.fields.get(p.field or "")
-        if p.metric == "sum":
-            return _number(raw)
-        if raw is None or raw == "" or raw == []:
-            return None
-        return [hashed(v) for v in raw] if isinstance(raw, list) else [hashed(raw)]
-
     def _add(self, state: State, contribution: Any) -> None:
         if self.p.metric == "distinct":
             seen = set(state["dv"])
@@ -335,7 +326,7 @@ class BaselineEvaluator:
         if ctx.late:
             return []
         key = field_key(ev, self.group_by)
-        contribution = self._contribution(ev)
+        contribution = metric_value(self.p.metric, self.p.field, ev)
         if key is None or contribution is None:
             return []
         p = self.p
