@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sentinel.collect.framing import FramingSpec, GroupFramer, LineFramer
-from sentinel.collect.identity import FINGERPRINT_BYTES, fingerprint, new_stream_id
+from sentinel.collect.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_path, new_stream_id
 from sentinel.collect.records import Checkpoint, RawRecord
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ class SourceTailer:
             return
         known = self.known.get(key)
         if known is not None and (known.fp_len == 0 or (
-                st.st_size >= known.fp_len and _print_of(path, known.fp_len) == known.fp_hash)):
+                st.st_size >= known.fp_len and fingerprint_path(path, known.fp_len) == known.fp_hash)):
             return
         self.known.pop(key, None)
         fd = self._open(path)
@@ -471,8 +471,3 @@ class SourceTailer:
         self._warned.add((kind, path))
         log.warning("source %s: %s: %s", self.source, path, message)
 
-
-def _print_of(path: str, length: int) -> str | None:
-    from sentinel.collect.identity import fingerprint_path
-
-    return fingerprint_path(path, length)

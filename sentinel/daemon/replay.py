@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import gzip
 import io
 import time
@@ -19,7 +18,7 @@ from sentinel.collect.framing import FramingSpec
 from sentinel.collect.records import RawRecord
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path, host_name
-from sentinel.daemon.pipeline import BatchProcessor, decode_safely
+from sentinel.daemon.pipeline import BatchProcessor, decode_safely, tune_gc
 from sentinel.decode.engine import Decoder
 from sentinel.decode.registry import load_collectors
 from sentinel.errors import ConfigError, ConfigErrors, Location
@@ -133,9 +132,3 @@ def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], eve
     result.new += new
     result.duplicates += len(events) - new
 
-
-def tune_gc() -> None:
-    """Events are acyclic and freed by reference counting; collecting the young generation every
-    700 allocations only costs time on the hot path, so collect far less often."""
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)

@@ -12,7 +12,7 @@ from typing import Protocol
 from sentinel.collect.watcher import ChangeWatcher
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import build_sources, database_path, plan_sources, require
-from sentinel.daemon.pipeline import BatchProcessor, Pipeline
+from sentinel.daemon.pipeline import BatchProcessor, Pipeline, tune_gc
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.sink import EventSink
@@ -139,8 +139,6 @@ class Daemon:
 
     def run(self) -> None:
         pipeline = self.pipeline or self.open()
-        from sentinel.daemon.replay import tune_gc
-
         tune_gc()
         self.start_workers()
         pipeline.after_commit.append(self.beat)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -100,6 +100,3 @@ def plausible(ts: float, now: float) -> bool:
     """Whether an event time can be true: not before 1990 and not more than a day in the future."""
     return EARLIEST <= ts <= now + FUTURE_TOLERANCE
 
-
-def to_datetime(ts: float) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=ts)

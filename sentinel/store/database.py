@@ -92,25 +92,6 @@ class Database:
              for c in checkpoints],
         )
 
-    def forget_finished(self, older_than: float) -> int:
-        """Drop finished checkpoints that are old and whose file is gone."""
-        import os
-
-        gone = []
-        for stream, path, dev, ino in self.conn.execute(
-            "SELECT stream, path, dev, ino FROM checkpoints WHERE finished = 1 AND updated < ?", (older_than,)
-        ):
-            try:
-                st = os.stat(path)
-                if (st.st_dev, st.st_ino) == (dev, ino):
-                    continue
-            except OSError:
-                pass
-            gone.append((stream,))
-        with self.transaction() as tx:
-            tx.executemany("DELETE FROM checkpoints WHERE stream = ?", gone)
-        return len(gone)
-
     def close(self) -> None:
         try:
             self.conn.close()

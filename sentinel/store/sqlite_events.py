@@ -80,11 +80,6 @@ def search(conn: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:
     return [orjson.loads(r[0]) for r in conn.execute(sql, params)]
 
 
-def count(conn: sqlite3.Connection, query: Query) -> int:
-    q = Query(query.terms, query.since, query.until, query.text, limit=1 << 62)
-    return len(search(conn, q))
-
-
 def _safe(name: str) -> str:
     return name.replace('"', "").replace("'", "")
 
