@@ -1,15 +1,19 @@
 """Ingest benchmark: replay a 200,000-line sshd auth.log through sentinel (decode + store every event)
 and run fail2ban-regex with its sshd filter on the same file in the same run.
 
-    python tests/bench_ingest.py [--lines 200000] [--runs 3]
+    python tests/bench_ingest.py [--lines 200000] [--runs 3] [--floor]
 
 Prints lines/s and peak RSS per run, the medians, and the ratio sentinel / fail2ban-regex.
+``--floor`` also bulk-loads the rows sentinel stored into an empty database with the same schema
+using the sqlite3 shell's ``.import`` (C only: no Python, no decoding, one transaction): the most
+any ingest path can reach with this storage design on this machine.
 Not a test: numbers on a shared machine are noisy; compare medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import random
 import shutil
 import statistics
@@ -78,10 +82,40 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
     return elapsed, peak, out
 
 
+def storage_floor(stored_db: Path, work: Path, runs: int) -> list[float]:
+    """Rows/s of the sqlite3 shell importing the rows of ``stored_db`` into an empty database of the same schema."""
+    import sqlite3
+
+    from sentinel.store.database import Database
+
+    columns = "id, ts, source, host, user, action, outcome, ip, parsed, doc, shape"  # the table's column order
+    rows_csv = work / "rows.csv"
+    conn = sqlite3.connect(stored_db)
+    count = 0
+    with rows_csv.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        for row in conn.execute(f"SELECT seq, {columns} FROM events ORDER BY seq"):
+            writer.writerow(row)
+            count += 1
+    conn.close()
+    rates = []
+    for run in range(runs):
+        target = work / f"floor{run}.db"
+        Database(target).conn.close()  # the project's own schema and pragmas
+        script = f"PRAGMA synchronous = NORMAL;\nPRAGMA cache_size = -16384;\n.mode csv\n.import {rows_csv} events\n"
+        started = time.perf_counter()
+        subprocess.run(["sqlite3", str(target)], input=script.encode(), check=True)
+        rates.append(count / (time.perf_counter() - started))
+        target.unlink()
+    rows_csv.unlink()
+    return rates
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--floor", action="store_true", help="also measure the storage floor (sqlite3 .import)")
     args = ap.parse_args()
     f2b = shutil.which("fail2ban-regex")
     work = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
@@ -91,6 +125,7 @@ def main() -> None:
     ours: list[float] = []
     rss: list[int] = []
     theirs: list[float] = []
+    floor: list[float] = []
     for run in range(args.runs):
         state = work / f"state{run}"
         cfg = work / f"sentinel{run}.yaml"
@@ -108,6 +143,8 @@ def main() -> None:
             theirs.append(args.lines / t)
             line += f"   fail2ban-regex {args.lines / t:9.0f} lines/s"
         print(line, flush=True)
+        if args.floor and run == args.runs - 1:
+            floor = storage_floor(state / "events.db", work, args.runs)
         shutil.rmtree(state, ignore_errors=True)
     print(f"median sentinel: {statistics.median(ours):.0f} lines/s, peak RSS max {max(rss) / 2**20:.1f} MiB "
           "(target < 200 MiB)")
@@ -117,6 +154,12 @@ def main() -> None:
         print(f"ratio sentinel / fail2ban-regex: {ratio:.2f}x (target >= 5x)")
     else:
         print("fail2ban-regex not installed (apt-get install fail2ban): no side-by-side figure")
+    if args.floor:
+        line = (f"storage floor (sqlite3 .import of the stored rows, same schema, no decoding): "
+                f"{statistics.median(floor):.0f} rows/s")
+        if theirs:
+            line += f" = {statistics.median(floor) / statistics.median(theirs):.2f}x fail2ban-regex"
+        print(line)
     shutil.rmtree(work, ignore_errors=True)
 
 
