@@ -43,7 +43,8 @@ def drain(d: Daemon, clock: FakeClock | None = None, rounds: int = 200) -> int:
 def stored(cfg: LoadedConfig) -> list[dict]:
     conn = sqlite3.connect(database_path(cfg))
     try:
-        return [orjson.loads(r[0]) for r in conn.execute("SELECT doc FROM events ORDER BY seq")]
+        # Through the event_docs view an analyst would use, which rebuilds each document from its shape.
+        return [orjson.loads(r[0]) for r in conn.execute("SELECT doc FROM event_docs ORDER BY seq")]
     finally:
         conn.close()
 

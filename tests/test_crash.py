@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sentinel.store.docs import ShapeReader
+
 ROOT = Path(__file__).resolve().parents[1]
 TOTAL_LINES = 200_000
 FILES = ("auth.log", "app.log", "secure.log")
@@ -77,7 +79,9 @@ class Writer(threading.Thread):
 def _stored(db: Path) -> list[str]:
     conn = sqlite3.connect(db)
     try:
-        return [r[0] for r in conn.execute("SELECT json_extract(doc, '$.\"event.original\"') FROM events")]
+        reader = ShapeReader(conn)
+        rows = conn.execute("SELECT shape, doc FROM events")
+        return [reader.fields(shape, doc)["event.original"] for shape, doc in rows]
     finally:
         conn.close()
 

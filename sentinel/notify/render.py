@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from sentinel.events.alerts import Alert
 from sentinel.notify.redact import Redactor, phi_tokens_from_events
 from sentinel.notify.templates import TemplateSet
 from sentinel.route.durations import format_duration
 from sentinel.route.router import load_alerts
+from sentinel.store.docs import ShapeReader
 
 # Event documents read per message to learn the patient names/ids to mask (bounded: messages stay cheap).
 MAX_EVIDENCE_DOCS = 500
@@ -52,11 +51,12 @@ def evidence_docs(conn: sqlite3.Connection, alerts: list[Alert]) -> list[dict[st
     """The stored events behind the alerts (only to learn what to mask; never rendered)."""
     ids = [eid for a in alerts for eid in a.event_ids][:MAX_EVIDENCE_DOCS]
     docs: list[dict[str, Any]] = []
+    reader = ShapeReader(conn)
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
         try:
-            rows = conn.execute(f"SELECT doc FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            docs.extend(orjson.loads(r[0]) for r in rows)
+            rows = conn.execute(f"SELECT shape, doc FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            docs.extend(reader.fields(shape, doc) for shape, doc in rows)
         except sqlite3.OperationalError:
             break  # the Elasticsearch backend keeps no events table locally
     return docs

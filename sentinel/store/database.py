@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sentinel.collect.records import Checkpoint
 from sentinel.errors import StoreError
-from sentinel.store.schema import DDL, SCHEMA_VERSION
+from sentinel.store.schema import DDL, SCHEMA_VERSION, migrate
 
 _extra_ddl: list[str] = []
 
@@ -62,10 +62,11 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = connect(path)
+            migrate(self.conn)
             self.conn.executescript(DDL)
             for ddl in _extra_ddl:
                 self.conn.executescript(ddl)
-            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from exc
         self.lock = threading.Lock()

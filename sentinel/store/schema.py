@@ -3,9 +3,12 @@ Elasticsearch spool and (with the embedded backend) the events, so one transacti
 
 from __future__ import annotations
 
-from sentinel.store.alerts import DDL as ALERTS_DDL
+import sqlite3
 
-SCHEMA_VERSION = 1
+from sentinel.store.alerts import DDL as ALERTS_DDL
+from sentinel.store.docs import DDL as DOCS_DDL
+
+SCHEMA_VERSION = 2  # 2: events.shape + doc_shapes (documents stored as value arrays)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +37,8 @@ CREATE TABLE IF NOT EXISTS events (
     outcome TEXT,
     ip TEXT,
     parsed INTEGER NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    shape INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(id);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
@@ -51,4 +55,12 @@ CREATE TABLE IF NOT EXISTS source_stats (
 );
 """
 
-DDL += ALERTS_DDL
+DDL += DOCS_DDL + ALERTS_DDL
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a database written by an older sentinel up to this schema (before DDL creates what is new)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if columns and "shape" not in columns:
+        # Version 1 stored whole JSON objects: they stay readable as shape 0.
+        conn.execute("ALTER TABLE events ADD COLUMN shape INTEGER NOT NULL DEFAULT 0")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from sentinel.events.model import Event
+from sentinel.store import docs
+from sentinel.store.docs import Keys
 from sentinel.store.query import Query
 
 # Columns indexed for the fields analysts filter on most; everything else is in the JSON doc.
@@ -25,10 +26,18 @@ COLUMNS = {
 }
 
 
-def _row(ev: Event) -> tuple[Any, ...]:
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+Row = tuple[Any, ...]  # id, ts, source, host, user, action, outcome, ip, parsed, shape, doc
+_INSERT = ("INSERT OR IGNORE INTO events (id, ts, source, host, user, action, outcome, ip, parsed, shape, doc) "
+           "VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def event_row(ev: Event) -> tuple[Row, Keys]:
+    """The stored form of an event (the indexed columns, its shape and its values) and the shape's keys."""
     f = ev.fields
+    shape, keys, values = docs.encode(f)
     return (ev.id, ev.timestamp, ev.source, f.get("host.name"), f.get("user.name"), f.get("event.action"),
-            f.get("event.outcome"), f.get("source.ip"), 1 if ev.parsed else 0, orjson.dumps(f).decode())
+            f.get("event.outcome"), f.get("source.ip"), 1 if ev.parsed else 0, shape, values), keys
 
 
 class SqliteEventStore:
@@ -36,13 +45,24 @@ class SqliteEventStore:
 
     name = "sqlite"
 
+    def __init__(self) -> None:
+        self.shapes = docs.ShapeWriter()
+
     def write(self, tx: sqlite3.Connection, events: Sequence[Event]) -> int:
+        rows: list[Row] = []
+        shapes: dict[int, Keys] = {}
+        for e in events:
+            row, keys = event_row(e)
+            rows.append(row)
+            shapes[row[9]] = keys
+        return self.write_rows(tx, rows, shapes)
+
+    def write_rows(self, tx: sqlite3.Connection, rows: Sequence[Row], shapes: Mapping[int, Keys]) -> int:
+        """Store rows built by :func:`event_row` (e.g. by a decode worker) with the shapes they use;
+        returns how many were new."""
+        self.shapes.ensure(tx, shapes)
         before = tx.total_changes
-        tx.executemany(
-            "INSERT OR IGNORE INTO events (id, ts, source, host, user, action, outcome, ip, parsed, doc) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [_row(e) for e in events],
-        )
+        tx.executemany(_INSERT, rows)
         return tx.total_changes - before
 
 
@@ -52,13 +72,18 @@ def search(conn: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:
     params: list[Any] = []
     for name, op, value in query.terms:
         column = COLUMNS.get(name)
-        target = column if column and column != "ts" else f"json_extract(doc, '$.\"{_safe(name)}\"')"
+        target = column if column and column != "ts" else docs.field_expression(conn, name)
         if op == "exists":
             where.append(f"{target} IS NOT NULL")
             continue
         if op == "=" and "*" in str(value):
             where.append(f"{target} GLOB ?")
             params.append(str(value))
+            continue
+        if op in ("=", "!=") and isinstance(value, str) and _NUMBER.fullmatch(value):
+            # Numbers in documents are JSON numbers: port=22 must find 22 as well as "22".
+            where.append(f"{target} IN (?, ?)" if op == "=" else f"({target} IS NULL OR {target} NOT IN (?, ?))")
+            params += [value, float(value)]
             continue
         sql_op = {"=": "=", "!=": "IS NOT", ">": ">", ">=": ">=", "<": "<", "<=": "<="}[op]
         where.append(f"{target} {sql_op} ?")
@@ -72,16 +97,13 @@ def search(conn: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:
     if query.text:
         where.append("instr(doc, ?) > 0")
         params.append(query.text)
-    sql = "SELECT doc FROM events"
+    sql = "SELECT shape, doc FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY ts DESC, seq DESC LIMIT ?"
     params.append(query.limit)
-    return [orjson.loads(r[0]) for r in conn.execute(sql, params)]
-
-
-def _safe(name: str) -> str:
-    return name.replace('"', "").replace("'", "")
+    reader = docs.ShapeReader(conn)
+    return [reader.fields(shape, doc) for shape, doc in conn.execute(sql, params)]
 
 
 @dataclass
