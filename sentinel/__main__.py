@@ -1,7 +1,10 @@
 """``python -m sentinel`` is the ``sentinel`` command."""
 
-import sys
+# Everything under the guard: decode worker processes start by importing this module, and must neither
+# run the CLI again nor pay for importing it.
+if __name__ == "__main__":
+    import sys
 
-from sentinel.cli.main import main
+    from sentinel.cli.main import main
 
-sys.exit(main())
+    sys.exit(main())

@@ -47,7 +47,7 @@ def stages(decoder: Decoder, lines: int, passes: int) -> None:
         make_auth_log(log, lines)
         data = log.read_bytes()
         gc.freeze()
-        gc.set_threshold(50_000, 50, 100)  # as replay.tune_gc
+        gc.set_threshold(50_000, 50, 100)  # as sentinel.daemon.gctune.tune_gc
         took: dict[str, list[float]] = {"frame": [], "decode": [], "row": [], "store": []}
         for n in range(passes):
             clock = time.process_time
@@ -66,7 +66,7 @@ def stages(decoder: Decoder, lines: int, passes: int) -> None:
             events = [fresh.decode(r, now)[0] for r in records]
             took["decode"].append(clock() - start)
             start = clock()
-            rows = [sqlite_events._row(e) for e in events]
+            rows = [sqlite_events.event_row(e) for e in events]
             took["row"].append(clock() - start)
             del rows
             db = Database(Path(tmp) / f"s{n}.db")

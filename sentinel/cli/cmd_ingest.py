@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from sentinel.cli.common import config_from
 from sentinel.cli.logsetup import setup_logging
@@ -22,16 +23,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
+    from sentinel.daemon.decode_pool import DecodeWorkerDied
     from sentinel.daemon.replay import replay_files
 
     cfg = config_from(args)
     setup_logging("WARNING", cfg.config.logging.format)
-    result = replay_files(cfg, args.collector, args.paths, progress=not args.quiet, detect=not args.no_detect)
+    try:
+        result = replay_files(cfg, args.collector, args.paths, progress=not args.quiet, detect=not args.no_detect,
+                              workers=args.workers)
+    except DecodeWorkerDied:
+        # Batches committed so far stay; replaying again stores only what is missing (ids come from content).
+        print("error: a decode worker process died (out of memory or killed); replay again to finish, or use "
+              "--workers 0 to decode in this process", file=sys.stderr)
+        return 1
     print(f"replayed {result.records} records from {result.files} file(s): {result.new} new events stored, "
           f"{result.duplicates} already present; outcomes: "
           + ", ".join(f"{k}={v}" for k, v in sorted(result.outcomes.items())))
     logging.shutdown()
     return 0
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of processes from 0 to 64, got {text!r}")
+    return value
 
 
 @command
@@ -46,5 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--collector", required=True, help="collector that decodes these files")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     r.add_argument("--no-detect", action="store_true", help="store only; do not run the rules")
+    r.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="decode in N worker processes while this one stores (default: spare cores, up to 4; "
+                        "0 decodes here)")
     r.add_argument("paths", nargs="+", help="files to replay")
     r.set_defaults(func=replay)

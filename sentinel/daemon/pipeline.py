@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import logging
 import sqlite3
 import threading
 import time
@@ -12,17 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sentinel.collect.records import RawRecord
 from sentinel.collect.tailer import SourceTailer
 from sentinel.conf.models import PipelineSettings
-from sentinel.decode.engine import Decoder, Outcome
-from sentinel.events.ids import event_id
-from sentinel.events.model import Event, iso
+from sentinel.decode.engine import Decoder
+from sentinel.decode.safely import decode_safely
+from sentinel.events.model import Event
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.sink import EventSink
-
-log = logging.getLogger(__name__)
 
 
 class BatchProcessor(Protocol):
@@ -43,21 +38,6 @@ class BatchResult:
     events: int = 0
     new: int = 0
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
-
-
-def decode_safely(decoder: Decoder, rec: RawRecord, now: float) -> tuple[Event, Outcome]:
-    """Decode; a decoder bug becomes an unparsed event rather than a crash or a lost line."""
-    try:
-        return decoder.decode(rec, now)
-    except Exception as exc:
-        log.error("decoder %s failed on %s at byte %d: %s", decoder.name, rec.path, rec.offset, type(exc).__name__)
-        eid = event_id(rec.source, rec.stream, rec.offset)
-        text = rec.data.decode("utf-8", "replace")
-        fields = {"event.id": eid, "event.kind": "pipeline_error", "event.original": text, "message": text,
-                  "@timestamp": iso(now), "event.ingested": iso(now), "log.file.path": rec.path,
-                  "log.offset": rec.offset, "sentinel.source": rec.source, "tags": ["unparsed", "decoder_error"],
-                  "sentinel.parse_error": f"decoder error: {type(exc).__name__}"}
-        return Event(eid, now, rec.source, fields, False), "unparsed"
 
 
 class Pipeline:
@@ -188,10 +168,3 @@ def _count_outcomes(tx: sqlite3.Connection, outcomes: Counter[tuple[str, str]]) 
         "INSERT INTO source_stats VALUES (?,?,?) ON CONFLICT(source, outcome) DO UPDATE SET count = count + ?",
         [(s, o, n, n) for (s, o), n in outcomes.items()],
     )
-
-
-def tune_gc() -> None:
-    """Events are acyclic and freed by reference counting; collecting the young generation every
-    700 allocations only costs time on the hot path, so collect far less often."""
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)

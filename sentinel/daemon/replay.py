@@ -6,7 +6,7 @@ import gzip
 import io
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from hashlib import blake2b
@@ -15,14 +15,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sentinel.collect.framing import FramingSpec
-from sentinel.collect.records import RawRecord
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path, host_name
-from sentinel.daemon.pipeline import BatchProcessor, decode_safely, tune_gc
+from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, FrameTuple, StreamInfo, default_workers, frame_tuples
+from sentinel.daemon.gctune import tune_gc
+from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.decode.engine import Decoder
 from sentinel.decode.registry import load_collectors
 from sentinel.errors import ConfigError, ConfigErrors, Location
-from sentinel.events.model import Event
 from sentinel.store.database import Database
 from sentinel.store.sink import EventSink
 from sentinel.store.sqlite_events import SqliteEventStore
@@ -54,8 +54,13 @@ def replay_files(
     sink: EventSink | None = None,
     processors: list[BatchProcessor] | None = None,
     batch_size: int = 4096,
+    workers: int | None = None,
 ) -> ReplayResult:
-    """Replay files; ids come from the file's content, so replaying the same file twice stores it once."""
+    """Replay files; ids come from the file's content, so replaying the same file twice stores it once.
+
+    ``workers`` decode processes (default: one per spare core) decode while this process stores;
+    0 decodes here. Either way every batch commits in file order, in one transaction each.
+    """
     collectors, errors = load_collectors(cfg.collectors_dir)
     if collector not in collectors:
         errors.append(ConfigError(f"unknown collector {collector!r}; known: {', '.join(sorted(collectors))}",
@@ -76,42 +81,40 @@ def replay_files(
     tune_gc()
     commit = partial(_commit, db, sink, processors, result=result)
     try:
-        for name in paths:
-            path = Path(name)
-            _replay_one(path, spec.name, decoder, framing, cfg.config.pipeline.max_line_bytes, commit,
-                        batch_size, progress, result)
-            result.files += 1
+        with DecodePool(decoder, default_workers() if workers is None else workers) as pool:
+            for name in paths:
+                path = Path(name)
+                for batch in _replay_one(path, spec.name, framing, cfg.config.pipeline.max_line_bytes, pool,
+                                         batch_size, progress):
+                    commit(batch)
+                result.files += 1
+            for batch in pool.drain():
+                commit(batch)
     finally:
         db.close()
     return result
 
 
-def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec, max_line: int,
-                commit: Callable[[list[Event]], None], batch_size: int, progress: bool,
-                result: ReplayResult) -> None:
+def _replay_one(path: Path, source: str, framing: FramingSpec, max_line: int, pool: DecodePool, batch_size: int,
+                progress: bool) -> Iterator[DecodedBatch]:
+    """Frame one file and queue its batches; yields decoded batches as they become ready to commit."""
     reference = path.stat().st_mtime
     size = path.stat().st_size
     fh, raw = _open(path)
     with raw, fh:
         head = fh.read(1024)
-        stream = "replay-" + blake2b(head, digest_size=10).hexdigest()
+        info = StreamInfo(source, "replay-" + blake2b(head, digest_size=10).hexdigest(), str(path), reference)
         framer = framing.framer(0, max_line)
         bar = tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not progress, leave=False)
-        pending: list[Event] = []
+        pending: list[FrameTuple] = []
         data = head
         at = 0
         while True:
             frames = framer.feed(data, at) if data else framer.flush(True)
             at += len(data)
-            now = time.time()
-            for f in frames:
-                rec = RawRecord(source, stream, str(path), f.offset, f.end, f.data, f.truncated, f.original_length,
-                                reference)
-                ev, outcome = decode_safely(decoder, rec, now)
-                result.outcomes[outcome] += 1
-                pending.append(ev)
+            pending += frame_tuples(frames)
             if len(pending) >= batch_size or (not data and pending):
-                commit(pending)
+                yield from pool.submit(info, pending, time.time())
                 pending = []
             if not data:
                 break
@@ -121,14 +124,19 @@ def _replay_one(path: Path, source: str, decoder: Decoder, framing: FramingSpec,
         bar.close()
 
 
-def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], events: list[Event],
+def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], batch: DecodedBatch,
             result: ReplayResult) -> None:
     now = time.time()
+    # The embedded store takes the rows the decoder built; events are only materialised for readers of fields.
+    events = batch.events() if processors or not isinstance(sink, SqliteEventStore) else []
     with db.transaction() as tx:
-        new = sink.write(tx, events)
+        if isinstance(sink, SqliteEventStore):
+            new = sink.write_rows(tx, batch.rows, batch.shapes)
+        else:
+            new = sink.write(tx, events)
         for proc in processors:
             proc.process(tx, events, now)
-    result.records += len(events)
+    result.records += len(batch.rows)
     result.new += new
-    result.duplicates += len(events) - new
-
+    result.duplicates += len(batch.rows) - new
+    result.outcomes.update(batch.outcomes)

@@ -12,7 +12,8 @@ from typing import Protocol
 from sentinel.collect.watcher import ChangeWatcher
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import build_sources, database_path, plan_sources, require
-from sentinel.daemon.pipeline import BatchProcessor, Pipeline, tune_gc
+from sentinel.daemon.gctune import tune_gc
+from sentinel.daemon.pipeline import BatchProcessor, Pipeline
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.sink import EventSink

@@ -29,7 +29,8 @@ _LONG_SCALARS = frozenset(n for n, k in _TYPED.items() if k == "long" and n not 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_-]+)*\.?$")
 
 
-@lru_cache(maxsize=65536)
+# Attackers' addresses repeat; a bounded cache keeps decode workers small when they do not.
+@lru_cache(maxsize=8192)
 def _ip(text: str) -> str:
     return normalise_ip(text)
 

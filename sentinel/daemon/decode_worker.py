@@ -1,0 +1,49 @@
+"""A decode worker process: reads batches of frames on stdin, writes decoded batches on stdout.
+
+Started by :class:`sentinel.daemon.decode_pool.DecodePool` as ``python -m sentinel.daemon.decode_worker``.
+The first message is the decoder's (spec, zone, host name); each further one is (stream info, frames,
+now) and is answered with a DecodedBatch, in order.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+from typing import Any
+
+from sentinel.daemon.decode_pool import decode_frames
+from sentinel.daemon.gctune import tune_gc
+from sentinel.daemon.worker_protocol import read_message, write_message
+from sentinel.decode.engine import Decoder
+
+
+def main() -> int:
+    # Ctrl-C reaches the whole process group; the parent decides, and this process ends when its stdin does.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    init = read_message(stdin)
+    if init is None:
+        return 0
+    spec, zone, host_name = init
+    decoder = Decoder(spec, zone, host_name)
+    tune_gc()
+    # Requests are read ahead on a thread: the parent may be writing the next batch while this process
+    # is still writing the previous result, and neither may wait for the other.
+    requests: queue.Queue[Any] = queue.Queue()
+
+    def read_all() -> None:
+        while (message := read_message(stdin)) is not None:
+            requests.put(message)
+        requests.put(None)
+
+    threading.Thread(target=read_all, name="requests", daemon=True).start()
+    while (request := requests.get()) is not None:
+        info, frames, now = request
+        write_message(stdout, decode_frames(decoder, info, frames, now))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

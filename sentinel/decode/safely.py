@@ -1,0 +1,27 @@
+"""Decoding that never raises: a decoder bug becomes a stored, counted failure, not a lost line."""
+
+from __future__ import annotations
+
+import logging
+
+from sentinel.collect.records import RawRecord
+from sentinel.decode.engine import Decoder, Outcome
+from sentinel.events.ids import event_id
+from sentinel.events.model import Event, iso
+
+log = logging.getLogger(__name__)
+
+
+def decode_safely(decoder: Decoder, rec: RawRecord, now: float) -> tuple[Event, Outcome]:
+    """Decode; a decoder bug becomes an unparsed event rather than a crash or a lost line."""
+    try:
+        return decoder.decode(rec, now)
+    except Exception as exc:
+        log.error("decoder %s failed on %s at byte %d: %s", decoder.name, rec.path, rec.offset, type(exc).__name__)
+        eid = event_id(rec.source, rec.stream, rec.offset)
+        text = rec.data.decode("utf-8", "replace")
+        fields = {"event.id": eid, "event.kind": "pipeline_error", "event.original": text, "message": text,
+                  "@timestamp": iso(now), "event.ingested": iso(now), "log.file.path": rec.path,
+                  "log.offset": rec.offset, "sentinel.source": rec.source, "tags": ["unparsed", "decoder_error"],
+                  "sentinel.parse_error": f"decoder error: {type(exc).__name__}"}
+        return Event(eid, now, rec.source, fields, False), "unparsed"
