@@ -89,8 +89,10 @@ def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path: Path) -> None:
     info = StreamInfo("linux-auth", "s", "p", 0.0)
     frames = [(i * 100, i * 100 + 99, sshd(i).encode(), False, 0) for i in range(100)]
     with DecodePool(decoder, workers=1) as pool:
-        assert list(pool.submit(info, frames, time.time())) == []
-        assert len(next(iter(pool.drain())).rows) == 100
+        first = list(pool.submit(info, frames, time.time()))  # decoded here while the worker starts
+        assert [len(b.rows) for b in first] == [100] and len(pool.pids) == 1
+        assert list(pool.submit(info, frames, time.time())) == []  # with the worker now
+        assert [len(b.rows) for b in pool.drain()] == [100]
         for pid in pool.pids:
             os.kill(pid, signal.SIGKILL)
         with pytest.raises(DecodeWorkerDied):

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ValidationError
 
 from sentinel.errors import ConfigError, Location
 
+# LibYAML's parser when PyYAML was built with it: composing the collectors and rules in pure Python
+# took most of a second at every start.
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -50,7 +54,7 @@ def dotted(loc: Path_) -> str:
 def load_yaml_text(text: str, path: str) -> LoadedYaml:
     """Parse text; broken YAML raises ConfigError naming the line and column."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None

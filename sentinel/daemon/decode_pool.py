@@ -9,6 +9,7 @@ back, in submission order, as ready-to-store rows. Workers are fresh interpreter
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -77,6 +78,9 @@ def default_workers() -> int:
     return max(0, min(4, cores - 1))
 
 
+PIPE_BYTES = 1 << 20  # Linux's default ceiling for unprivileged processes (/proc/sys/fs/pipe-max-size)
+
+
 class DecodeWorkerDied(RuntimeError):
     """A decode worker process exited or stopped answering."""
 
@@ -90,7 +94,13 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin: IO[bytes] = self.proc.stdin
         self.stdout: IO[bytes] = self.proc.stdout
+        # A whole batch fits in the pipe, so handing it over never waits for the busy worker to read.
+        for pipe in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.send((decoder.spec, decoder.zone, decoder.host_name))
+
+    used = False
 
     def send(self, message: object) -> None:
         try:
@@ -105,6 +115,8 @@ class _Worker:
         return batch
 
     def close(self) -> None:
+        if not self.used:
+            self.proc.kill()  # still starting up, with nothing to finish
         with contextlib.suppress(OSError):
             self.stdin.close()
         try:
@@ -124,8 +136,8 @@ class DecodePool:
 
     def __init__(self, decoder: Decoder, workers: int) -> None:
         self.decoder = decoder
-        self._workers = [_Worker(decoder) for _ in range(workers)]
-        self._limit = 2 * len(self._workers)
+        self._wanted = workers
+        self._workers: list[_Worker] = []
         self._next = 0
         # In order: a batch decoded here, or the worker whose answer is the next batch.
         self._pending: deque[DecodedBatch | _Worker] = deque()
@@ -136,16 +148,25 @@ class DecodePool:
         return [w.proc.pid for w in self._workers]
 
     def submit(self, info: StreamInfo, frames: list[FrameTuple], now: float) -> Iterator[DecodedBatch]:
-        """Queue a batch; yields the batches that had to finish first to stay within the in-flight bound."""
-        if not self._workers:
-            yield decode_frames(self.decoder, info, frames, now)
-            return
-        while len(self._pending) >= self._limit:
+        """Queue a batch; yields every batch that is ready in order, or must be taken to stay within bounds."""
+        inline = not self._wanted
+        if self._wanted and not self._workers:
+            # Started on the first batch, which is decoded here while they start up: a replay of one
+            # small file never waits for a worker to import, and a worker never used is just stopped.
+            self._workers = [_Worker(self.decoder) for _ in range(self._wanted)]
+            inline = True
+        if inline:
+            self._pending.append(decode_frames(self.decoder, info, frames, now))
+        else:
+            while len(self._pending) >= 2 * len(self._workers):
+                yield self._take()
+            worker = self._workers[self._next]
+            self._next = (self._next + 1) % len(self._workers)
+            worker.send((info, frames, now))
+            worker.used = True
+            self._pending.append(worker)
+        while self._pending and isinstance(self._pending[0], DecodedBatch):
             yield self._take()
-        worker = self._workers[self._next]
-        self._next = (self._next + 1) % len(self._workers)
-        worker.send((info, frames, now))
-        self._pending.append(worker)
 
     def drain(self) -> Iterator[DecodedBatch]:
         """Every batch still queued, in order."""
