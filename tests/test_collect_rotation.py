@@ -86,6 +86,41 @@ def test_copytruncate_keeps_every_line(tmp_path: Path, make_config: MakeConfig) 
     assert Counter(originals(cfg)) == Counter(sshd(i) for i in range(25))
 
 
+def _open_paths() -> set[str]:
+    out = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue
+    return out
+
+
+def test_a_copy_that_is_not_a_rotation_is_let_go(tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "app.log"
+    backup = tmp_path / "app.log.bak"
+    clock = FakeClock()
+    append(log, [sshd(i) for i in range(10)])
+    cfg = _cfg(make_config, str(tmp_path / "app.log*"))
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    shutil.copyfile(log, backup)  # a backup tool, not logrotate: the original is never truncated
+    drain(d, clock)
+    assert str(backup) in _open_paths()  # held while a copytruncate could still follow
+    clock.advance(120)
+    append(log, [sshd(i) for i in range(10, 15)])
+    drain(d, clock)
+    assert str(backup) not in _open_paths()
+    backup.unlink()  # its disk space is really freed: no descriptor keeps the deleted file
+    assert not any(path.startswith(str(backup)) for path in _open_paths())
+    with log.open("r+") as fh:  # a later truncation still loses nothing and duplicates nothing
+        fh.truncate(0)
+    append(log, [sshd(i) for i in range(15, 18)])
+    drain(d, clock)
+    d.close()
+    assert Counter(originals(cfg)) == Counter(sshd(i) for i in range(18))
+
+
 def test_copytruncate_while_stopped(tmp_path: Path, make_config: MakeConfig) -> None:
     log = tmp_path / "app.log"
     clock = FakeClock()

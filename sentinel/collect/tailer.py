@@ -88,8 +88,25 @@ class _Known:
     fp_len: int
     fp_hash: str
     stream: str | None = None
-    fd: int | None = None
+    fd: int | None = None  # held for a copy, so the stream can go on in it if its original is truncated
     path: str = ""
+    size: int = 0
+    changed: float = 0.0  # when the held copy last grew
+
+    def release(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+
+# logrotate truncates right after it copies. A copy whose original is still intact this long after the
+# copy stopped growing is something else (a backup, a manual cp): its descriptor is let go, so copies
+# cannot pile up open files or keep deleted files' space. If the original is truncated later after all,
+# the copy is still found by its content, as long as it exists.
+COPY_HOLD_SECONDS = 60.0
 
 
 class SourceTailer:
@@ -191,7 +208,22 @@ class SourceTailer:
                 s.rotated = True
                 s.last_growth = now
                 self.events.on_rotation(self.source, "moved_or_deleted")
+        self._release_stale_copies(now)
         self.first_start = False
+
+    def _release_stale_copies(self, now: float) -> None:
+        for known in self.known.values():
+            if known.fd is None:
+                continue
+            try:
+                size = os.fstat(known.fd).st_size
+            except OSError:
+                known.release()
+                continue
+            if size != known.size:
+                known.size, known.changed = size, now
+            elif now - known.changed >= COPY_HOLD_SECONDS:
+                known.release()
 
     def _consider(self, path: str, now: float, seen: set[Key]) -> None:
         try:
@@ -236,7 +268,7 @@ class SourceTailer:
         if original is not None:
             # A copy of content we already read or are reading (copytruncate): keep it aside;
             # if its original gets truncated, the rest of the stream is read from this copy.
-            self.known[key] = _Known(fp_len, fp_hash, original, fd, path)
+            self.known[key] = _Known(fp_len, fp_hash, original, fd, path, st.st_size, now)
             return
         start = 0
         if self.first_start and self.settings.start_position == "end":
@@ -294,7 +326,7 @@ class SourceTailer:
                 return
             if verdict is not None:
                 self.active.pop(s.key, None)
-                self.known[s.key] = _Known(s.fp_len, s.fp_hash, verdict, s.fd, s.path)
+                self.known[s.key] = _Known(s.fp_len, s.fp_hash, verdict, s.fd, s.path, st.st_size, now)
                 return
             s.young = False
         if st.st_size < s.pos:
@@ -357,6 +389,9 @@ class SourceTailer:
         s.close()
         self.active.pop(s.key, None)
         self.retired.append(s)
+        for known in self.known.values():
+            if known.stream == s.id:
+                known.release()  # the stream is over: nothing will continue in its copies
         self.known[s.key] = _Known(s.fp_len, s.fp_hash, s.id)
 
     def _handle_truncation(self, s: _Stream, why: str) -> None:
@@ -437,9 +472,7 @@ class SourceTailer:
         for s in self.active.values():
             s.close()
         for k in self.known.values():
-            if k.fd is not None:
-                os.close(k.fd)
-                k.fd = None
+            k.release()
 
     # ------------------------------------------------------------------ helpers
     def _make_stream(self, sid: str, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, offset: int,
