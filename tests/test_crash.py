@@ -100,7 +100,8 @@ def _count(db: Path) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_during_writes_and_rotations_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("decode_workers", [0, 1], ids=["decode-inline", "decode-workers"])
+def test_sigkill_during_writes_and_rotations_loses_and_duplicates_nothing(tmp_path: Path, decode_workers: int) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     for name in FILES:
@@ -110,7 +111,9 @@ def test_sigkill_during_writes_and_rotations_loses_and_duplicates_nothing(tmp_pa
         "collectors_dir": str(ROOT / "collectors"),
         "rules_dir": str(tmp_path / "no-rules"),
         "alerts_dir": str(tmp_path / "no-alerts"),
-        "pipeline": {"start_position": "beginning", "poll_interval_ms": 50},
+        "pipeline": {"start_position": "beginning", "poll_interval_ms": 50, "decode_workers": decode_workers,
+                     # small batches, so a backlog keeps several of them queued in the worker when killed
+                     "batch_max_lines": 1000 if decode_workers else 4096},
         "metrics": {"enabled": False},
         "api": {"enabled": False},
         "detection": {"enabled": False},

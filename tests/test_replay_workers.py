@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.daemon.build import database_path
-from sentinel.daemon.decode_pool import DecodePool, DecodeWorkerDied, StreamInfo
+from sentinel.daemon.decode_pool import DecodePool, DecodeWorkerDied
 from sentinel.daemon.replay import replay_files
 from sentinel.decode.engine import Decoder
 from sentinel.decode.registry import load_collectors
@@ -86,18 +86,17 @@ def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path: Path) -> None:
     loaded, errors = load_collectors(ROOT / "collectors")
     assert not errors
     decoder = Decoder(loaded["linux-auth"].spec, "UTC", "test")
-    info = StreamInfo("linux-auth", "s", "p", 0.0)
-    frames = [(i * 100, i * 100 + 99, sshd(i).encode(), False, 0) for i in range(100)]
-    with DecodePool(decoder, workers=1) as pool:
-        first = list(pool.submit(info, frames, time.time()))  # decoded here while the worker starts
+    records = [("linux-auth", "s", "p", i * 100, i * 100 + 99, sshd(i).encode(), False, 0, 0.0) for i in range(100)]
+    with DecodePool({"linux-auth": decoder}, workers=1) as pool:
+        first = list(pool.submit(records, time.time()))  # decoded here while the worker starts
         assert [len(b.rows) for b in first] == [100] and len(pool.pids) == 1
-        assert list(pool.submit(info, frames, time.time())) == []  # with the worker now
+        assert list(pool.submit(records, time.time())) == []  # with the worker now
         assert [len(b.rows) for b in pool.drain()] == [100]
         for pid in pool.pids:
             os.kill(pid, signal.SIGKILL)
         with pytest.raises(DecodeWorkerDied):
             for _ in range(4):
-                list(pool.submit(info, frames, time.time()))
+                list(pool.submit(records, time.time()))
             list(pool.drain())
 
 

@@ -95,6 +95,10 @@ class PipelineSettings(Strict):
     )
     max_open_files: int = Field(default=512, gt=0)
     use_watchdog: bool = True
+    decode_workers: int = Field(
+        default=0, ge=0, le=16,
+        description="processes that decode while the daemon stores: a backlog (after an outage or a burst) is "
+                    "caught up on more cores; 0 decodes in the daemon itself")
 
 
 class SourceSettings(Strict):

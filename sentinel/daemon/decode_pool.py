@@ -1,9 +1,9 @@
-"""Decoding on the machine's other cores, for backfill.
+"""Decoding on the machine's other cores.
 
 SQLite has one writer, so storing stays in the calling process; decoding is the other half of the
-cost and is independent per record, so batches of framed records go to worker processes and come
-back, in submission order, as ready-to-store rows. Workers are fresh interpreters running
-:mod:`sentinel.daemon.decode_worker`: they import only the decoder and share nothing with the caller.
+cost and is independent per record, so batches of records go to worker processes and come back, in
+submission order, as ready-to-store rows. Workers are fresh interpreters running
+:mod:`sentinel.daemon.decode_worker`: they import only the decoders and share nothing with the caller.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import os
 import subprocess
 import sys
 from collections import Counter, deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO
 
-from sentinel.collect.framing import Frame
 from sentinel.collect.records import RawRecord
 from sentinel.daemon.worker_protocol import read_message, write_message
 from sentinel.decode.engine import Decoder
@@ -27,24 +26,16 @@ from sentinel.events.model import Event
 from sentinel.store.docs import Keys, decode
 from sentinel.store.sqlite_events import Row, event_row
 
-# (offset, end, data, truncated, original_length): a Frame without its class, cheap to pickle.
-FrameTuple = tuple[int, int, bytes, bool, int]
-
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    """Where a batch of frames comes from; the same for every frame of one file."""
-
-    source: str
-    stream: str
-    path: str
-    reference_time: float
+# A RawRecord's fields in order: plain tuples pickle far faster than the class.
+RecordTuple = tuple[str, str, str, int, int, bytes, bool, int, float]
 
 
 @dataclass(slots=True)
 class DecodedBatch:
     rows: list[Row]
-    shapes: dict[int, Keys]
-    outcomes: Counter[str]
+    shapes: dict[int, Keys] = field(default_factory=dict)
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome) -> records
+    invalid_utf8: Counter[str] = field(default_factory=Counter)  # source -> records
 
     def events(self) -> list[Event]:
         """The rows as events, for rules and sinks that read fields (the store itself needs only rows)."""
@@ -52,24 +43,26 @@ class DecodedBatch:
         return [Event(r[0], r[1], r[2], decode(shapes[r[9]], r[10]), bool(r[8])) for r in self.rows]
 
 
-def decode_frames(decoder: Decoder, info: StreamInfo, frames: list[FrameTuple], now: float) -> DecodedBatch:
-    """Decode a batch of one stream's frames into rows; the same work a worker does, done here."""
-    rows: list[Row] = []
-    shapes: dict[int, Keys] = {}
-    outcomes: Counter[str] = Counter()
-    source, stream, path, reference = info.source, info.stream, info.path, info.reference_time
-    for offset, end, data, truncated, original_length in frames:
-        rec = RawRecord(source, stream, path, offset, end, data, truncated, original_length, reference)
-        ev, outcome = decode_safely(decoder, rec, now)
-        outcomes[outcome] += 1
+def record_tuple(rec: RawRecord) -> RecordTuple:
+    return (rec.source, rec.stream, rec.path, rec.offset, rec.end, rec.data, rec.truncated, rec.original_length,
+            rec.reference_time)
+
+
+def decode_records(decoders: Mapping[str, Decoder], records: Sequence[RecordTuple], now: float) -> DecodedBatch:
+    """Decode records (of any of ``decoders``' sources) into rows; what a worker does, done here."""
+    batch = DecodedBatch([])
+    rows, shapes = batch.rows, batch.shapes
+    for fields in records:
+        rec = RawRecord(*fields)
+        ev, outcome = decode_safely(decoders[rec.source], rec, now)
+        batch.outcomes[(rec.source, outcome)] += 1
+        tags = ev.fields.get("tags")
+        if tags and "invalid_utf8" in tags:
+            batch.invalid_utf8[rec.source] += 1
         row, keys = event_row(ev)
         rows.append(row)
         shapes[row[9]] = keys
-    return DecodedBatch(rows, shapes, outcomes)
-
-
-def frame_tuples(frames: list[Frame]) -> list[FrameTuple]:
-    return [(f.offset, f.end, f.data, f.truncated, f.original_length) for f in frames]
+    return batch
 
 
 def default_workers() -> int:
@@ -88,7 +81,7 @@ class DecodeWorkerDied(RuntimeError):
 class _Worker:
     """One ``python -m sentinel.daemon.decode_worker`` process and its pipes."""
 
-    def __init__(self, decoder: Decoder) -> None:
+    def __init__(self, decoders: Mapping[str, Decoder]) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "sentinel.daemon.decode_worker"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -98,7 +91,7 @@ class _Worker:
         for pipe in (self.stdin, self.stdout):
             with contextlib.suppress(OSError, AttributeError):
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        self.send((decoder.spec, decoder.zone, decoder.host_name))
+        self.send({name: (d.spec, d.zone, d.host_name) for name, d in decoders.items()})
 
     used = False
 
@@ -128,14 +121,14 @@ class _Worker:
 
 
 class DecodePool:
-    """Decodes batches in ``workers`` processes, or in this one when ``workers`` is 0.
+    """Decodes batches of records in ``workers`` processes, or in this one when ``workers`` is 0.
 
     Results come back in submission order. Each worker has at most two batches queued, which bounds
     memory and keeps it busy while the caller stores the previous batch.
     """
 
-    def __init__(self, decoder: Decoder, workers: int) -> None:
-        self.decoder = decoder
+    def __init__(self, decoders: Mapping[str, Decoder], workers: int) -> None:
+        self.decoders = dict(decoders)
         self._wanted = workers
         self._workers: list[_Worker] = []
         self._next = 0
@@ -143,26 +136,31 @@ class DecodePool:
         self._pending: deque[DecodedBatch | _Worker] = deque()
 
     @property
+    def busy(self) -> bool:
+        """Whether batches are still queued (submitted and not yet taken)."""
+        return bool(self._pending)
+
+    @property
     def pids(self) -> list[int]:
         """Process ids of the workers (for operators and tests)."""
         return [w.proc.pid for w in self._workers]
 
-    def submit(self, info: StreamInfo, frames: list[FrameTuple], now: float) -> Iterator[DecodedBatch]:
+    def submit(self, records: Sequence[RecordTuple], now: float) -> Iterator[DecodedBatch]:
         """Queue a batch; yields every batch that is ready in order, or must be taken to stay within bounds."""
-        inline = not self._wanted
-        if self._wanted and not self._workers:
+        inline = not self._wanted or not records
+        if self._wanted and not self._workers and records:
             # Started on the first batch, which is decoded here while they start up: a replay of one
             # small file never waits for a worker to import, and a worker never used is just stopped.
-            self._workers = [_Worker(self.decoder) for _ in range(self._wanted)]
+            self._workers = [_Worker(self.decoders) for _ in range(self._wanted)]
             inline = True
         if inline:
-            self._pending.append(decode_frames(self.decoder, info, frames, now))
+            self._pending.append(decode_records(self.decoders, records, now))
         else:
             while len(self._pending) >= 2 * len(self._workers):
                 yield self._take()
             worker = self._workers[self._next]
             self._next = (self._next + 1) % len(self._workers)
-            worker.send((info, frames, now))
+            worker.send((records, now))
             worker.used = True
             self._pending.append(worker)
         while self._pending and isinstance(self._pending[0], DecodedBatch):

@@ -1,8 +1,8 @@
 """A decode worker process: reads batches of frames on stdin, writes decoded batches on stdout.
 
 Started by :class:`sentinel.daemon.decode_pool.DecodePool` as ``python -m sentinel.daemon.decode_worker``.
-The first message is the decoder's (spec, zone, host name); each further one is (stream info, frames,
-now) and is answered with a DecodedBatch, in order.
+The first message maps each source to its decoder's (spec, zone, host name); each further one is
+(records, now) and is answered with a DecodedBatch, in order.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import Any
 
-from sentinel.daemon.decode_pool import decode_frames
+from sentinel.daemon.decode_pool import decode_records
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.worker_protocol import read_message, write_message
 from sentinel.decode.engine import Decoder
@@ -26,8 +26,7 @@ def main() -> int:
     init = read_message(stdin)
     if init is None:
         return 0
-    spec, zone, host_name = init
-    decoder = Decoder(spec, zone, host_name)
+    decoders = {name: Decoder(spec, zone, host) for name, (spec, zone, host) in init.items()}
     tune_gc()
     # Requests are read ahead on a thread: the parent may be writing the next batch while this process
     # is still writing the previous result, and neither may wait for the other.
@@ -39,9 +38,12 @@ def main() -> int:
         requests.put(None)
 
     threading.Thread(target=read_all, name="requests", daemon=True).start()
-    while (request := requests.get()) is not None:
-        info, frames, now = request
-        write_message(stdout, decode_frames(decoder, info, frames, now))
+    try:
+        while (request := requests.get()) is not None:
+            records, now = request
+            write_message(stdout, decode_records(decoders, records, now))
+    except BrokenPipeError:
+        pass  # the parent is gone (stopped or killed): what was not committed is read again at its start
     return 0
 
 

@@ -227,6 +227,7 @@ class Lifecycle:
         d = self.daemon
         assert d.pipeline is not None
         p = d.pipeline
+        p.flush()  # batches still being decoded belong to the old set: committed with its rules
         for src in p.sources:
             if src.name not in s.kept:
                 src.tailer.close()

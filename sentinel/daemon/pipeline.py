@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sentinel.collect.records import Checkpoint, RawRecord
 from sentinel.collect.tailer import SourceTailer
 from sentinel.conf.models import PipelineSettings
+from sentinel.daemon.decode_pool import (
+    DecodedBatch,
+    DecodePool,
+    DecodeWorkerDied,
+    RecordTuple,
+    decode_records,
+    record_tuple,
+)
 from sentinel.decode.engine import Decoder
 from sentinel.decode.safely import decode_safely
 from sentinel.events.model import Event
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.sink import EventSink
+from sentinel.store.sqlite_events import SqliteEventStore
+
+log = logging.getLogger(__name__)
 
 
 class BatchProcessor(Protocol):
@@ -67,6 +80,11 @@ class Pipeline:
         self.discovery_interval = 1.0
         self.structural_change = threading.Event()
         self.after_commit: list[Callable[[BatchResult], None]] = []
+        # With decode workers: the pool, what it was built for, and each queued batch's checkpoints.
+        self._pool: DecodePool | None = None
+        self._pool_key: tuple[object, ...] = ()
+        # The records are kept until committed: if a worker dies, they are decoded here instead.
+        self._queued: deque[tuple[list[RecordTuple], list[Checkpoint], float]] = deque()
 
     def restore(self) -> None:
         checkpoints = self.db.load_checkpoints()
@@ -81,7 +99,8 @@ class Pipeline:
         self.last_discovery = self.clock()
 
     def step(self) -> BatchResult:
-        """Read and commit one batch; returns what it committed (zero events when idle)."""
+        """Read one batch and commit it (or, with decode workers and a backlog, queue it and commit the
+        batches that are ready, in order). ``events`` is how many records were read: zero when idle."""
         now = self.clock()
         if self.structural_change.is_set() or now - self.last_discovery >= self.discovery_interval:
             self.structural_change.clear()
@@ -93,51 +112,126 @@ class Pipeline:
         self.metrics.paused.set(0)
         limit = self.settings.batch_max_lines
         deadline = now + self.settings.batch_max_wait_ms / 1000.0
-        events: list[Event] = []
-        while len(events) < limit:
+        records: list[RawRecord] = []
+        while len(records) < limit:
             got = 0
             for src in self.sources:
-                records = src.tailer.read(limit - len(events))
-                got += len(records)
-                decoder = src.decoder
-                for rec in records:
-                    ev, outcome = decode_safely(decoder, rec, now)
-                    events.append(ev)
-                    result.outcomes[(src.name, outcome)] += 1
+                read = src.tailer.read(limit - len(records))
+                got += len(read)
+                records += read
             if got == 0 or self.clock() >= deadline:
                 break
+        # Taken right after the read: exactly the positions these records reach, whatever is read next.
         checkpoints = [cp for src in self.sources for cp in src.tailer.checkpoints()]
-        if not events and not checkpoints:
+        result.events = len(records)
+        if self.settings.decode_workers:
+            self._step_with_workers(records, checkpoints, limit, result, now)
             return result
+        if not records and not checkpoints:
+            return result
+        decoders = {src.name: src.decoder for src in self.sources}
+        events: list[Event] = []
+        for rec in records:
+            ev, outcome = decode_safely(decoders[rec.source], rec, now)
+            events.append(ev)
+            result.outcomes[(rec.source, outcome)] += 1
         # Committed here, synchronously: a writer thread was measured to give no overlap (sqlite3 takes
         # the GIL back for every row of executemany), and in-order commits are then trivially true.
-        self._commit(events, checkpoints, result, now)
-        result.events = len(events)
+        invalid = Counter(e.source for e in events if "invalid_utf8" in (e.fields.get("tags") or ()))
+        self._commit(events, None, checkpoints, result.outcomes, invalid, result, now)
         return result
 
-    def _commit(self, events: list[Event], checkpoints: list, result: BatchResult, now: float) -> None:
+    def _step_with_workers(self, records: list[RawRecord], checkpoints: list[Checkpoint], limit: int,
+                           result: BatchResult, now: float) -> None:
+        try:
+            pool = self._decode_pool()
+            if records or checkpoints:
+                tuples = [record_tuple(r) for r in records]
+                self._queued.append((tuples, checkpoints, now))
+                for batch in pool.submit(tuples, now):
+                    self._commit_decoded(batch, result)
+            if len(records) < limit:
+                # Not behind: nothing is decoded ahead, so a line is committed as soon as it is read.
+                for batch in pool.drain():
+                    self._commit_decoded(batch, result)
+        except DecodeWorkerDied as exc:
+            self._recover(exc, result)
+
+    def _recover(self, exc: DecodeWorkerDied, result: BatchResult) -> None:
+        """A worker died (killed, out of memory). The tailers have moved past the records it held, so they
+        are decoded here from the copies kept for this, and committed in order: nothing is skipped."""
+        log.error("%s; decoding its batches in the daemon and starting new workers", exc)
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        decoders = {src.name: src.decoder for src in self.sources}
+        while self._queued:
+            records, _checkpoints, now = self._queued[0]
+            self._commit_decoded(decode_records(decoders, records, now), result)
+
+    def flush(self, result: BatchResult | None = None) -> None:
+        """Commit every batch the decode workers still hold (before a reload, at shutdown)."""
+        if self._pool is None:
+            return
+        result = result if result is not None else BatchResult()
+        try:
+            for batch in self._pool.drain():
+                self._commit_decoded(batch, result)
+        except DecodeWorkerDied as exc:
+            self._recover(exc, result)
+
+    def close(self) -> None:
+        """Stop the decode workers; batches they still hold are not committed, so they are read again."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+            self._queued.clear()
+
+    def _decode_pool(self) -> DecodePool:
+        decoders = {src.name: src.decoder for src in self.sources}
+        key = (*((name, id(d)) for name, d in decoders.items()), self.settings.decode_workers)
+        if self._pool is None or key != self._pool_key:
+            if self._pool is not None:  # the sources or decoders changed (a reload): finish with the old ones
+                self.flush()
+                self._pool.close()
+            self._pool, self._pool_key = DecodePool(decoders, self.settings.decode_workers), key
+        return self._pool
+
+    def _commit_decoded(self, batch: DecodedBatch, result: BatchResult) -> None:
+        _records, checkpoints, now = self._queued.popleft()
+        # The embedded store takes the rows as they are; events are only rebuilt for readers of fields.
+        events = batch.events() if self.processors or not isinstance(self.sink, SqliteEventStore) else None
+        self._commit(events, batch, checkpoints, batch.outcomes, batch.invalid_utf8, result, now)
+        result.outcomes.update(batch.outcomes)
+
+    def _commit(self, events: list[Event] | None, batch: DecodedBatch | None, checkpoints: list[Checkpoint],
+                outcomes: Counter[tuple[str, str]], invalid: Counter[str], result: BatchResult, now: float) -> None:
+        """One transaction: the events (or the rows a worker built), the processors, the checkpoints."""
         started = time.perf_counter()
+        count = len(batch.rows) if batch is not None else len(events or ())
         with self.db.transaction() as tx:
-            result.new = self.sink.write(tx, events) if events else 0
-            if events:
+            if count:
+                if batch is not None and isinstance(self.sink, SqliteEventStore):
+                    result.new += self.sink.write_rows(tx, batch.rows, batch.shapes)
+                else:
+                    result.new += self.sink.write(tx, events or [])
                 for proc in self.processors:
-                    proc.process(tx, events, now)
-                _count_outcomes(tx, result.outcomes)
+                    proc.process(tx, events or [], now)
+                _count_outcomes(tx, outcomes)
             self.db.save_checkpoints(tx, checkpoints)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
-        if events:
-            self.metrics.batch_events.observe(len(events))
-            self._count(result, events, now)
+        if count:
+            self.metrics.batch_events.observe(count)
+            self._count(outcomes, invalid, now)
         for hook in self.after_commit:
             hook(result)
 
-    def _count(self, result: BatchResult, events: list[Event], now: float) -> None:
+    def _count(self, outcomes: Counter[tuple[str, str]], invalid: Counter[str], now: float) -> None:
         m = self.metrics
-        for (source, outcome), n in result.outcomes.items():
+        for (source, outcome), n in outcomes.items():
             m.events.labels(source, outcome).inc(n)
             m.last_event_time.labels(source).set(now)
-        bad = Counter(e.source for e in events if "invalid_utf8" in (e.fields.get("tags") or ()))
-        for source, n in bad.items():
+        for source, n in invalid.items():
             m.invalid_utf8.labels(source).inc(n)
 
     def update_lag(self) -> None:

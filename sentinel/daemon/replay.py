@@ -17,7 +17,7 @@ from tqdm import tqdm
 from sentinel.collect.framing import FramingSpec
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path, host_name
-from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, FrameTuple, StreamInfo, default_workers, frame_tuples
+from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.decode.engine import Decoder
@@ -81,7 +81,7 @@ def replay_files(
     tune_gc()
     commit = partial(_commit, db, sink, processors, result=result)
     try:
-        with DecodePool(decoder, default_workers() if workers is None else workers) as pool:
+        with DecodePool({spec.name: decoder}, default_workers() if workers is None else workers) as pool:
             for name in paths:
                 path = Path(name)
                 for batch in _replay_one(path, spec.name, framing, cfg.config.pipeline.max_line_bytes, pool,
@@ -103,18 +103,19 @@ def _replay_one(path: Path, source: str, framing: FramingSpec, max_line: int, po
     fh, raw = _open(path)
     with raw, fh:
         head = fh.read(1024)
-        info = StreamInfo(source, "replay-" + blake2b(head, digest_size=10).hexdigest(), str(path), reference)
+        stream, where = "replay-" + blake2b(head, digest_size=10).hexdigest(), str(path)
         framer = framing.framer(0, max_line)
         bar = tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not progress, leave=False)
-        pending: list[FrameTuple] = []
+        pending: list[RecordTuple] = []
         data = head
         at = 0
         while True:
             frames = framer.feed(data, at) if data else framer.flush(True)
             at += len(data)
-            pending += frame_tuples(frames)
+            pending += [(source, stream, where, f.offset, f.end, f.data, f.truncated, f.original_length, reference)
+                        for f in frames]
             if len(pending) >= batch_size or (not data and pending):
-                yield from pool.submit(info, pending, time.time())
+                yield from pool.submit(pending, time.time())
                 pending = []
             if not data:
                 break
@@ -139,4 +140,5 @@ def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], bat
     result.records += len(batch.rows)
     result.new += new
     result.duplicates += len(batch.rows) - new
-    result.outcomes.update(batch.outcomes)
+    for (_source, outcome), n in batch.outcomes.items():
+        result.outcomes[outcome] += n

@@ -203,6 +203,11 @@ class Daemon:
             except Exception:
                 log.exception("stopping a worker failed")
         if self.pipeline is not None:
+            try:
+                self.pipeline.flush()
+            except Exception:
+                log.exception("committing the batches still being decoded failed; they are read again at start")
+            self.pipeline.close()
             for src in self.pipeline.sources:
                 src.tailer.close()
         if self.db is not None:
