@@ -1,12 +1,14 @@
 """Ingest benchmark: replay a 200,000-line sshd auth.log through sentinel (decode + store every event)
 and run fail2ban-regex with its sshd filter on the same file in the same run.
 
-    python tests/bench_ingest.py [--lines 200000] [--runs 3] [--floor]
+    python tests/bench_ingest.py [--lines 200000] [--runs 3] [--floor] [--daemon]
 
 Prints lines/s and peak RSS per run, the medians, and the ratio sentinel / fail2ban-regex.
 ``--floor`` also bulk-loads the rows sentinel stored into an empty database with the same schema
 using the sqlite3 shell's ``.import`` (C only: no Python, no decoding, one transaction): the most
 any ingest path can reach with this storage design on this machine.
+``--daemon`` also times ``sentinel run`` (rules on) catching up the same file as a backlog, with
+``pipeline.decode_workers`` 0 and 1.
 Not a test: numbers on a shared machine are noisy; compare medians.
 """
 
@@ -117,11 +119,46 @@ def storage_floor(stored_db: Path, work: Path, runs: int, indexes: bool = True) 
     return rates
 
 
+def daemon_catch_up(log: Path, work: Path, lines: int, workers: int) -> float:
+    """Lines/s of the daemon (full rule pack) storing ``log`` from the beginning, as after an outage."""
+    import signal
+    import sqlite3
+
+    state = work / f"daemon-{workers}"
+    cfg = work / f"daemon-{workers}.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "state_dir": str(state), "collectors_dir": str(ROOT / "collectors"), "rules_dir": str(ROOT / "rules"),
+        "alerts_dir": str(ROOT / "alerts"), "metrics": {"enabled": False}, "api": {"enabled": False},
+        "notify": {"enabled": False},
+        "pipeline": {"start_position": "beginning", "decode_workers": workers},
+        "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "sentinel", "run", "-c", str(cfg), "--log-level", "WARNING"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stored = 0
+    try:
+        while stored < lines:
+            time.sleep(0.1)
+            if proc.poll() is not None:
+                raise SystemExit(f"sentinel run exited with {proc.returncode}")
+            try:
+                with sqlite3.connect(state / "events.db", timeout=5) as conn:
+                    stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            except sqlite3.Error:
+                continue
+        return lines / (time.perf_counter() - started)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--floor", action="store_true", help="also measure the storage floor (sqlite3 .import)")
+    ap.add_argument("--daemon", action="store_true", help="also time the daemon catching up the file as a backlog")
     args = ap.parse_args()
     f2b = shutil.which("fail2ban-regex")
     work = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
@@ -172,6 +209,11 @@ def main() -> None:
         if theirs:
             line += f" = {statistics.median(bare) / statistics.median(theirs):.2f}x fail2ban-regex"
         print(line)
+    if args.daemon:
+        for workers in (0, 1):
+            rates = [daemon_catch_up(log, work, args.lines, workers) for _ in range(args.runs)]
+            print(f"sentinel run catching up (rules on), decode_workers {workers}: "
+                  f"median {statistics.median(rates):.0f} lines/s")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
-from sentinel.daemon.service import Daemon
+import pytest
+
+from sentinel.conf.models import LoadedConfig
+from sentinel.daemon.build import database_path
 from tests.fixtures.common import MakeConfig
 from tests.ingest_helpers import FakeClock, append, drain, open_daemon, originals, sshd
 
@@ -27,9 +31,9 @@ def _write_backlog(logs: Path) -> dict[str, list[str]]:
     return written
 
 
-def _committed_offsets(d: Daemon) -> dict[str, int]:
-    assert d.db is not None
-    return {Path(path).name: offset for path, offset in d.db.conn.execute("SELECT path, offset FROM checkpoints")}
+def _committed_offsets(cfg: LoadedConfig) -> dict[str, int]:
+    with sqlite3.connect(database_path(cfg)) as conn:
+        return {Path(path).name: offset for path, offset in conn.execute("SELECT path, offset FROM checkpoints")}
 
 
 def test_a_backlog_decoded_by_workers_is_stored_in_order_with_its_checkpoints(tmp_path: Path,
@@ -49,7 +53,7 @@ def test_a_backlog_decoded_by_workers_is_stored_in_order_with_its_checkpoints(tm
         assert [line for line in stored if f" {name[0]} sshd" in line] == lines  # each file in its order
     assert len(stored) == 6000
     sizes = {name: (tmp_path / "logs" / name).stat().st_size for name in written}
-    assert _committed_offsets(d) == sizes
+    assert _committed_offsets(d.cfg) == sizes
     d.close()
 
 
@@ -83,4 +87,36 @@ def test_stopping_with_batches_queued_commits_them(tmp_path: Path, make_config: 
     d = open_daemon(cfg, clock)  # and the rest is read from their checkpoints on
     drain(d, clock)
     assert sorted(originals(cfg)) == sorted(written["a.log"] + written["b.log"])
+    d.close()
+
+
+class _FailOnce:
+    """A rule stage that fails on its third batch, as a full disk or a bug would."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def process(self, tx: object, events: object, now: float) -> None:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("disk full")
+
+
+def test_after_a_failed_commit_no_later_batch_commits_past_it(tmp_path: Path, make_config: MakeConfig) -> None:
+    written = _write_backlog(tmp_path / "logs")
+    clock = FakeClock()
+    cfg = _cfg(make_config, tmp_path / "logs", 1)
+    d = open_daemon(cfg, clock)
+    assert d.pipeline is not None
+    d.pipeline.processors.append(_FailOnce())
+    with pytest.raises(RuntimeError, match="disk full"):
+        for _ in range(20):
+            d.pipeline.step()
+    d.close()  # must not commit the batches queued behind the failed one
+    stored = len(originals(cfg))
+    offsets = _committed_offsets(cfg)
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    assert sorted(originals(cfg)) == sorted(written["a.log"] + written["b.log"])
+    assert stored < 6000 and offsets != _committed_offsets(d.cfg)
     d.close()

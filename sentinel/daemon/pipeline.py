@@ -85,6 +85,7 @@ class Pipeline:
         self._pool_key: tuple[object, ...] = ()
         # The records are kept until committed: if a worker dies, they are decoded here instead.
         self._queued: deque[tuple[list[RecordTuple], list[Checkpoint], float]] = deque()
+        self._failed = False
 
     def restore(self) -> None:
         checkpoints = self.db.load_checkpoints()
@@ -171,7 +172,7 @@ class Pipeline:
 
     def flush(self, result: BatchResult | None = None) -> None:
         """Commit every batch the decode workers still hold (before a reload, at shutdown)."""
-        if self._pool is None:
+        if self._pool is None or self._failed:
             return
         result = result if result is not None else BatchResult()
         try:
@@ -198,10 +199,19 @@ class Pipeline:
         return self._pool
 
     def _commit_decoded(self, batch: DecodedBatch, result: BatchResult) -> None:
-        _records, checkpoints, now = self._queued.popleft()
+        if self._failed:
+            raise RuntimeError("a batch failed to commit: later ones must not commit past it")
+        _records, checkpoints, now = self._queued[0]
         # The embedded store takes the rows as they are; events are only rebuilt for readers of fields.
         events = batch.events() if self.processors or not isinstance(self.sink, SqliteEventStore) else None
-        self._commit(events, batch, checkpoints, batch.outcomes, batch.invalid_utf8, result, now)
+        try:
+            self._commit(events, batch, checkpoints, batch.outcomes, batch.invalid_utf8, result, now)
+        except BaseException:
+            # Its lines are not stored and the tailers are past them: committing a later batch would move
+            # the checkpoints over them. Nothing more commits in this process; a restart reads them again.
+            self._failed = True
+            raise
+        self._queued.popleft()
         result.outcomes.update(batch.outcomes)
 
     def _commit(self, events: list[Event] | None, batch: DecodedBatch | None, checkpoints: list[Checkpoint],
