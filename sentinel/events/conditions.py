@@ -69,8 +69,16 @@ def _true(_: Mapping[str, Any]) -> bool:
     return True
 
 
+# Plain loops rather than any()/all() over a generator: rules evaluate these for every event, and a
+# generator is a frame of its own per call on Python 3.11.
 def _any(parts: list[Predicate]) -> Predicate:
-    return lambda ev: any(p(ev) for p in parts)
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        for p in parts:  # noqa: SIM110 - see above
+            if p(ev):
+                return True
+        return False
+
+    return predicate
 
 
 def _not(part: Predicate) -> Predicate:
@@ -78,7 +86,17 @@ def _not(part: Predicate) -> Predicate:
 
 
 def _all(parts: list[Predicate]) -> Predicate:
-    return lambda ev: all(p(ev) for p in parts)
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ev: first(ev) and second(ev)
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        for p in parts:  # noqa: SIM110 - see above
+            if not p(ev):
+                return False
+        return True
+
+    return predicate
 
 
 def _as_list(value: Any, where: str) -> list[Any]:
@@ -122,9 +140,37 @@ def _any_value(name: str, test: Callable[[Any], bool]) -> Predicate:
     return predicate
 
 
+def _eq_text(name: str, arg: str) -> Predicate:
+    """``eq`` with a text value: a string field is compared directly, anything else by its text."""
+    general = _any_value(name, lambda v: v == arg or str(v) == arg)
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        v = ev.get(name)
+        if v.__class__ is str:
+            return v == arg  # type: ignore[no-any-return]
+        return v is not None and general(ev)
+
+    return predicate
+
+
+def _in_texts(name: str, members: frozenset[str]) -> Predicate:
+    """``in`` (compared as text): a string field is looked up directly."""
+    general = _any_value(name, lambda v: str(v) in members)
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        v = ev.get(name)
+        if v.__class__ is str:
+            return v in members
+        return v is not None and general(ev)
+
+    return predicate
+
+
 def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None = None) -> Predicate:
     if op == "eq":
-        return _any_value(name, lambda v: v == arg or (isinstance(arg, str) and str(v) == arg))
+        if isinstance(arg, str):
+            return _eq_text(name, arg)
+        return _any_value(name, lambda v: v == arg)
     if op == "ne":
         positive = _any_value(name, lambda v: v == arg)
         return lambda ev: not positive(ev)
@@ -132,7 +178,7 @@ def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None
         if not isinstance(arg, list):
             raise ConditionError("expected a list of values", where)
         members = frozenset(str(a) for a in arg)
-        positive = _any_value(name, lambda v: str(v) in members)
+        positive = _in_texts(name, members)
         return positive if op == "in" else (lambda ev: not positive(ev))
     if op in ("gt", "gte", "lt", "lte"):
         if not isinstance(arg, int | float) or isinstance(arg, bool):
