@@ -212,3 +212,17 @@ def test_late_events_for_a_closed_bucket_correct_history(tmp_path: Path) -> None
     h.feed([export(1 * DAY + MINUTE, "alice", 50)])
     state = h.engine.runtimes[0].store.get("user.name=alice")
     assert state is not None and [v for _, v in state["h"]] == [200, 250]
+
+
+def test_evaluation_counts_are_per_rule_and_per_event_routed_to_it(tmp_path: Path) -> None:
+    metrics = Metrics()
+    # brute-force only sees sign-in actions; dormant-activity sees any action.
+    h = Harness(tmp_path, ["auth-brute-force-user", "account-dormant-activity"], metrics=metrics)
+    h.feed([ev("ssh_login", 10, "ann", "failure"), ev("ssh_login", 20, "ann", "failure"),
+            ev("phi_view", 30, "ann", "success", source="billing")])
+
+    def evaluations(rule: str) -> float:
+        return metrics.registry.get_sample_value("sentinel_rule_evaluations_total", {"rule": rule}) or 0.0
+
+    assert evaluations("auth-brute-force-user") == 2
+    assert evaluations("account-dormant-activity") == 3

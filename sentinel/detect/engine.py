@@ -120,7 +120,9 @@ class RuleEngine:
             self.load(tx)
         self._maybe_reload_lists()
         alerts: list[Alert] = []
-        evaluated: Counter[str] = Counter()
+        # Events per rule list (one list per event.action): every rule of a list evaluated each of them.
+        routed: Counter[int] = Counter()
+        lists: dict[int, list[RuleRuntime]] = {}
         matched: Counter[str] = Counter()
         allowance = self.settings.late_event_allowance_seconds
         ctx = Context(allowance)
@@ -135,9 +137,10 @@ class RuleEngine:
             ctx.late = ev.timestamp < mark - allowance
             fields = ev.fields
             runtimes = self.by_action.get(fields.get("event.action"), self.any_action)  # type: ignore[arg-type]
+            routed[id(runtimes)] += 1
+            lists[id(runtimes)] = runtimes
             for rt in runtimes:
                 rid = rt.rule.id
-                evaluated[rid] += 1
                 try:
                     if not rt.rule.predicate(fields):
                         continue
@@ -149,6 +152,10 @@ class RuleEngine:
                 except Exception as exc:  # one failing rule never stops the others
                     self.metrics.rule_errors.labels(rid).inc()
                     log.error("rule %s failed on an event: %s", rid, type(exc).__name__)
+        evaluated: Counter[str] = Counter()
+        for key, n in routed.items():
+            for rt in lists[key]:
+                evaluated[rt.rule.id] += n
         alerts.extend(self._digests(now))
         written = write_alerts(tx, alerts) if alerts else 0
         for rt in self.runtimes:

@@ -53,7 +53,9 @@ def decode(keys: Keys | None, doc: str | bytes) -> dict[str, Any]:
     values = orjson.loads(doc)
     if keys is None:
         return values if isinstance(values, dict) else {}
-    return dict(zip(keys, values, strict=True))
+    if len(values) != len(keys):
+        raise StoreError(f"stored document has {len(values)} values for {len(keys)} fields")
+    return dict(zip(keys, values))  # noqa: B905 - lengths checked above, once rather than per pair
 
 
 class ShapeWriter:
