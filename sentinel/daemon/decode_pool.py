@@ -104,20 +104,21 @@ class _Worker:
     def receive(self) -> DecodedBatch:
         batch = read_message(self.stdout)
         if not isinstance(batch, DecodedBatch):
-            raise DecodeWorkerDied(f"decode worker {self.proc.pid} exited ({self.proc.wait()})")
+            raise DecodeWorkerDied(f"decode worker {self.proc.pid} exited ({self.proc.poll()})")
         return batch
 
     def close(self) -> None:
         if not self.used:
             self.proc.kill()  # still starting up, with nothing to finish
-        with contextlib.suppress(OSError):
-            self.stdin.close()
+        # Both ends: a worker still writing an answer nobody will read gets EPIPE and exits at once.
+        for pipe in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.stdout.close()
 
 
 class DecodePool:
