@@ -80,19 +80,25 @@ def field_key(ev: Event, fields: Sequence[str], names: Sequence[str] | None = No
     """
     if not fields:
         return "*"
-    parts = []
+    get = ev.fields.get
     labels = names if names is not None and len(names) == len(fields) else fields
-    for name, label in zip(fields, labels, strict=True):
-        value = ev.fields.get(name)
-        if value is None or value == "" or value == []:
-            return None
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        text = str(value).lower()
-        if name.startswith("user.") and "@" in text:
+    parts = []
+    for i, name in enumerate(fields):
+        value = get(name)
+        if value.__class__ is str:  # the common case, without the general checks below
+            if not value:
+                return None
+            text = value.lower()
+        else:
+            if value is None or value == []:
+                return None
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            text = str(value).lower()
+        if "@" in text and name.startswith("user."):
             text = text.split("@", 1)[0]
-        parts.append(f"{label}={text}")
-    return "|".join(parts)
+        parts.append(f"{labels[i]}={text}")
+    return parts[0] if len(parts) == 1 else "|".join(parts)
 
 
 def _number(value: Any) -> float | None:
