@@ -56,6 +56,17 @@ def test_event_docs_view_gives_analysts_the_whole_object(tmp_path: Path) -> None
     assert user == "Jörg \"the\" Müller"
 
 
+def test_event_docs_can_be_narrowed_by_an_indexed_column(tmp_path: Path) -> None:
+    db = Database(tmp_path / "events.db")
+    with db.transaction() as tx:
+        SqliteEventStore().write(tx, [_event(f"u{i}", **{"user.name": f"user{i % 50}"}) for i in range(500)])
+    query = "SELECT doc FROM event_docs WHERE user = 'user7' ORDER BY seq"
+    docs = [orjson.loads(d) for (d,) in db.conn.execute(query)]
+    assert [d["event.id"] for d in docs] == [f"u{i}" for i in range(7, 500, 50)]
+    plan = " ".join(str(r[3]) for r in db.conn.execute("EXPLAIN QUERY PLAN " + query))
+    assert "USING INDEX events_user_ts" in plan  # through the view, not a scan of every document
+
+
 def test_search_on_an_unindexed_field_finds_it_in_every_shape(tmp_path: Path) -> None:
     db = Database(tmp_path / "events.db")
     with db.transaction() as tx:

@@ -4,8 +4,9 @@ An event's field names are the same for every line a decoder pattern matches, an
 than half of every stored document. So the store keeps each distinct ordered key list once, in
 ``doc_shapes``, and each event's document as the array of its values. A shape's id is a hash of its
 keys, so a decode worker can compute it without asking the database, and a rolled-back batch can
-never leave an id pointing at the wrong keys. ``event_docs`` (a view) gives the whole JSON object back
-for ad-hoc SQL. Rows with shape 0 hold a whole JSON object (written before shapes, or by hand).
+never leave an id pointing at the wrong keys. ``event_docs`` (a view, replaced at start when its
+definition changed) gives the whole JSON object back for ad-hoc SQL, next to the indexed columns to
+filter on. Rows with shape 0 hold a whole JSON object (written before shapes, or by hand).
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from sentinel.errors import StoreError
 
 Keys = tuple[str, ...]
 
-DDL = """
-CREATE TABLE IF NOT EXISTS doc_shapes (id INTEGER PRIMARY KEY, keys TEXT NOT NULL);
-CREATE VIEW IF NOT EXISTS event_docs AS
-SELECT e.seq, e.id, e.ts, e.source,
+VIEW = """CREATE VIEW event_docs AS
+SELECT e.seq, e.id, e.ts, e.source, e.host, e.user, e.action, e.outcome, e.ip,
        CASE WHEN e.shape = 0 THEN e.doc ELSE (
            SELECT json_group_object(k.value, CASE json_type(e.doc, '$[' || k.key || ']')
                                                  WHEN 'true' THEN json('true') WHEN 'false' THEN json('false')
                                                  ELSE json_extract(e.doc, '$[' || k.key || ']') END)
            FROM json_each(s.keys) AS k) END AS doc
-FROM events AS e LEFT JOIN doc_shapes AS s ON s.id = e.shape;
+FROM events AS e LEFT JOIN doc_shapes AS s ON s.id = e.shape"""
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS doc_shapes (id INTEGER PRIMARY KEY, keys TEXT NOT NULL);
+{VIEW.replace("CREATE VIEW", "CREATE VIEW IF NOT EXISTS", 1)};
 """
 
 

@@ -7,6 +7,7 @@ import sqlite3
 
 from sentinel.store.alerts import DDL as ALERTS_DDL
 from sentinel.store.docs import DDL as DOCS_DDL
+from sentinel.store.docs import VIEW as DOCS_VIEW
 
 SCHEMA_VERSION = 2  # 2: events.shape + doc_shapes (documents stored as value arrays)
 
@@ -64,3 +65,6 @@ def migrate(conn: sqlite3.Connection) -> None:
     if columns and "shape" not in columns:
         # Version 1 stored whole JSON objects: they stay readable as shape 0.
         conn.execute("ALTER TABLE events ADD COLUMN shape INTEGER NOT NULL DEFAULT 0")
+    view = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'event_docs'").fetchone()
+    if view is not None and view[0] != DOCS_VIEW:
+        conn.execute("DROP VIEW event_docs")  # an older definition: DDL creates the current one
