@@ -28,7 +28,7 @@ from sentinel.store.elasticsearch.client import build_client, resolve_secret
 from sentinel.store.elasticsearch.indices import IndexManager
 from sentinel.store.elasticsearch.mappings import event_mappings, events_alias
 from sentinel.store.elasticsearch.spool import dead_letters
-from tests.fixtures.elasticsearch import NOW, db_rows, es_settings, flat_event, sample, ship_events
+from tests.fixtures.elasticsearch import NOW, db_rows, es_settings, flat_event, sample, ship_events, spool_depth
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = 86400.0
@@ -361,3 +361,27 @@ def test_config_file_round_trip_documents_the_settings(tmp_path: Path) -> None:
     assert cfg.config.storage.elasticsearch.verify_certs is True
     with pytest.raises(ConfigError, match=r"ca\.pem does not exist"):
         build_client(cfg)
+
+
+@pytest.mark.integration
+def test_replay_with_the_elasticsearch_backend_lands_there_once(make_config, es_node, es_prefix: str,
+                                                               tmp_path: Path, capsys) -> None:
+    cfg = make_config(storage={"backend": "elasticsearch", "elasticsearch": es_settings(es_node.url, es_prefix)})
+    log = tmp_path / "auth.log"
+    log.write_text("".join(f"Nov 27 09:{i // 60:02d}:{i % 60:02d} web1 sshd[{i}]: Failed password for user{i} "
+                           f"from 10.0.{i // 250}.{i % 250 + 1} port {2000 + i} ssh2\n" for i in range(300)))
+    args = ["replay", "-c", str(cfg.path), "--collector", "linux-auth", "-q", "--no-detect", str(log)]
+    assert cli_main(args) == 0
+    assert cli_main(args) == 0  # a second replay of the same file
+    out = capsys.readouterr()
+    assert "still spooled" not in out.err
+    es = es_node.client()
+    es.indices.refresh(index=f"{es_prefix}-*")
+    alias = events_alias(es_prefix, "linux-auth")
+    assert es.count(index=alias)["count"] == 300  # every line once, though replayed twice
+    hit = es.search(index=alias, query={"term": {"user.name": "user7"}})["hits"]["hits"]
+    assert [h["_source"]["source"]["ip"] for h in hit] == ["10.0.0.8"]
+    assert spool_depth(cfg) == 0
+    with sqlite3.connect(database_path(cfg)) as conn:  # nothing went to the embedded store instead
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    es.close()

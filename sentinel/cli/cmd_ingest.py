@@ -39,6 +39,9 @@ def replay(args: argparse.Namespace) -> int:
     print(f"replayed {result.records} records from {result.files} file(s): {result.new} new events stored, "
           f"{result.duplicates} already present; outcomes: "
           + ", ".join(f"{k}={v}" for k, v in sorted(result.outcomes.items())))
+    if result.still_spooled:
+        print(f"{result.still_spooled} events are still spooled for Elasticsearch; the daemon ships them "
+              "(sentinel run), or replay again later", file=sys.stderr)
     logging.shutdown()
     return 0
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from hashlib import blake2b
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -27,6 +29,9 @@ from sentinel.store.database import Database
 from sentinel.store.sink import EventSink
 from sentinel.store.sqlite_events import SqliteEventStore
 
+if TYPE_CHECKING:  # the client library is imported only when Elasticsearch is the backend
+    from sentinel.store.elasticsearch.wiring import ElasticsearchParts
+
 
 @dataclass
 class ReplayResult:
@@ -35,6 +40,7 @@ class ReplayResult:
     new: int = 0
     duplicates: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    still_spooled: int = 0  # Elasticsearch backend: events not shipped yet when the replay ended
 
 
 def _open(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
@@ -70,6 +76,16 @@ def replay_files(
     decoder = Decoder(spec, cfg.config.timezone, host_name(cfg))
     framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
     db = Database(database_path(cfg))
+    shipping: ElasticsearchParts | None = None
+    if sink is None and cfg.config.storage.backend == "elasticsearch":
+        # The same spool and shipper as the daemon's: events reach Elasticsearch in bulk, exactly once by
+        # id (a daemon shipping the same spool at the same time only adds 409s, counted as delivered).
+        from sentinel.metrics.registry import Metrics
+        from sentinel.store.elasticsearch.wiring import build_parts
+
+        shipping = build_parts(cfg, database_path(cfg), Metrics(), time.time)
+        sink = shipping.sink
+        shipping.shipper.start()
     sink = sink or SqliteEventStore()
     if processors is None:
         processors = []
@@ -79,7 +95,8 @@ def replay_files(
             processors = detection_processors(cfg, db)
     result = ReplayResult()
     tune_gc()
-    commit = partial(_commit, db, sink, processors, result=result)
+    commit = partial(_commit, db, sink, processors, result=result,
+                     room=partial(_wait_for_room, shipping, progress) if shipping else None)
     try:
         with DecodePool({spec.name: decoder}, default_workers() if workers is None else workers) as pool:
             for name in paths:
@@ -90,9 +107,36 @@ def replay_files(
                 result.files += 1
             for batch in pool.drain():
                 commit(batch)
+        if shipping is not None:
+            result.still_spooled = _drain_spool(shipping, SHIP_WAIT_SECONDS)
     finally:
+        if shipping is not None:
+            shipping.shipper.stop()
         db.close()
     return result
+
+
+SHIP_WAIT_SECONDS = 120.0  # after the last batch, how long replay waits for the spool to reach Elasticsearch
+
+
+def _wait_for_room(shipping: ElasticsearchParts, progress: bool) -> None:
+    """Backpressure, as in the daemon: while the spool is over its bound, wait for the shipper to drain it."""
+    told = False
+    while not shipping.gauge.accepting():
+        if not told and progress:
+            print("spool full: waiting for Elasticsearch to take the backlog (Ctrl-C is safe: replay again "
+                  "to finish, nothing is stored twice)", file=sys.stderr)
+            told = True
+        time.sleep(0.2)
+
+
+def _drain_spool(shipping: ElasticsearchParts, timeout: float) -> int:
+    """Wait until the shipper has sent everything spooled (or ``timeout``); returns how many events are left."""
+    deadline = time.monotonic() + timeout
+    shipping.shipper.wake.set()
+    while shipping.gauge.rows and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return shipping.gauge.rows
 
 
 def _replay_one(path: Path, source: str, framing: FramingSpec, max_line: int, pool: DecodePool, batch_size: int,
@@ -126,7 +170,9 @@ def _replay_one(path: Path, source: str, framing: FramingSpec, max_line: int, po
 
 
 def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], batch: DecodedBatch,
-            result: ReplayResult) -> None:
+            result: ReplayResult, room: Callable[[], None] | None = None) -> None:
+    if room is not None:
+        room()
     now = time.time()
     # The embedded store takes the rows the decoder built; events are only materialised for readers of fields.
     events = batch.events() if processors or not isinstance(sink, SqliteEventStore) else []
