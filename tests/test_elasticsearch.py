@@ -21,6 +21,7 @@ from sentinel.events.alerts import Alert
 from sentinel.events.ecs import FIELD_TYPES
 from sentinel.events.model import Event
 from sentinel.metrics.registry import Metrics
+from sentinel.route.lifecycle import acknowledge, resolve
 from sentinel.store.alerts import write_alerts
 from sentinel.store.database import Database
 from sentinel.store.elasticsearch.bulk import SpoolRow, classify, payload
@@ -207,6 +208,41 @@ def test_alerts_go_to_their_own_index_once(make_config, es_node, es_prefix: str)
     assert src["event"]["kind"] == "alert" and src["rule"]["id"] == "auth.brute_force"
     assert src["sentinel"]["alert"]["severity"] == "high"
     assert db_rows(database_path(cfg), "SELECT value FROM es_state WHERE key = 'alerts_rowid'") == [("3",)]
+    es.close()
+
+
+@pytest.mark.integration
+def test_acknowledging_and_resolving_reach_the_alerts_index(make_config, es_node, es_prefix: str) -> None:
+    cfg = make_config(storage={"backend": "elasticsearch", "elasticsearch": es_settings(es_node.url, es_prefix)})
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(database_path(cfg))
+    with db.transaction() as tx:
+        write_alerts(tx, [Alert(id=f"s{i}", rule_id="auth.brute_force", title="Brute force", severity="high",
+                                group_key=f"k{i}", first_seen=NOW, last_seen=NOW + 5, count=7, event_ids=["e1"],
+                                summary="7 failures", created=NOW + 6) for i in range(2)])
+    ship_events(cfg, [])
+    es = es_node.client()
+
+    def statuses() -> dict[str, dict]:
+        es.indices.refresh(index=f"{es_prefix}-alerts")
+        hits = es.search(index=f"{es_prefix}-alerts", size=10)["hits"]["hits"]
+        return {h["_id"]: h["_source"]["sentinel"]["alert"] for h in hits}
+
+    assert {k: v["status"] for k, v in statuses().items()} == {"s0": "open", "s1": "open"}
+    with db.transaction() as tx:
+        acknowledge(tx, "s0", "ann", NOW + 60)
+    ship_events(cfg, [])
+    with db.transaction() as tx:
+        resolve(tx, "s1", "bob", NOW + 120)
+    ship_events(cfg, [])
+    got = statuses()
+    assert got["s0"]["status"] == "acknowledged" and got["s0"]["acked_by"] == "ann"
+    assert got["s1"]["status"] == "resolved" and got["s1"]["resolved_by"] == "bob"
+    assert got["s1"]["acked_by"] == "bob"  # resolving an open alert acknowledges it at the same moment
+    assert es.count(index=f"{es_prefix}-alerts", query={"term": {"sentinel.alert.status": "resolved"}})["count"] == 1
+    assert es.count(index=f"{es_prefix}-alerts")["count"] == 2  # replaced, not added
+    assert db_rows(database_path(cfg), "SELECT count(*) FROM es_alert_changes") == [(0,)]
+    db.close()
     es.close()
 
 

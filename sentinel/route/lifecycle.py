@@ -8,6 +8,7 @@ from typing import Any
 
 from sentinel.errors import SentinelError
 from sentinel.events.alerts import SEVERITY_RANK, Alert
+from sentinel.route import state as _state  # noqa: F401 - registers the incidents table read here
 from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
 
 STATUSES = ("open", "acknowledged", "resolved")

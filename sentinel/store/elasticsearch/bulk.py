@@ -30,19 +30,21 @@ class BulkOutcome:
     rejected: list[tuple[SpoolRow, int, str, str]] = field(default_factory=list)
 
 
-def payload(rows: list[SpoolRow]) -> bytes:
-    """NDJSON ``create`` actions with the event id as ``_id``: a resend can only hit 409, never duplicate."""
+def payload(rows: list[SpoolRow], op: str = "create") -> bytes:
+    """NDJSON actions with the event id as ``_id``. ``create`` (events, new alerts): a resend can only hit
+    409, never duplicate. ``index`` (an alert whose status changed): replaces the document."""
     parts: list[bytes] = []
+    action = op.encode()
     for r in rows:
-        parts.append(b'{"create":{"_index":"%s","_id":"%s"}}\n' % (r.idx.encode(), r.id.encode()))
+        parts.append(b'{"%s":{"_index":"%s","_id":"%s"}}\n' % (action, r.idx.encode(), r.id.encode()))
         parts.append(r.doc)
         parts.append(b"\n")
     return b"".join(parts)
 
 
-def send(es: Elasticsearch, rows: list[SpoolRow]) -> BulkOutcome:
+def send(es: Elasticsearch, rows: list[SpoolRow], op: str = "create") -> BulkOutcome:
     """POST one bulk; raises on request-level failure (connection, 429/5xx for the whole request)."""
-    resp = es.bulk(operations=payload(rows), filter_path=FILTER_PATH)  # type: ignore[arg-type]
+    resp = es.bulk(operations=payload(rows, op), filter_path=FILTER_PATH)  # type: ignore[arg-type]
     return classify(rows, resp.body)
 
 

@@ -68,6 +68,8 @@ class IndexManager:
                 }}},
             )
         self.ensure_alias(alerts_alias(self.prefix), alert_mappings())
+        # An alerts index created by an older sentinel lacks fields added since (adding fields is allowed).
+        self.es.indices.put_mapping(index=alerts_alias(self.prefix), properties=alert_mappings()["properties"])
         log.info("elasticsearch indices ready (prefix %s, retention %d days by %s)", self.prefix,
                  self.s.retention_days, "ILM policy" if self.ilm else "sentinel")
 

@@ -297,13 +297,14 @@ class Shipper:
         self._last_alerts = time.monotonic()
         row = self.conn.execute("SELECT value FROM es_state WHERE key = 'alerts_rowid'").fetchone()
         cursor = int(row[0]) if row else 0
+        self._ship_alert_changes(cursor)
         found = self.conn.execute(
-            f"SELECT rowid, {ALERT_COLUMNS} FROM alerts WHERE rowid > ? ORDER BY rowid LIMIT 500", (cursor,)
-        ).fetchall()
+            f"SELECT rowid, {ALERT_COLUMNS}, {LIFECYCLE_COLUMNS} FROM alerts WHERE rowid > ? ORDER BY rowid LIMIT 500",
+            (cursor,)).fetchall()
         if not found:
             return
         alias = alerts_alias(self.s.index_prefix)
-        rows = [SpoolRow(r[0], row_to_alert(r[1:]).id, alias, orjson.dumps(alert_document(r[1:]))) for r in found]
+        rows = [SpoolRow(r[0], r[1], alias, orjson.dumps(alert_document(r[1:]))) for r in found]
         try:
             outcome = send(self.es, rows)
         except Exception as exc:
@@ -326,10 +327,39 @@ class Shipper:
         if outcome.rejected:
             self.metrics.es_dead_letters.inc(len(outcome.rejected))
 
+    def _ship_alert_changes(self, cursor: int) -> None:
+        """Alerts acknowledged or resolved after they were shipped: their documents are replaced."""
+        assert self.conn is not None
+        found = self.conn.execute(
+            f"SELECT c.version, a.rowid, {', '.join('a.' + c for c in ALERT_COLUMNS.split(', '))}, "
+            f"{', '.join('a.' + c for c in LIFECYCLE_COLUMNS.split(', '))} "
+            "FROM es_alert_changes AS c JOIN alerts AS a ON a.id = c.alert_id WHERE a.rowid <= ? LIMIT 500",
+            (cursor,)).fetchall()
+        if not found:
+            return
+        alias = alerts_alias(self.s.index_prefix)
+        rows = [SpoolRow(r[1], r[2], alias, orjson.dumps(alert_document(r[2:]))) for r in found]
+        try:
+            outcome = send(self.es, rows, op="index")
+        except Exception as exc:
+            self.metrics.es_up.set(0)
+            log.warning("shipping %d alert status changes failed (%s); will retry", len(rows), type(exc).__name__)
+            return
+        done = {r.id for r in rows} - {r.id for r in outcome.retry} - {r.id for r, *_ in outcome.rejected}
+        with immediate(self.conn):
+            # Only the version shipped: a change made meanwhile stays queued and is shipped next time.
+            self.conn.executemany("DELETE FROM es_alert_changes WHERE alert_id = ? AND version = ?",
+                                  [(r[2], r[0]) for r in found if r[2] in done])
+        for r, status, etype, _reason in outcome.rejected:
+            log.warning("alert %s status change rejected by elasticsearch: %s %s", r.id, status, etype)
+
     # -- housekeeping ---------------------------------------------------------------------------------
 
     def _housekeeping(self, now: float) -> None:
         self._last_housekeeping = now
+        if self.conn is not None:
+            with immediate(self.conn):  # changes of alerts that retention has deleted since
+                self.conn.execute("DELETE FROM es_alert_changes WHERE alert_id NOT IN (SELECT id FROM alerts)")
         try:
             self.indices.enforce_retention(now)
         except Exception as exc:
@@ -337,9 +367,13 @@ class Shipper:
                         self.s.housekeeping_seconds)
 
 
+LIFECYCLE_COLUMNS = "status, acked_by, acked_at, resolved_by, resolved_at"
+
+
 def alert_document(row: tuple[Any, ...]) -> dict[str, Any]:
-    """An alert row as an ECS-style document (``event.kind: alert``)."""
-    a = row_to_alert(row)
+    """An alert row (ALERT_COLUMNS then LIFECYCLE_COLUMNS) as an ECS-style document (``event.kind: alert``)."""
+    a = row_to_alert(row[:15])
+    status, acked_by, acked_at, resolved_by, resolved_at = row[15:20]
     return nest({
         "@timestamp": iso(a.created or a.last_seen),
         "event.kind": "alert",
@@ -356,6 +390,11 @@ def alert_document(row: tuple[Any, ...]) -> dict[str, Any]:
         "sentinel.alert.summary": a.summary,
         "sentinel.alert.runbook": a.runbook,
         "sentinel.alert.details": a.details,
+        "sentinel.alert.status": status,
+        "sentinel.alert.acked_by": acked_by,
+        "sentinel.alert.acked_at": iso(acked_at) if acked_at is not None else None,
+        "sentinel.alert.resolved_by": resolved_by,
+        "sentinel.alert.resolved_at": iso(resolved_at) if resolved_at is not None else None,
         "labels": a.labels,
         "tags": a.tags,
     })

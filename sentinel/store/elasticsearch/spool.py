@@ -43,6 +43,14 @@ CREATE TABLE IF NOT EXISTS es_dead_letter (
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS es_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- alerts acknowledged or resolved after they were shipped: shipped again (one row per alert, a version
+-- counter so a change made while shipping is not lost), written by the same transaction as the change
+CREATE TABLE IF NOT EXISTS es_alert_changes (alert_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS es_alert_status_changed AFTER UPDATE OF status, acked_by, resolved_by ON alerts
+BEGIN
+    INSERT INTO es_alert_changes VALUES (new.id, 1)
+    ON CONFLICT(alert_id) DO UPDATE SET version = version + 1;
+END;
 """
 register_ddl(SPOOL_DDL)
 
