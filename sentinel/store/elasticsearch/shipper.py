@@ -345,7 +345,8 @@ class Shipper:
             self.metrics.es_up.set(0)
             log.warning("shipping %d alert status changes failed (%s); will retry", len(rows), type(exc).__name__)
             return
-        done = {r.id for r in rows} - {r.id for r in outcome.retry} - {r.id for r, *_ in outcome.rejected}
+        # Rejected ones (a mapping conflict) are not retried forever: logged below and dropped from the queue.
+        done = {r.id for r in rows} - {r.id for r in outcome.retry}
         with immediate(self.conn):
             # Only the version shipped: a change made meanwhile stays queued and is shipped next time.
             self.conn.executemany("DELETE FROM es_alert_changes WHERE alert_id = ? AND version = ?",
@@ -368,12 +369,13 @@ class Shipper:
 
 
 LIFECYCLE_COLUMNS = "status, acked_by, acked_at, resolved_by, resolved_at"
+_ALERT_WIDTH = len(ALERT_COLUMNS.split(", "))
 
 
 def alert_document(row: tuple[Any, ...]) -> dict[str, Any]:
     """An alert row (ALERT_COLUMNS then LIFECYCLE_COLUMNS) as an ECS-style document (``event.kind: alert``)."""
-    a = row_to_alert(row[:15])
-    status, acked_by, acked_at, resolved_by, resolved_at = row[15:20]
+    a = row_to_alert(row[:_ALERT_WIDTH])
+    status, acked_by, acked_at, resolved_by, resolved_at = row[_ALERT_WIDTH:_ALERT_WIDTH + 5]
     return nest({
         "@timestamp": iso(a.created or a.last_seen),
         "event.kind": "alert",
