@@ -1,4 +1,4 @@
-"""A decode worker process: reads batches of frames on stdin, writes decoded batches on stdout.
+"""A decode worker process: reads batches of records on stdin, writes decoded batches on stdout.
 
 Started by :class:`sentinel.daemon.decode_pool.DecodePool` as ``python -m sentinel.daemon.decode_worker``.
 The first message maps each source to its decoder's (spec, zone, host name); each further one is
@@ -20,8 +20,10 @@ from sentinel.decode.engine import Decoder
 
 
 def main() -> int:
-    # Ctrl-C reaches the whole process group; the parent decides, and this process ends when its stdin does.
+    # Ctrl-C reaches the whole process group and systemd's stop the whole cgroup; the parent decides
+    # (it commits what this process still holds first), and this process ends when its stdin does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     init = read_message(stdin)
     if init is None:
