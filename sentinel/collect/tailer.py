@@ -73,12 +73,17 @@ class _Stream:
         return self.framer.pending_from
 
     def close(self) -> None:
-        if self.fd is not None:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = None
+        _close_quietly(self.fd)
+        self.fd = None
+
+
+def _close_quietly(fd: int | None) -> None:
+    """Close a descriptor we may hold (one already gone is no error)."""
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 @dataclass
@@ -94,12 +99,8 @@ class _Known:
     changed: float = 0.0  # when the held copy last grew
 
     def release(self) -> None:
-        if self.fd is not None:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = None
+        _close_quietly(self.fd)
+        self.fd = None
 
 
 # logrotate truncates right after it copies. A copy whose original is still intact this long after the

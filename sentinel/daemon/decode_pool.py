@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
 import subprocess
 import sys
 from collections import Counter, deque
@@ -24,7 +25,8 @@ from sentinel.decode.engine import Decoder
 from sentinel.decode.safely import decode_safely
 from sentinel.events.model import Event
 from sentinel.store.docs import Keys, decode
-from sentinel.store.sqlite_events import Row, event_row
+from sentinel.store.sink import EventSink
+from sentinel.store.sqlite_events import Row, SqliteEventStore, event_row
 
 # A RawRecord's fields in order: plain tuples pickle far faster than the class.
 RecordTuple = tuple[str, str, str, int, int, bytes, bool, int, float]
@@ -41,6 +43,16 @@ class DecodedBatch:
         """The rows as events, for rules and sinks that read fields (the store itself needs only rows)."""
         shapes = self.shapes
         return [Event(r[0], r[1], r[2], decode(shapes[r[9]], r[10]), bool(r[8])) for r in self.rows]
+
+    def events_read_by(self, sink: EventSink, processors: Sequence[object]) -> list[Event]:
+        """The events when a rule stage or a sink other than the embedded store reads fields, else none."""
+        return self.events() if processors or not isinstance(sink, SqliteEventStore) else []
+
+    def write(self, tx: sqlite3.Connection, sink: EventSink, events: list[Event]) -> int:
+        """Store the batch: the embedded store takes the rows as built, any other sink the events."""
+        if isinstance(sink, SqliteEventStore):
+            return sink.write_rows(tx, self.rows, self.shapes)
+        return sink.write(tx, events)
 
 
 def record_tuple(rec: RawRecord) -> RecordTuple:

@@ -28,7 +28,6 @@ from sentinel.events.model import Event
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.sink import EventSink
-from sentinel.store.sqlite_events import SqliteEventStore
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +201,7 @@ class Pipeline:
         if self._failed:
             raise RuntimeError("a batch failed to commit: later ones must not commit past it")
         _records, checkpoints, now = self._queued[0]
-        # The embedded store takes the rows as they are; events are only rebuilt for readers of fields.
-        events = batch.events() if self.processors or not isinstance(self.sink, SqliteEventStore) else None
+        events = batch.events_read_by(self.sink, self.processors)
         try:
             self._commit(events, batch, checkpoints, batch.outcomes, batch.invalid_utf8, result, now)
         except BaseException:
@@ -214,19 +212,16 @@ class Pipeline:
         self._queued.popleft()
         result.outcomes.update(batch.outcomes)
 
-    def _commit(self, events: list[Event] | None, batch: DecodedBatch | None, checkpoints: list[Checkpoint],
+    def _commit(self, events: list[Event], batch: DecodedBatch | None, checkpoints: list[Checkpoint],
                 outcomes: Counter[tuple[str, str]], invalid: Counter[str], result: BatchResult, now: float) -> None:
         """One transaction: the events (or the rows a worker built), the processors, the checkpoints."""
         started = time.perf_counter()
-        count = len(batch.rows) if batch is not None else len(events or ())
+        count = len(batch.rows) if batch is not None else len(events)
         with self.db.transaction() as tx:
             if count:
-                if batch is not None and isinstance(self.sink, SqliteEventStore):
-                    result.new += self.sink.write_rows(tx, batch.rows, batch.shapes)
-                else:
-                    result.new += self.sink.write(tx, events or [])
+                result.new += batch.write(tx, self.sink, events) if batch is not None else self.sink.write(tx, events)
                 for proc in self.processors:
-                    proc.process(tx, events or [], now)
+                    proc.process(tx, events, now)
                 _count_outcomes(tx, outcomes)
             self.db.save_checkpoints(tx, checkpoints)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)

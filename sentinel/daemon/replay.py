@@ -174,13 +174,9 @@ def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], bat
     if room is not None:
         room()
     now = time.time()
-    # The embedded store takes the rows the decoder built; events are only materialised for readers of fields.
-    events = batch.events() if processors or not isinstance(sink, SqliteEventStore) else []
+    events = batch.events_read_by(sink, processors)
     with db.transaction() as tx:
-        if isinstance(sink, SqliteEventStore):
-            new = sink.write_rows(tx, batch.rows, batch.shapes)
-        else:
-            new = sink.write(tx, events)
+        new = batch.write(tx, sink, events)
         for proc in processors:
             proc.process(tx, events, now)
     result.records += len(batch.rows)

@@ -305,13 +305,8 @@ class Shipper:
             return
         alias = alerts_alias(self.s.index_prefix)
         rows = [SpoolRow(r[0], r[1], alias, orjson.dumps(alert_document(r[1:]))) for r in found]
-        try:
-            outcome = send(self.es, rows)
-        except Exception as exc:
-            self.metrics.es_up.set(0)
-            log.warning("shipping %d alerts failed (%s); will retry", len(rows), type(exc).__name__)
-            return
-        if outcome.retry:
+        outcome = self._send_alerts(rows, "create", "alerts")
+        if outcome is None or outcome.retry:
             return  # all or nothing for alerts: the cursor only moves past a fully acknowledged set
         now = self.clock()
         with immediate(self.conn):
@@ -327,6 +322,15 @@ class Shipper:
         if outcome.rejected:
             self.metrics.es_dead_letters.inc(len(outcome.rejected))
 
+    def _send_alerts(self, rows: list[SpoolRow], op: str, what: str) -> BulkOutcome | None:
+        """One bulk of alert documents; None (Elasticsearch marked down, retried later) if the request failed."""
+        try:
+            return send(self.es, rows, op=op)
+        except Exception as exc:
+            self.metrics.es_up.set(0)
+            log.warning("shipping %d %s failed (%s); will retry", len(rows), what, type(exc).__name__)
+            return None
+
     def _ship_alert_changes(self, cursor: int) -> None:
         """Alerts acknowledged or resolved after they were shipped: their documents are replaced."""
         assert self.conn is not None
@@ -339,11 +343,8 @@ class Shipper:
             return
         alias = alerts_alias(self.s.index_prefix)
         rows = [SpoolRow(r[1], r[2], alias, orjson.dumps(alert_document(r[2:]))) for r in found]
-        try:
-            outcome = send(self.es, rows, op="index")
-        except Exception as exc:
-            self.metrics.es_up.set(0)
-            log.warning("shipping %d alert status changes failed (%s); will retry", len(rows), type(exc).__name__)
+        outcome = self._send_alerts(rows, "index", "alert status changes")
+        if outcome is None:
             return
         # Rejected ones (a mapping conflict) are not retried forever: logged below and dropped from the queue.
         done = {r.id for r in rows} - {r.id for r in outcome.retry}
