@@ -6,7 +6,11 @@ and run fail2ban-regex with its sshd filter on the same file in the same run.
 Prints lines/s and peak RSS per run, the medians, and the ratio sentinel / fail2ban-regex.
 ``--floor`` also has the sqlite3 shell (C only: no Python, no decoding) copy the rows sentinel stored
 into an empty database of the same schema with INSERT ... SELECT, in transactions of 4096 rows (as the
-pipeline commits) and of 16384: what SQLite itself can take with this schema on this machine.
+pipeline commits) and of 16384: what SQLite itself can take with this schema on this machine. Then
+Python's sqlite3 stores the same rows from memory with the pipeline's INSERT (the ceiling of any row
+path bound from Python), and with the replay start-up time that gives the most replay could reach if
+decoding cost nothing. Last, what 16 KiB pages would change: SQLite's speed, and the bytes written and
+CPU spent by a one-event commit (the daemon's steady state on a quiet host).
 ``--daemon`` also times ``sentinel run`` (rules on) catching up the same file as a backlog, with
 ``pipeline.decode_workers`` 0 and 1.
 Not a test: numbers on a shared machine are noisy; compare medians.
@@ -23,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import yaml
@@ -83,14 +88,23 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
     return elapsed, peak, out
 
 
-def storage_floor(stored_db: Path, work: Path, runs: int, batch: int, indexes: bool = True) -> list[float]:
+def new_database(target: Path, page_size: int = 0) -> Any:
+    """An empty database with the project's own schema and pragmas (``page_size``: other than SQLite's default)."""
+    from sentinel.store.database import Database
+
+    if page_size:  # must be set before the first write; Database would then keep it
+        subprocess.run(["sqlite3", str(target), f"PRAGMA page_size = {page_size}; PRAGMA auto_vacuum = INCREMENTAL; "
+                        "PRAGMA journal_mode = WAL;"], check=True, capture_output=True)
+    return Database(target)
+
+
+def storage_floor(stored_db: Path, work: Path, runs: int, batch: int, indexes: bool = True,
+                  page_size: int = 0) -> list[float]:
     """Rows/s of SQLite alone (the sqlite3 shell, no Python, no decoding) copying the rows sentinel stored in
     ``stored_db`` into an empty database of the same schema with INSERT ... SELECT, ``batch`` rows per
     transaction as the pipeline commits them (``indexes`` False: without the events table's secondary
-    indexes, to show what they cost)."""
+    indexes, to show what they cost; ``page_size``: pages of that many bytes instead of 4096)."""
     import sqlite3
-
-    from sentinel.store.database import Database
 
     columns = "id, ts, source, host, user, action, outcome, ip, parsed, doc, shape"
     with sqlite3.connect(stored_db) as conn:
@@ -105,7 +119,7 @@ def storage_floor(stored_db: Path, work: Path, runs: int, batch: int, indexes: b
     rates = []
     for run in range(runs):
         target = work / f"floor{run}.db"
-        db = Database(target)  # the project's own schema and pragmas
+        db = new_database(target, page_size)
         if not indexes:
             for (name,) in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
                                            "'events' AND sql IS NOT NULL").fetchall():
@@ -117,6 +131,76 @@ def storage_floor(stored_db: Path, work: Path, runs: int, batch: int, indexes: b
         for suffix in ("", "-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
     return rates
+
+
+def python_floor(stored_db: Path, work: Path, runs: int, batch: int) -> list[float]:
+    """Rows/s of Python's sqlite3 alone storing the rows sentinel stored (already in memory: no reading, no
+    decoding) with the pipeline's own INSERT, ``batch`` rows per transaction: the ceiling of any row path
+    that binds rows from Python, however fast the decoding that feeds it."""
+    import sqlite3
+
+    from sentinel.store.database import Database
+    from sentinel.store.sqlite_events import _INSERT
+
+    with sqlite3.connect(stored_db) as conn:
+        rows = conn.execute("SELECT id, ts, source, host, user, action, outcome, ip, parsed, shape, doc "
+                            "FROM events ORDER BY seq").fetchall()
+    rates = []
+    for run in range(runs):
+        target = work / f"pyfloor{run}.db"
+        db = Database(target)
+        started = time.perf_counter()
+        for at in range(0, len(rows), batch):
+            with db.transaction() as tx:
+                tx.executemany(_INSERT, rows[at:at + batch])
+        rates.append(len(rows) / (time.perf_counter() - started))
+        db.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+    return rates
+
+
+def small_commit_cost(stored_db: Path, work: Path, page_size: int = 0, commits: int = 2000) -> tuple[float, float]:
+    """KiB handed to write() and CPU µs per one-event commit (the daemon's usual batch on a quiet host) into
+    a store already holding 50,000 events: what a larger page costs the steady state."""
+    import sqlite3
+
+    from sentinel.store.sqlite_events import _INSERT
+
+    def written() -> int:
+        with open("/proc/self/io") as io:
+            return next(int(line.split()[1]) for line in io if line.startswith("wchar"))
+
+    with sqlite3.connect(stored_db) as conn:
+        rows = conn.execute("SELECT id, ts, source, host, user, action, outcome, ip, parsed, shape, doc "
+                            f"FROM events ORDER BY seq LIMIT {50_000 + commits}").fetchall()
+    target = work / "commits.db"
+    db = new_database(target, page_size)
+    with db.transaction() as tx:
+        tx.executemany(_INSERT, rows[:50_000])
+    before, cpu = written(), time.process_time()
+    for row in rows[50_000:]:
+        with db.transaction() as tx:
+            tx.execute(_INSERT, row)
+            tx.execute("INSERT OR REPLACE INTO meta VALUES ('bench', ?)", (row[0],))  # as a checkpoint would
+    kib, cpu = (written() - before) / commits / 1024, (time.process_time() - cpu) / commits * 1e6
+    db.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    return kib, cpu
+
+
+def startup_seconds(work: Path, runs: int) -> float:
+    """Median wall time of ``sentinel replay`` on an empty file: interpreter, imports, config and collectors."""
+    empty = work / "empty.log"
+    empty.touch()
+    cfg = work / "startup.yaml"
+    cfg.write_text(yaml.safe_dump({"state_dir": str(work / "startup-state"), "collectors_dir": str(ROOT / "collectors"),
+                                   "sources": [{"collector": "linux-auth", "paths": [str(empty)]}]}))
+    times = [run_measured([sys.executable, "-m", "sentinel", "replay", "-c", str(cfg), "--collector", "linux-auth",
+                           "--no-detect", "-q", str(empty)], ROOT)[0] for _ in range(runs)]
+    shutil.rmtree(work / "startup-state", ignore_errors=True)
+    return statistics.median(times)
 
 
 def daemon_catch_up(log: Path, work: Path, lines: int, workers: int) -> float:
@@ -171,6 +255,11 @@ def main() -> None:
     floor: list[float] = []
     large: list[float] = []
     bare: list[float] = []
+    py_floor: list[float] = []
+    big_pages: list[float] = []
+    commit_costs: list[tuple[float, float]] = []
+    py_large: list[float] = []
+    startup = 0.0
     for run in range(args.runs):
         state = work / f"state{run}"
         cfg = work / f"sentinel{run}.yaml"
@@ -192,6 +281,11 @@ def main() -> None:
             floor = storage_floor(state / "events.db", work, args.runs, 4096)
             large = storage_floor(state / "events.db", work, args.runs, 16384)
             bare = storage_floor(state / "events.db", work, args.runs, 4096, indexes=False)
+            big_pages = storage_floor(state / "events.db", work, args.runs, 16384, page_size=16384)
+            commit_costs = [small_commit_cost(state / "events.db", work, size) for size in (0, 16384)]
+            py_floor = python_floor(state / "events.db", work, args.runs, 4096)
+            py_large = python_floor(state / "events.db", work, args.runs, 16384)
+            startup = startup_seconds(work, args.runs)
         shutil.rmtree(state, ignore_errors=True)
     print(f"median sentinel: {statistics.median(ours):.0f} lines/s, peak RSS max {max(rss) / 2**20:.1f} MiB "
           "(target < 200 MiB)")
@@ -205,11 +299,30 @@ def main() -> None:
         base = statistics.median(theirs) if theirs else None
         for label, rates in (("SQLite alone, same rows and schema, 4096-row transactions", floor),
                              ("the same, 16384-row transactions", large),
-                             ("the same, 4096-row transactions, no secondary indexes", bare)):
+                             ("the same, 4096-row transactions, no secondary indexes", bare),
+                             ("the same, 16384-row transactions, 16 KiB pages instead of 4", big_pages)):
             line = f"storage floor ({label}): {statistics.median(rates):.0f} rows/s"
             if base:
                 line += f" = {statistics.median(rates) / base:.2f}x fail2ban-regex"
             print(line)
+        for label, rates in (("4096-row transactions", py_floor), ("16384-row transactions", py_large)):
+            line = (f"Python sqlite3 alone (the same rows already in memory, the pipeline's INSERT, {label}): "
+                    f"{statistics.median(rates):.0f} rows/s")
+            if base:
+                line += f" = {statistics.median(rates) / base:.2f}x fail2ban-regex"
+            print(line)
+        print(f"startup (sentinel replay of an empty file): {startup:.2f} s")
+        for label, rates in (("rows bound from Python", py_floor + py_large),
+                             ("SQLite at its C-only speed, 16384-row transactions", large),
+                             ("the same with 16 KiB pages", big_pages)):
+            best = max(statistics.median(rates[i:i + args.runs]) for i in range(0, len(rates), args.runs))
+            bound = args.lines / (args.lines / best + startup)
+            line = f"with decoding free and fully overlapped, {label}: replay at most {bound:.0f} lines/s"
+            if base:
+                line += f" = {bound / base:.2f}x fail2ban-regex"
+            print(line)
+        for size, (kib, cpu) in zip(("4 KiB", "16 KiB"), commit_costs, strict=True):
+            print(f"one-event commit into a 50,000-event store, {size} pages: {kib:.0f} KiB written, {cpu:.0f} µs CPU")
     if args.daemon:
         for workers in (0, 1):
             rates = [daemon_catch_up(log, work, args.lines, workers) for _ in range(args.runs)]

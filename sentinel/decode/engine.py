@@ -286,8 +286,15 @@ def start_texts(regex: re.Pattern[str] | None, length: int = _PREFIX_LEN) -> fro
     """
     if regex is None or regex.flags & re.IGNORECASE:
         return None
+    return _start_texts(regex.pattern, regex.flags, length)
+
+
+@lru_cache(maxsize=2048)
+def _start_texts(pattern: str, flags: int, length: int) -> frozenset[str] | None:
+    # Cached: parsing every pattern again was most of building a decoder, and a process builds each
+    # collector's decoder more than once (loading checks the examples, then the pipeline builds its own).
     try:
-        parsed = re._parser.parse(regex.pattern, regex.flags)  # type: ignore[attr-defined]
+        parsed = re._parser.parse(pattern, flags)  # type: ignore[attr-defined]
     except Exception:
         return None
     found = _seq_texts(list(parsed), length)
