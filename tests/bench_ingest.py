@@ -98,6 +98,20 @@ def new_database(target: Path, page_size: int = 0) -> Any:
     return Database(target)
 
 
+def remove_database(target: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+
+
+def stored_rows(stored_db: Path, limit: int = -1) -> list[tuple[Any, ...]]:
+    """The rows sentinel stored, in order, as the pipeline's INSERT takes them."""
+    import sqlite3
+
+    with sqlite3.connect(stored_db) as conn:
+        return conn.execute("SELECT id, ts, source, host, user, action, outcome, ip, parsed, shape, doc "
+                            "FROM events ORDER BY seq LIMIT ?", (limit,)).fetchall()
+
+
 def storage_floor(stored_db: Path, work: Path, runs: int, batch: int, indexes: bool = True,
                   page_size: int = 0) -> list[float]:
     """Rows/s of SQLite alone (the sqlite3 shell, no Python, no decoding) copying the rows sentinel stored in
@@ -128,23 +142,17 @@ def storage_floor(stored_db: Path, work: Path, runs: int, batch: int, indexes: b
         started = time.perf_counter()
         subprocess.run(["sqlite3", str(target)], input="\n".join(script).encode(), check=True)
         rates.append(count / (time.perf_counter() - started))
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        remove_database(target)
     return rates
 
 
-def python_floor(stored_db: Path, work: Path, runs: int, batch: int) -> list[float]:
-    """Rows/s of Python's sqlite3 alone storing the rows sentinel stored (already in memory: no reading, no
-    decoding) with the pipeline's own INSERT, ``batch`` rows per transaction: the ceiling of any row path
-    that binds rows from Python, however fast the decoding that feeds it."""
-    import sqlite3
-
+def python_floor(rows: list[tuple[Any, ...]], work: Path, runs: int, batch: int) -> list[float]:
+    """Rows/s of Python's sqlite3 alone storing ``rows`` (already in memory: no reading, no decoding) with the
+    pipeline's own INSERT, ``batch`` rows per transaction: the ceiling of any row path that binds rows from
+    Python, however fast the decoding that feeds it."""
     from sentinel.store.database import Database
     from sentinel.store.sqlite_events import _INSERT
 
-    with sqlite3.connect(stored_db) as conn:
-        rows = conn.execute("SELECT id, ts, source, host, user, action, outcome, ip, parsed, shape, doc "
-                            "FROM events ORDER BY seq").fetchall()
     rates = []
     for run in range(runs):
         target = work / f"pyfloor{run}.db"
@@ -155,25 +163,20 @@ def python_floor(stored_db: Path, work: Path, runs: int, batch: int) -> list[flo
                 tx.executemany(_INSERT, rows[at:at + batch])
         rates.append(len(rows) / (time.perf_counter() - started))
         db.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        remove_database(target)
     return rates
 
 
 def small_commit_cost(stored_db: Path, work: Path, page_size: int = 0, commits: int = 2000) -> tuple[float, float]:
     """KiB handed to write() and CPU µs per one-event commit (the daemon's usual batch on a quiet host) into
     a store already holding 50,000 events: what a larger page costs the steady state."""
-    import sqlite3
-
     from sentinel.store.sqlite_events import _INSERT
 
     def written() -> int:
         with open("/proc/self/io") as io:
             return next(int(line.split()[1]) for line in io if line.startswith("wchar"))
 
-    with sqlite3.connect(stored_db) as conn:
-        rows = conn.execute("SELECT id, ts, source, host, user, action, outcome, ip, parsed, shape, doc "
-                            f"FROM events ORDER BY seq LIMIT {50_000 + commits}").fetchall()
+    rows = stored_rows(stored_db, 50_000 + commits)
     target = work / "commits.db"
     db = new_database(target, page_size)
     with db.transaction() as tx:
@@ -185,8 +188,7 @@ def small_commit_cost(stored_db: Path, work: Path, page_size: int = 0, commits: 
             tx.execute("INSERT OR REPLACE INTO meta VALUES ('bench', ?)", (row[0],))  # as a checkpoint would
     kib, cpu = (written() - before) / commits / 1024, (time.process_time() - cpu) / commits * 1e6
     db.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    remove_database(target)
     return kib, cpu
 
 
@@ -237,6 +239,11 @@ def daemon_catch_up(log: Path, work: Path, lines: int, workers: int) -> float:
         shutil.rmtree(state, ignore_errors=True)
 
 
+def versus(rate: float, base: float | None) -> str:
+    """`` = N.NNx fail2ban-regex`` when fail2ban-regex was measured."""
+    return f" = {rate / base:.2f}x fail2ban-regex" if base else ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=200_000)
@@ -284,9 +291,12 @@ def main() -> None:
             large = storage_floor(state / "events.db", work, args.runs, 16384)
             bare = storage_floor(state / "events.db", work, args.runs, 4096, indexes=False)
             big_pages = storage_floor(state / "events.db", work, args.runs, 16384, page_size=16384)
-            commit_costs = [small_commit_cost(state / "events.db", work, size) for size in (0, 16384)]
-            py_floor = python_floor(state / "events.db", work, args.runs, 4096)
-            py_large = python_floor(state / "events.db", work, args.runs, 16384)
+            if args.lines >= 52_000:  # a 50,000-event store, then 2000 one-event commits
+                commit_costs = [small_commit_cost(state / "events.db", work, size) for size in (0, 16384)]
+            rows = stored_rows(state / "events.db")
+            py_floor = python_floor(rows, work, args.runs, 4096)
+            py_large = python_floor(rows, work, args.runs, 16384)
+            del rows
             startup = startup_seconds(work, args.runs)
         shutil.rmtree(state, ignore_errors=True)
     print(f"median sentinel: {statistics.median(ours):.0f} lines/s, peak RSS max {max(rss) / 2**20:.1f} MiB "
@@ -303,27 +313,22 @@ def main() -> None:
                              ("the same, 16384-row transactions", large),
                              ("the same, 4096-row transactions, no secondary indexes", bare),
                              ("the same, 16384-row transactions, 16 KiB pages instead of 4", big_pages)):
-            line = f"storage floor ({label}): {statistics.median(rates):.0f} rows/s"
-            if base:
-                line += f" = {statistics.median(rates) / base:.2f}x fail2ban-regex"
-            print(line)
+            print(f"storage floor ({label}): {statistics.median(rates):.0f} rows/s"
+                  + versus(statistics.median(rates), base))
         for label, rates in (("4096-row transactions", py_floor), ("16384-row transactions", py_large)):
-            line = (f"Python sqlite3 alone (the same rows already in memory, the pipeline's INSERT, {label}): "
-                    f"{statistics.median(rates):.0f} rows/s")
-            if base:
-                line += f" = {statistics.median(rates) / base:.2f}x fail2ban-regex"
-            print(line)
+            print(f"Python sqlite3 alone (the same rows already in memory, the pipeline's INSERT, {label}): "
+                  f"{statistics.median(rates):.0f} rows/s" + versus(statistics.median(rates), base))
         print(f"startup (sentinel replay of an empty file): {startup:.2f} s")
         for label, rates in (("rows bound from Python", py_floor + py_large),
                              ("SQLite at its C-only speed, 16384-row transactions", large),
                              ("the same with 16 KiB pages", big_pages)):
             best = max(statistics.median(rates[i:i + args.runs]) for i in range(0, len(rates), args.runs))
             bound = args.lines / (args.lines / best + startup)
-            line = f"with decoding free and fully overlapped, {label}: replay at most {bound:.0f} lines/s"
-            if base:
-                line += f" = {bound / base:.2f}x fail2ban-regex"
-            print(line)
-        for size, (kib, cpu) in zip(("4 KiB", "16 KiB"), commit_costs, strict=True):
+            print(f"with decoding free and fully overlapped, {label}: replay at most {bound:.0f} lines/s"
+                  + versus(bound, base))
+        if not commit_costs:
+            print("one-event commit cost: needs --lines 52000 or more")
+        for size, (kib, cpu) in zip(("4 KiB", "16 KiB"), commit_costs, strict=False):
             print(f"one-event commit into a 50,000-event store, {size} pages: {kib:.0f} KiB written, {cpu:.0f} µs CPU")
     if args.daemon:
         for workers in (0, 1):
