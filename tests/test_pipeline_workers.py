@@ -12,6 +12,7 @@ import pytest
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path
+from sentinel.daemon.service import Daemon
 from tests.fixtures.common import MakeConfig
 from tests.ingest_helpers import FakeClock, append, drain, open_daemon, originals, sshd
 
@@ -31,6 +32,13 @@ def _write_backlog(logs: Path) -> dict[str, list[str]]:
     return written
 
 
+def _daemon_on_backlog(tmp_path: Path, make_config: MakeConfig) -> tuple[dict[str, list[str]], FakeClock, Daemon]:
+    """Two 3000-line files already written, and a daemon with one decode worker opened on them."""
+    written = _write_backlog(tmp_path / "logs")
+    clock = FakeClock()
+    return written, clock, open_daemon(_cfg(make_config, tmp_path / "logs", 1), clock)
+
+
 def _committed_offsets(cfg: LoadedConfig) -> dict[str, int]:
     with sqlite3.connect(database_path(cfg)) as conn:
         return {Path(path).name: offset for path, offset in conn.execute("SELECT path, offset FROM checkpoints")}
@@ -38,9 +46,7 @@ def _committed_offsets(cfg: LoadedConfig) -> dict[str, int]:
 
 def test_a_backlog_decoded_by_workers_is_stored_in_order_with_its_checkpoints(tmp_path: Path,
                                                                                make_config: MakeConfig) -> None:
-    written = _write_backlog(tmp_path / "logs")
-    clock = FakeClock()
-    d = open_daemon(_cfg(make_config, tmp_path / "logs", 1), clock)
+    written, clock, d = _daemon_on_backlog(tmp_path, make_config)
     assert d.pipeline is not None
     first = d.pipeline.step()
     assert first.new == first.events >= 500  # decoded in the daemon while the worker starts
@@ -58,9 +64,7 @@ def test_a_backlog_decoded_by_workers_is_stored_in_order_with_its_checkpoints(tm
 
 
 def test_a_worker_killed_mid_backlog_loses_and_repeats_nothing(tmp_path: Path, make_config: MakeConfig) -> None:
-    written = _write_backlog(tmp_path / "logs")
-    clock = FakeClock()
-    d = open_daemon(_cfg(make_config, tmp_path / "logs", 1), clock)
+    written, clock, d = _daemon_on_backlog(tmp_path, make_config)
     assert d.pipeline is not None
     for _ in range(4):
         d.pipeline.step()
@@ -76,10 +80,8 @@ def test_a_worker_killed_mid_backlog_loses_and_repeats_nothing(tmp_path: Path, m
 
 
 def test_stopping_with_batches_queued_commits_them(tmp_path: Path, make_config: MakeConfig) -> None:
-    written = _write_backlog(tmp_path / "logs")
-    clock = FakeClock()
-    cfg = _cfg(make_config, tmp_path / "logs", 1)
-    d = open_daemon(cfg, clock)
+    written, clock, d = _daemon_on_backlog(tmp_path, make_config)
+    cfg = d.cfg
     assert d.pipeline is not None
     read = sum(d.pipeline.step().events for _ in range(4))
     d.close()  # the queued batches are committed on the way out
@@ -103,10 +105,8 @@ class _FailOnce:
 
 
 def test_after_a_failed_commit_no_later_batch_commits_past_it(tmp_path: Path, make_config: MakeConfig) -> None:
-    written = _write_backlog(tmp_path / "logs")
-    clock = FakeClock()
-    cfg = _cfg(make_config, tmp_path / "logs", 1)
-    d = open_daemon(cfg, clock)
+    written, clock, d = _daemon_on_backlog(tmp_path, make_config)
+    cfg = d.cfg
     assert d.pipeline is not None
     d.pipeline.processors.append(_FailOnce())
     with pytest.raises(RuntimeError, match="disk full"):
