@@ -29,7 +29,7 @@ def drain(d: Daemon, clock: FakeClock | None = None, rounds: int = 200) -> int:
     for _ in range(rounds):
         result = d.pipeline.step()
         total += result.events
-        if result.events == 0:
+        if not result.busy:
             quiet += 1
             if clock is not None:
                 clock.advance(1.5)

@@ -1,34 +1,52 @@
-"""File identity: device + inode + a fingerprint of the first bytes.
+"""File identity: device + inode + the first bytes of the content (its head).
 
-The inode follows a file through renames; the fingerprint tells an inode reused by a new
-file apart and recognises a copy (copytruncate) of content already being read.
+The inode follows a file through renames; the head tells an inode reused or rewritten by new
+content apart and recognises a copy (copytruncate) or a compressed rotation of content already
+being read. A stream's head is taken from the file when the stream is first seen, so even a stream
+that has not read a byte yet is bound to the content it will read.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from hashlib import blake2b
 
 FINGERPRINT_BYTES = 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def head_hash(head: bytes) -> str:
+    return blake2b(head, digest_size=12).hexdigest()
 
 
 def fingerprint(fd: int, length: int) -> str:
     """Hash of the first ``length`` bytes of an open file, without moving its position."""
-    data = os.pread(fd, length, 0) if length else b""
-    return blake2b(data, digest_size=12).hexdigest()
+    return head_hash(os.pread(fd, length, 0) if length else b"")
 
 
-def fingerprint_path(path: str, length: int) -> str | None:
+def read_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes:
+    """The first ``length`` bytes of an open (plain) file."""
+    return os.pread(fd, length, 0) if length else b""
+
+
+def is_compressed(fd: int) -> bool:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return os.pread(fd, 2, 0) == GZIP_MAGIC
     except OSError:
-        return None
+        return False
+
+
+def compressed_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes | None:
+    """The first ``length`` decompressed bytes of a gzip file, None if it cannot be read as one."""
     try:
-        if os.fstat(fd).st_size < length:
-            return None
-        return fingerprint(fd, length)
-    finally:
-        os.close(fd)
+        with os.fdopen(os.dup(fd), "rb") as raw:
+            raw.seek(0)  # a duplicated descriptor shares the position: start from the first byte
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                return gz.read(length)
+    except (OSError, EOFError, zlib.error):
+        return None
 
 
 def new_stream_id(dev: int, ino: int, fp_hash: str, born: float) -> str:

@@ -1,13 +1,19 @@
 """Following the files of one source: discovery by glob, rotation, truncation, copies, deletion.
 
 A *stream* is one lineage of file content. It survives renames (same inode) and is carried
-over to the copy when a file is copy-truncated (same leading bytes, new inode), so offsets
-and event ids stay valid whichever file currently holds the bytes.
+over to the copy when a file is copy-truncated (same leading bytes, new inode) or to its compressed
+rotation, so offsets and event ids stay valid whichever file currently holds the bytes.
+
+A stream is bound to its content by its *head*: the first bytes of the file (up to 1 KiB) as they
+were when the stream was first seen, extended by what it reads. Before and after every read the
+head is compared with the file, so a truncation is noticed whatever the read position (even 0,
+before a byte was read) and however far the file has grown again since.
 """
 
 from __future__ import annotations
 
 import errno
+import fnmatch
 import glob
 import logging
 import os
@@ -16,33 +22,70 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sentinel.collect.framing import FramingSpec, GroupFramer, LineFramer
-from sentinel.collect.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_path, new_stream_id
+from sentinel.collect.compressed import CompressedReader, CorruptCompressedFile
+from sentinel.collect.framing import Frame, FramingSpec, GroupFramer, LineFramer
+from sentinel.collect.identity import (
+    FINGERPRINT_BYTES,
+    compressed_head,
+    head_hash,
+    is_compressed,
+    new_stream_id,
+    read_head,
+)
 from sentinel.collect.records import Checkpoint, RawRecord
+from sentinel.events.paths import shown
 
 log = logging.getLogger(__name__)
 
 Key = tuple[int, int]
 
+# Bytes read per system call. Small enough that one stream's backlog cannot overshoot a batch by much
+# and that the head check before and after a read brackets it closely.
+READ_BYTES = 1 << 16
+
 
 @dataclass
 class TailerSettings:
     max_line_bytes: int = 1 << 20
-    read_chunk_bytes: int = 1 << 20
+    read_chunk_bytes: int = 1 << 20  # at most this much of one stream per read() call: fair shares
     start_position: str = "end"
     rotated_grace_seconds: float = 2.0
+    # A renamed file that still exists is followed this long after it last grew: a writer may keep its
+    # old descriptor for a while before it reopens the path.
+    rotated_hold_seconds: float = 30.0
     idle_flush_seconds: float = 0.25
     idle_close_seconds: float = 300.0
+
+
+def _ignore_read(source: str, lines: int, nbytes: int) -> None:
+    return None
+
+
+def _ignore_source(source: str) -> None:
+    return None
+
+
+def _ignore_problem(source: str, kind: str, path: str) -> None:
+    return None
+
+
+def _ignore_kind(source: str, kind: str) -> None:
+    return None
+
+
+def _ignore_lost(source: str, nbytes: int) -> None:
+    return None
 
 
 @dataclass
 class TailerEvents:
     """Callbacks for things worth counting; the daemon wires them to metrics."""
 
-    on_read: Callable[[str, int, int], None] = lambda source, lines, nbytes: None
-    on_truncated_line: Callable[[str], None] = lambda source: None
-    on_problem: Callable[[str, str, str], None] = lambda source, kind, path: None
-    on_rotation: Callable[[str, str], None] = lambda source, kind: None
+    on_read: Callable[[str, int, int], None] = _ignore_read
+    on_truncated_line: Callable[[str], None] = _ignore_source
+    on_problem: Callable[[str, str, str], None] = _ignore_problem
+    on_rotation: Callable[[str, str], None] = _ignore_kind
+    on_lost: Callable[[str, int], None] = _ignore_lost  # bytes that no file holds any more, never read
 
 
 @dataclass(eq=False)
@@ -51,17 +94,18 @@ class _Stream:
     path: str
     dev: int
     ino: int
-    fp_len: int
-    fp_hash: str
+    head: bytes
     pos: int
     framer: LineFramer | GroupFramer
     fd: int | None = None
+    gz: CompressedReader | None = None  # the stream goes on in a compressed rotation
     rotated: bool = False
     finished: bool = False
     last_growth: float = 0.0
     last_data: float = 0.0
     dirty: bool = True
     mtime: float = 0.0
+    size_seen: int = 0
     young: bool = False  # too short yet to be sure it is not a copy of another stream
 
     @property
@@ -73,6 +117,9 @@ class _Stream:
         return self.framer.pending_from
 
     def close(self) -> None:
+        if self.gz is not None:
+            self.gz.close_reader()
+            self.gz = None
         _close_quietly(self.fd)
         self.fd = None
 
@@ -101,6 +148,18 @@ class _Known:
     def release(self) -> None:
         _close_quietly(self.fd)
         self.fd = None
+
+    def holds(self, head: bytes) -> bool:
+        return len(head) >= self.fp_len and head_hash(head[: self.fp_len]) == self.fp_hash
+
+
+@dataclass
+class _Found:
+    path: str
+    fd: int
+    st: os.stat_result
+    head: bytes
+    compressed: bool
 
 
 # logrotate truncates right after it copies. A copy whose original is still intact this long after the
@@ -133,6 +192,9 @@ class SourceTailer:
         self.retired: list[_Stream] = []
         self.first_start = True
         self._warned: set[tuple[str, str]] = set()
+        self._turn = 0  # which stream reads first: turns round, so no stream always goes last
+        self.bytes_read = 0  # by the last read() call
+        self._unreadable_since: dict[str, float] = {}
 
     # ----------------------------------------------------------------- restore
     def restore(self, checkpoints: list[Checkpoint]) -> None:
@@ -146,26 +208,78 @@ class SourceTailer:
         for cp in mine:
             if not cp.finished:
                 self._restore_one(cp)
+        for cp in mine:
+            if not cp.finished and cp.fp_len == 0:
+                self._adopt_rotations_of_empty(cp, checkpoints)
 
     def _restore_one(self, cp: Checkpoint) -> None:
         found = self._locate(cp.path, cp.dev, cp.ino, cp.fp_len, cp.fp_hash, cp.offset)
         if found is None:
-            self._warn("lost", cp.path, f"file of stream {cp.stream} is gone; reading of it ended at byte {cp.offset}")
-            self.retired.append(self._make_stream(cp.stream, cp.path, cp.dev, cp.ino, cp.fp_len, cp.fp_hash,
-                                                  cp.offset, None, finished=True))
+            self._lost(cp.path, cp.offset, None, f"the file of stream {cp.stream} is gone and no rotation of it "
+                       "holds its content (deleted or rotated away while sentinel was stopped)")
+            self.retired.append(self._make_stream(cp.stream, cp.path, cp.dev, cp.ino, b"", cp.offset, None,
+                                                  finished=True))
             return
-        path, fd, st = found
-        s = self._make_stream(cp.stream, path, st.st_dev, st.st_ino, cp.fp_len, cp.fp_hash, cp.offset, fd)
-        s.rotated = not self._matches_glob(path)
+        st = found.st
+        s = self._make_stream(cp.stream, found.path, st.st_dev, st.st_ino, found.head, cp.offset, None)
+        self._attach(s, found)
+        s.rotated = found.compressed or not self._matches_glob(found.path)
         if (st.st_dev, st.st_ino) != (cp.dev, cp.ino):
-            self.events.on_rotation(self.source, "copy")
+            self.events.on_rotation(self.source, "compressed" if found.compressed else "copy")
             s.rotated = True
         self.active[s.key] = s
 
+    def _adopt_rotations_of_empty(self, cp: Checkpoint, checkpoints: list[Checkpoint]) -> None:
+        """A stream checkpointed while its file was empty has no content to be recognised by. If the file
+        was copy-truncated while we were down, what was written before the copy is only in rotated files
+        next to it, written after the checkpoint and claimed by no other stream: those are read whole."""
+        directory = os.path.dirname(cp.path) or "."
+        base = os.path.basename(cp.path)
+        taken = {(c.dev, c.ino) for c in checkpoints} | set(self.active) | set(self.known)
+        prints = [(c.fp_len, c.fp_hash) for c in checkpoints if c.fp_len]
+        own = next((s for s in self.active.values() if s.id == cp.stream), None)
+        current = own.head if own is not None else b""
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            if name == base or not name.startswith(base) or self._matches_glob(path):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in taken or st.st_mtime <= cp.updated:
+                continue
+            fd = self._open(path)
+            if fd is None:
+                continue
+            compressed = is_compressed(fd)
+            head = compressed_head(fd) if compressed else read_head(fd)
+            if (head is None or not head or any(head_hash(head[:n]) == h for n, h in prints if len(head) >= n)
+                    or (current and (head.startswith(current) or current.startswith(head)))):
+                os.close(fd)  # no content, or content some stream already accounts for
+                continue
+            st = os.fstat(fd)
+            sid = new_stream_id(st.st_dev, st.st_ino, head_hash(head), self.clock())
+            s = self._make_stream(sid, path, st.st_dev, st.st_ino, head, 0, None)
+            self._attach(s, _Found(path, fd, st, head, compressed))
+            s.rotated = True
+            self.active[s.key] = s
+            self.events.on_rotation(self.source, "copy_while_stopped")
+
+    def _attach(self, s: _Stream, found: _Found) -> None:
+        s.fd = found.fd
+        s.gz = CompressedReader(found.fd) if found.compressed else None
+        s.size_seen = found.st.st_size
+        s.mtime = found.st.st_mtime
+
     def _locate(
         self, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, offset: int
-    ) -> tuple[str, int, os.stat_result] | None:
-        """Where does this content live now? Same path, a renamed file (same inode), or a copy."""
+    ) -> _Found | None:
+        """Where does this content live now? Same inode, a copy (same head), or a compressed rotation."""
         candidates = [path]
         directory = os.path.dirname(path) or "."
         try:
@@ -174,25 +288,32 @@ class SourceTailer:
             pass
         by_inode: list[str] = []
         by_print: list[str] = []
-        for cand in candidates:
+        squeezed: list[str] = []
+        for cand in dict.fromkeys(candidates):
             try:
                 st = os.stat(cand)
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode) or st.st_size < offset:
+            if not stat.S_ISREG(st.st_mode):
                 continue
             if (st.st_dev, st.st_ino) == (dev, ino):
-                by_inode.append(cand)
-            elif fp_len > 0 and st.st_size >= fp_len:
-                by_print.append(cand)
-        for cand in by_inode + by_print:
-            try:
-                fd = os.open(cand, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError:
+                if st.st_size >= offset:
+                    by_inode.append(cand)
+            elif fp_len > 0:
+                if cand.endswith(".gz"):
+                    squeezed.append(cand)
+                elif st.st_size >= max(fp_len, offset):
+                    by_print.append(cand)
+        for cand in by_inode + by_print + squeezed:
+            fd = self._open(cand, quiet=True)
+            if fd is None:
                 continue
             st = os.fstat(fd)
-            if st.st_size >= offset and (fp_len == 0 or (st.st_size >= fp_len and fingerprint(fd, fp_len) == fp_hash)):
-                return cand, fd, st
+            compressed = is_compressed(fd)
+            head = compressed_head(fd) if compressed else read_head(fd)
+            if (head is not None and len(head) >= fp_len and head_hash(head[:fp_len]) == fp_hash
+                    and (compressed or st.st_size >= offset)):
+                return _Found(cand, fd, st, head, compressed)
             os.close(fd)
         return None
 
@@ -241,126 +362,210 @@ class SourceTailer:
         seen.add(key)
         s = self.active.get(key)
         if s is not None:
-            s.path = path
-            if s.rotated:
+            if s.gz is None:
+                s.path = path
+            if s.rotated and s.gz is None:
                 s.rotated = False
             if s.fd is None and st.st_size != s.pos:
                 s.fd = self._open(path)
-            if s.fd is not None and s.fp_len and st.st_size >= s.fp_len and fingerprint(s.fd, s.fp_len) != s.fp_hash:
+            if s.fd is not None and s.gz is None and not self._intact(s):
                 self._handle_truncation(s, "replaced")
             return
         known = self.known.get(key)
-        if known is not None and (known.fp_len == 0 or (
-                st.st_size >= known.fp_len and fingerprint_path(path, known.fp_len) == known.fp_hash)):
-            return
+        if known is not None:
+            if known.fp_len == 0 and st.st_size == 0:
+                return
+            fd = self._open(path, quiet=True)
+            if fd is None:
+                return
+            try:
+                head = compressed_head(fd) if is_compressed(fd) else read_head(fd)
+            finally:
+                os.close(fd)
+            if head is not None and known.fp_len and known.holds(head):
+                return
         self.known.pop(key, None)
         fd = self._open(path)
         if fd is None:
             return
         st = os.fstat(fd)
-        fp_len = min(st.st_size, FINGERPRINT_BYTES)
-        fp_hash = fingerprint(fd, fp_len)
-        original = self._copy_of(fd, st.st_size, key)
+        compressed = is_compressed(fd)
+        head = compressed_head(fd) if compressed else read_head(fd)
+        if head is None:
+            # Being written by gzip, or damaged: looked at again at the next discovery.
+            os.close(fd)
+            first = self._unreadable_since.setdefault(path, now)
+            if now - first >= 60.0:
+                self._warn("corrupt_compressed", path, "compressed file cannot be read; ignored until it can")
+            return
+        self._unreadable_since.pop(path, None)
+        original = self._copy_of(head, key, complete=compressed)
         if original == "pending":
-            # Its bytes so far are the start of a file we follow: most likely a copy (copytruncate)
+            # Its bytes so far are the start of a stream we follow: most likely a copy (copytruncate)
             # still being written. Decide at the next discovery, once it has grown.
             os.close(fd)
             return
         if original is not None:
-            # A copy of content we already read or are reading (copytruncate): keep it aside;
-            # if its original gets truncated, the rest of the stream is read from this copy.
-            self.known[key] = _Known(fp_len, fp_hash, original, fd, path, st.st_size, now)
+            # A copy of content we already read or are reading (copytruncate, or its compressed rotation):
+            # keep a plain copy aside; if its original gets truncated, the rest of the stream is read there.
+            if compressed:
+                self.known[key] = _Known(len(head), head_hash(head), original, None, path, st.st_size, now)
+                os.close(fd)
+            else:
+                self.known[key] = _Known(len(head), head_hash(head), original, fd, path, st.st_size, now)
             return
         start = 0
         if self.first_start and self.settings.start_position == "end":
+            if compressed:  # history from before sentinel ran, like the skipped part of a live file
+                self.known[key] = _Known(len(head), head_hash(head))
+                os.close(fd)
+                return
             start = st.st_size
-        sid = new_stream_id(st.st_dev, st.st_ino, fp_hash, now)
-        stream = self._make_stream(sid, path, st.st_dev, st.st_ino, fp_len, fp_hash, start, fd)
-        stream.mtime = st.st_mtime
-        stream.young = fp_len < FINGERPRINT_BYTES
+        sid = new_stream_id(st.st_dev, st.st_ino, head_hash(head), now)
+        stream = self._make_stream(sid, path, st.st_dev, st.st_ino, head, start, None)
+        self._attach(stream, _Found(path, fd, st, head, compressed))
+        stream.young = not compressed and len(head) < FINGERPRINT_BYTES
+        stream.rotated = compressed
         self.active[key] = stream
         if not self.first_start:
             self.events.on_rotation(self.source, "new_file")
 
-    def _copy_of(self, fd: int, size: int, key: Key) -> str | None:
+    def _copy_of(self, head: bytes, key: Key, complete: bool = False) -> str | None:
         """Stream whose content this file copies, "pending" if it may be a copy still being written."""
+        if not head:
+            return None
         pending = False
         for s in list(self.active.values()) + self.retired:
-            if s.key == key or s.fp_len == 0:
+            if s.key == key or not s.head:
                 continue
-            if size >= s.fp_len:
-                if fingerprint(fd, s.fp_len) == s.fp_hash:
+            if len(head) >= len(s.head):
+                if head.startswith(s.head):
                     return s.id
-            elif size > 0 and s.fd is not None and os.pread(fd, size, 0) == os.pread(s.fd, size, 0):
+            elif not complete and s.head.startswith(head):
                 pending = True
         for k, known in self.known.items():
-            if (k != key and known.fp_len > 0 and size >= known.fp_len
-                    and fingerprint(fd, known.fp_len) == known.fp_hash):
+            if k != key and known.fp_len > 0 and known.holds(head):
                 return known.stream or "finished"
         return "pending" if pending else None
 
     # ------------------------------------------------------------------ reading
     def read(self, budget: int) -> list[RawRecord]:
-        """Read up to about ``budget`` records across streams, fairly."""
+        """Read up to about ``budget`` records, each stream its fair share in records and bytes."""
         out: list[RawRecord] = []
+        self.bytes_read = 0
         now = self.clock()
         streams = list(self.active.values())
         if not streams:
             return out
-        share = max(1, budget // len(streams))
+        self._turn = (self._turn + 1) % len(streams)
+        streams = streams[self._turn:] + streams[: self._turn]
+        left = len(streams)
         for s in streams:
+            share = max(1, (budget - len(out)) // left)
+            left -= 1
             if len(out) >= budget:
                 break
-            self._read_stream(s, min(share, budget - len(out)), now, out)
+            self._read_stream(s, share, now, out)
         return out
+
+    def _intact(self, s: _Stream) -> bool:
+        """Does the file still begin with the stream's head (not truncated, not rewritten)?"""
+        if not s.head or s.fd is None or s.gz is not None:
+            return True
+        try:
+            return os.pread(s.fd, len(s.head), 0) == s.head
+        except OSError:
+            return True  # a read error is reported by the read itself
 
     def _read_stream(self, s: _Stream, budget: int, now: float, out: list[RawRecord]) -> None:
         if s.fd is None:
+            return
+        if s.gz is not None:
+            self._read_compressed(s, budget, now, out)
             return
         try:
             st = os.fstat(s.fd)
         except OSError:
             return
         if s.young and s.pos == 0 and st.st_size > 0:
-            verdict = self._copy_of(s.fd, st.st_size, s.key)
+            verdict = self._copy_of(read_head(s.fd), s.key)
             if verdict == "pending":
                 return
             if verdict is not None:
                 self.active.pop(s.key, None)
-                self.known[s.key] = _Known(s.fp_len, s.fp_hash, verdict, s.fd, s.path, st.st_size, now)
+                self.known[s.key] = _Known(len(s.head), head_hash(s.head), verdict, s.fd, s.path, st.st_size, now)
                 return
             s.young = False
-        if st.st_size < s.pos:
-            self._handle_truncation(s, "truncated")
-            new = self.active.get(s.key)
-            if new is None or new is s:
+        if st.st_size < s.pos or not self._intact(s):
+            s = self._truncated(s, "truncated", st)
+            if s.fd is None:
                 return
-            s = new
-            st = os.fstat(s.fd) if s.fd is not None else st
-        got = 0
-        chunk = self.settings.read_chunk_bytes
-        while got < budget and s.fd is not None:
+            st = os.fstat(s.fd)
+        s.size_seen = st.st_size
+        got = nbytes = 0
+        while got < budget and nbytes < self.settings.read_chunk_bytes and s.fd is not None:
+            at = s.pos
+            want = min(READ_BYTES, self.settings.read_chunk_bytes - nbytes)
             try:
-                data = os.pread(s.fd, chunk, s.pos)
+                data = os.pread(s.fd, want, at)
             except OSError as exc:
                 self._warn("read_error", s.path, f"read failed: {exc.strerror}")
                 break
             if not data:
                 break
-            at = s.pos
-            s.pos += len(data)
-            s.last_growth = now
-            s.last_data = now
-            s.mtime = st.st_mtime
-            frames = s.framer.feed(data, at)
-            got += self._emit(s, frames, out)
-            self.events.on_read(self.source, len(frames), len(data))
-            if len(data) < chunk:
+            if not self._intact(s):
+                # Truncated (and maybe written again) while we read: were these bytes the old content?
+                if os.pread(s.fd, len(data), at) != data:
+                    got += self._take(s, data, at, now, st, out)
+                s = self._truncated(s, "truncated", st)
                 break
-        if got:
+            got += self._take(s, data, at, now, st, out)
+            nbytes += len(data)
+            if len(data) < want:
+                break
+        if got or nbytes:
             return
+        self._idle(s, now, st.st_nlink == 0, out)
+
+    def _read_compressed(self, s: _Stream, budget: int, now: float, out: list[RawRecord]) -> None:
+        assert s.gz is not None
+        got = nbytes = 0
+        while got < budget and nbytes < self.settings.read_chunk_bytes:
+            at = s.pos
+            try:
+                data = s.gz.read_at(at, READ_BYTES)
+            except CorruptCompressedFile as exc:
+                self._warn("corrupt_compressed", s.path, f"compressed data ends or is damaged after byte {at}: {exc}")
+                self._lost(s.path, at, None, "the rest of this compressed rotation cannot be read")
+                self._emit(s, s.framer.flush(True), out)
+                self._finish(s)
+                return
+            if not data:
+                break
+            got += self._take(s, data, at, now, None, out)
+            nbytes += len(data)
+        if not got and not nbytes:
+            self._idle(s, now, True, out)
+
+    def _take(self, s: _Stream, data: bytes, at: int, now: float, st: os.stat_result | None,
+              out: list[RawRecord]) -> int:
+        self.bytes_read += len(data)
+        s.pos = at + len(data)
+        s.last_growth = now
+        s.last_data = now
+        if st is not None:
+            s.mtime = st.st_mtime
+        if len(s.head) < FINGERPRINT_BYTES and at <= len(s.head) < s.pos:
+            s.head = (s.head + data[len(s.head) - at:])[:FINGERPRINT_BYTES]
+        frames = s.framer.feed(data, at)
+        self.events.on_read(self.source, len(frames), len(data))
+        return self._emit(s, frames, out)
+
+    def _idle(self, s: _Stream, now: float, gone: bool, out: list[RawRecord]) -> None:
         idle = now - s.last_data
-        final = s.rotated and now - s.last_growth >= self.settings.rotated_grace_seconds
+        quiet = now - s.last_growth
+        final = s.rotated and quiet >= self.settings.rotated_grace_seconds and (
+            gone or s.gz is not None or quiet >= self.settings.rotated_hold_seconds)
         if idle >= self.settings.idle_flush_seconds or final:
             self._emit(s, s.framer.flush(final), out)
         if final:
@@ -368,14 +573,10 @@ class SourceTailer:
         elif idle >= self.settings.idle_close_seconds and not s.rotated:
             s.close()
 
-    def _emit(self, s: _Stream, frames: list, out: list[RawRecord]) -> int:
+    def _emit(self, s: _Stream, frames: list[Frame], out: list[RawRecord]) -> int:
         if not frames:
             return 0
         s.dirty = True
-        if s.fp_len < FINGERPRINT_BYTES and s.fd is not None:
-            size = min(s.pos, FINGERPRINT_BYTES)
-            if size > s.fp_len:
-                s.fp_len, s.fp_hash = size, fingerprint(s.fd, size)
         ref = s.mtime or self.clock()
         for f in frames:
             if f.truncated:
@@ -393,63 +594,77 @@ class SourceTailer:
         for known in self.known.values():
             if known.stream == s.id:
                 known.release()  # the stream is over: nothing will continue in its copies
-        self.known[s.key] = _Known(s.fp_len, s.fp_hash, s.id)
+        self.known[s.key] = _Known(len(s.head), head_hash(s.head), s.id)
+
+    def _truncated(self, s: _Stream, why: str, st: os.stat_result) -> _Stream:
+        """Handle a truncation of ``s``'s file; returns the stream that now reads that file."""
+        self._handle_truncation(s, why)
+        new = self.active.get((st.st_dev, st.st_ino))
+        return new if new is not None else s
 
     def _handle_truncation(self, s: _Stream, why: str) -> None:
         """The file at this inode shrank or was rewritten. The stream goes on in a copy of the old
         content if one exists (copytruncate), otherwise it ends; the file itself restarts at 0."""
         orig_path, orig_fd, key = s.path, s.fd, s.key
         self.active.pop(key, None)
-        copy = self._find_copy(s)
-        if copy is not None:
-            path, fd, st = copy
-            s.path, s.dev, s.ino, s.fd = path, st.st_dev, st.st_ino, fd
+        found = self._find_copy(s)
+        if found is not None:
+            s.path, s.dev, s.ino = found.path, found.st.st_dev, found.st.st_ino
+            self._attach(s, found)
             s.rotated = True
             s.last_growth = self.clock()
             self.active[s.key] = s
             self.known.pop(s.key, None)
             self.events.on_rotation(self.source, "copytruncate")
         else:
-            lost = s.pos - s.committed_offset
-            self._warn("truncated", s.path, f"file {why} at byte {s.pos}; restarting at 0"
-                       + (f" ({lost} bytes of an unfinished line dropped)" if lost else ""))
+            unread = max(0, s.size_seen - s.pos)
+            partial = s.pos - s.committed_offset
+            if unread or partial:
+                self._lost(s.path, s.committed_offset, s.committed_offset + partial + unread,
+                           f"file {why} and no copy of it holds these bytes")
+            else:
+                self._warn("truncated", s.path, f"file {why} at byte {s.pos}; restarting at 0")
             self.events.on_rotation(self.source, "truncate")
             s.fd = None
+            s.gz = None
             self._finish(s)
         if orig_fd is None:
             return
         st = os.fstat(orig_fd)
-        fp_len = min(st.st_size, FINGERPRINT_BYTES)
-        fp_hash = fingerprint(orig_fd, fp_len)
-        sid = new_stream_id(st.st_dev, st.st_ino, fp_hash, self.clock())
-        new = self._make_stream(sid, orig_path, st.st_dev, st.st_ino, fp_len, fp_hash, 0, orig_fd)
+        head = read_head(orig_fd)
+        sid = new_stream_id(st.st_dev, st.st_ino, head_hash(head), self.clock())
+        new = self._make_stream(sid, orig_path, st.st_dev, st.st_ino, head, 0, orig_fd)
+        new.size_seen = st.st_size
+        new.mtime = st.st_mtime
         self.known.pop(new.key, None)
         self.active[new.key] = new
 
-    def _find_copy(self, s: _Stream) -> tuple[str, int, os.stat_result] | None:
+    def _find_copy(self, s: _Stream) -> _Found | None:
         need = s.committed_offset
         for key, known in list(self.known.items()):
             if known.stream == s.id and known.fd is not None:
                 st = os.fstat(known.fd)
-                if st.st_size >= need:
+                if st.st_size >= need and os.pread(known.fd, len(s.head), 0) == s.head:
                     self.known.pop(key)
-                    return known.path, known.fd, st
-        found = self._locate(s.path, -1, -1, s.fp_len, s.fp_hash, need)
-        if found is not None and (found[2].st_dev, found[2].st_ino) != s.key:
+                    return _Found(known.path, known.fd, st, s.head, False)
+        if not s.head:
+            return None
+        found = self._locate(s.path, -1, -1, len(s.head), head_hash(s.head), need)
+        if found is not None and (found.st.st_dev, found.st.st_ino) != s.key:
             return found
         if found is not None:
-            os.close(found[1])
+            os.close(found.fd)
         return None
 
     # -------------------------------------------------------------- checkpoints
     def checkpoints(self) -> list[Checkpoint]:
         """Checkpoints of the streams that moved since the last call (for the batch transaction)."""
         out = []
-        now = self.clock()
         for s in list(self.active.values()) + self.retired:
             if s.dirty:
-                out.append(Checkpoint(s.id, self.source, s.path, s.dev, s.ino, s.fp_len, s.fp_hash,
-                                      s.committed_offset, s.finished, now))
+                # ``updated`` is the file's own modification time, comparable with other files' times.
+                out.append(Checkpoint(s.id, self.source, s.path, s.dev, s.ino, len(s.head), head_hash(s.head),
+                                      s.committed_offset, s.finished, s.mtime))
                 s.dirty = False
         self.retired = [s for s in self.retired if s.dirty]
         return out
@@ -459,6 +674,8 @@ class SourceTailer:
         out = []
         now = self.clock()
         for s in self.active.values():
+            if s.gz is not None:
+                continue
             try:
                 st = os.stat(s.path)
             except OSError:
@@ -476,32 +693,38 @@ class SourceTailer:
             k.release()
 
     # ------------------------------------------------------------------ helpers
-    def _make_stream(self, sid: str, path: str, dev: int, ino: int, fp_len: int, fp_hash: str, offset: int,
+    def _make_stream(self, sid: str, path: str, dev: int, ino: int, head: bytes, offset: int,
                      fd: int | None, finished: bool = False) -> _Stream:
         framer = self.framing.framer(offset, self.settings.max_line_bytes)
         now = self.clock()
-        return _Stream(sid, path, dev, ino, fp_len, fp_hash, offset, framer, fd, finished=finished,
+        return _Stream(sid, path, dev, ino, head, offset, framer, fd, finished=finished,
                        last_growth=now, last_data=now)
 
-    def _open(self, path: str) -> int | None:
+    def _open(self, path: str, quiet: bool = False) -> int | None:
         try:
             return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            kind = "permission_denied" if exc.errno in (errno.EACCES, errno.EPERM) else "unreadable"
-            self._warn(kind, path, f"cannot open: {exc.strerror}")
+            if not quiet:
+                kind = "permission_denied" if exc.errno in (errno.EACCES, errno.EPERM) else "unreadable"
+                self._warn(kind, path, f"cannot open: {exc.strerror}")
             return None
 
     def _matches_glob(self, path: str) -> bool:
-        import fnmatch
-
         return any(fnmatch.fnmatch(path, p) for p in self.patterns)
+
+    def _lost(self, path: str, start: int, end: int | None, why: str) -> None:
+        """Bytes that can never be read: counted, and logged with their range, never silently skipped."""
+        span = f"bytes {start}-{end}" if end is not None else f"bytes from {start} to the end"
+        if end is not None:
+            self.events.on_lost(self.source, end - start)
+        self.events.on_problem(self.source, "lost", path)
+        log.warning("source %s: %s: %s lost: %s", self.source, shown(path), span, why)
 
     def _warn(self, kind: str, path: str, message: str) -> None:
         self.events.on_problem(self.source, kind, path)
         if (kind, path) in self._warned:
             return
         self._warned.add((kind, path))
-        log.warning("source %s: %s: %s", self.source, path, message)
-
+        log.warning("source %s: %s: %s", self.source, shown(path), message)

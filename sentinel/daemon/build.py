@@ -68,6 +68,7 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
         on_truncated_line=lambda s: metrics.lines_truncated.labels(s).inc(),
         on_problem=lambda s, kind, path: metrics.file_problems.labels(s, kind).inc(),
         on_rotation=lambda s, kind: metrics.rotations.labels(s, kind).inc(),
+        on_lost=lambda s, nbytes: metrics.lost_bytes.labels(s).inc(nbytes),
     )
     out = []
     host = host_name(cfg)

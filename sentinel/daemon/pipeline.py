@@ -31,6 +31,10 @@ from sentinel.store.sink import EventSink
 
 log = logging.getLogger(__name__)
 
+# However little of it frames into records (a sparse hole, one huge line), a batch reads at most this
+# much, so the loop comes back to commit, discover and serve the other files in time.
+BATCH_MAX_BYTES = 32 << 20
+
 
 class BatchProcessor(Protocol):
     """Something that must see every batch inside its transaction (rule engine, outbox)."""
@@ -50,6 +54,12 @@ class BatchResult:
     events: int = 0
     new: int = 0
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    bytes_read: int = 0  # a read may move on without a record yet (the middle of a very long line)
+
+    @property
+    def busy(self) -> bool:
+        """Did this step read anything? If not, the files hold nothing more for now."""
+        return self.events > 0 or self.bytes_read > 0
 
 
 class Pipeline:
@@ -85,6 +95,7 @@ class Pipeline:
         # The records are kept until committed: if a worker dies, they are decoded here instead.
         self._queued: deque[tuple[list[RecordTuple], list[Checkpoint], float]] = deque()
         self._failed = False
+        self._turn = 0
 
     def restore(self) -> None:
         checkpoints = self.db.load_checkpoints()
@@ -113,13 +124,21 @@ class Pipeline:
         limit = self.settings.batch_max_lines
         deadline = now + self.settings.batch_max_wait_ms / 1000.0
         records: list[RawRecord] = []
+        sources = self.sources
         while len(records) < limit:
-            got = 0
-            for src in self.sources:
-                read = src.tailer.read(limit - len(records))
+            got = nbytes = 0
+            # Each source its share of the batch, the first one in turn, so a backlog in one source
+            # cannot keep another source's new lines waiting.
+            self._turn = (self._turn + 1) % max(1, len(sources))
+            ordered = sources[self._turn:] + sources[: self._turn]
+            for i, src in enumerate(ordered):
+                share = max(1, (limit - len(records)) // (len(ordered) - i))
+                read = src.tailer.read(share)
                 got += len(read)
+                nbytes += src.tailer.bytes_read
                 records += read
-            if got == 0 or self.clock() >= deadline:
+            result.bytes_read += nbytes
+            if (got == 0 and nbytes == 0) or self.clock() >= deadline or result.bytes_read >= BATCH_MAX_BYTES:
                 break
         # Taken right after the read: exactly the positions these records reach, whatever is read next.
         checkpoints = [cp for src in self.sources for cp in src.tailer.checkpoints()]
@@ -255,7 +274,7 @@ class Pipeline:
             if now - last_lag >= 1.0:
                 self.update_lag()
                 last_lag = now
-            if result.events == 0:
+            if not result.busy:
                 if idle_hook is not None:
                     idle_hook()
                 wake.wait(poll)

@@ -169,7 +169,7 @@ class Daemon:
         batches = events = 0
         while time.monotonic() < deadline:
             result = self.pipeline.step()
-            if result.events == 0:
+            if not result.busy:
                 log.info("drained %d events in %d batches; checkpoints committed", events, batches)
                 return batches, events, True
             batches += 1

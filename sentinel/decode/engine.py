@@ -18,6 +18,7 @@ from sentinel.events.conditions import Predicate, compile_condition
 from sentinel.events.ecs import FIELD_TYPES, LIST_FIELDS, coerce, normalise_ip
 from sentinel.events.ids import stream_prefix
 from sentinel.events.model import Event, iso
+from sentinel.events.paths import display_path
 from sentinel.events.timestamps import any_timestamp, plausible
 
 Outcome = Literal["parsed", "unmatched", "unparsed"]
@@ -449,6 +450,10 @@ class Decoder:
             "log.offset": rec.offset,
             "sentinel.source": self.name,
         }
+        if not rec.path.isascii():
+            fields["log.file.path"], utf8 = display_path(rec.path)
+            if not utf8:
+                tags.append("path_not_utf8")
         if rec.truncated:
             fields["sentinel.original_length"] = rec.original_length
         ts: float | None = None

@@ -31,6 +31,8 @@ class Metrics:
                                      ["source", "kind"], registry=r)
         self.rotations = Counter("sentinel_file_rotations", "Rotations, truncations and new files seen",
                                  ["source", "kind"], registry=r)
+        self.lost_bytes = Counter("sentinel_file_lost_bytes", "Bytes gone from every file before they could be "
+                                  "read (each loss is also logged with its byte range)", ["source"], registry=r)
         self.lag_bytes = Gauge("sentinel_checkpoint_lag_bytes", "Bytes written to a source's files not yet committed",
                                ["source"], registry=r)
         self.lag_seconds = Gauge("sentinel_checkpoint_lag_seconds",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sentinel.collect.records import Checkpoint
 from sentinel.errors import StoreError
+from sentinel.events.paths import path_from_db, path_to_db
 from sentinel.store.schema import DDL, SCHEMA_VERSION, migrate
 
 _extra_ddl: list[str] = []
@@ -81,7 +82,8 @@ class Database:
         rows = self.conn.execute(
             "SELECT stream, source, path, dev, ino, fp_len, fp_hash, offset, finished, updated FROM checkpoints"
         ).fetchall()
-        return [Checkpoint(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9]) for r in rows]
+        return [Checkpoint(r[0], r[1], path_from_db(r[2]), r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9])
+                for r in rows]
 
     @staticmethod
     def save_checkpoints(tx: sqlite3.Connection, checkpoints: Sequence[Checkpoint]) -> None:
@@ -89,8 +91,8 @@ class Database:
             "INSERT INTO checkpoints VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(stream) DO UPDATE SET "
             "path=excluded.path, dev=excluded.dev, ino=excluded.ino, fp_len=excluded.fp_len, "
             "fp_hash=excluded.fp_hash, offset=excluded.offset, finished=excluded.finished, updated=excluded.updated",
-            [(c.stream, c.source, c.path, c.dev, c.ino, c.fp_len, c.fp_hash, c.offset, int(c.finished), c.updated)
-             for c in checkpoints],
+            [(c.stream, c.source, path_to_db(c.path), c.dev, c.ino, c.fp_len, c.fp_hash, c.offset, int(c.finished),
+              c.updated) for c in checkpoints],
         )
 
     def close(self) -> None:
