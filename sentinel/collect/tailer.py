@@ -106,6 +106,7 @@ class _Stream:
     dirty: bool = True
     mtime: float = 0.0
     size_seen: int = 0
+    lost_print: tuple[int, str] | None = None  # the print of a stream whose content is gone, kept for good
     young: bool = False  # too short yet to be sure it is not a copy of another stream
 
     @property
@@ -122,6 +123,14 @@ class _Stream:
             self.gz = None
         _close_quietly(self.fd)
         self.fd = None
+
+
+def _key_at(path: str) -> Key | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _close_quietly(fd: int | None) -> None:
@@ -194,6 +203,8 @@ class SourceTailer:
         self._warned: set[tuple[str, str]] = set()
         self._turn = 0  # which stream reads first: turns round, so no stream always goes last
         self.bytes_read = 0  # by the last read() call
+        self._at_path: dict[str, Key | None] = {}  # which file held each followed name at the last look
+        self._looked: dict[str, float] = {}  # and when (real time)
         self._unreadable_since: dict[str, float] = {}
 
     # ----------------------------------------------------------------- restore
@@ -208,17 +219,21 @@ class SourceTailer:
         for cp in mine:
             if not cp.finished:
                 self._restore_one(cp)
-        for cp in mine:
-            if not cp.finished and cp.fp_len == 0:
-                self._adopt_rotations_of_empty(cp, checkpoints)
+        if mine:
+            since = max(c.updated for c in mine)
+            prints = [(c.fp_len, c.fp_hash) for c in mine if c.fp_len]
+            for path in self._followed_paths():
+                self._adopt_unseen_rotations(path, since, prints)
 
     def _restore_one(self, cp: Checkpoint) -> None:
         found = self._locate(cp.path, cp.dev, cp.ino, cp.fp_len, cp.fp_hash, cp.offset)
         if found is None:
             self._lost(cp.path, cp.offset, None, f"the file of stream {cp.stream} is gone and no rotation of it "
                        "holds its content (deleted or rotated away while sentinel was stopped)")
-            self.retired.append(self._make_stream(cp.stream, cp.path, cp.dev, cp.ino, b"", cp.offset, None,
-                                                  finished=True))
+            gone = self._make_stream(cp.stream, cp.path, cp.dev, cp.ino, b"", cp.offset, None, finished=True)
+            gone.lost_print = (cp.fp_len, cp.fp_hash)  # so its content is still recognised if it turns up
+            self.retired.append(gone)
+            self.known[(cp.dev, cp.ino)] = _Known(cp.fp_len, cp.fp_hash, cp.stream)
             return
         st = found.st
         s = self._make_stream(cp.stream, found.path, st.st_dev, st.st_ino, found.head, cp.offset, None)
@@ -229,46 +244,57 @@ class SourceTailer:
             s.rotated = True
         self.active[s.key] = s
 
-    def _adopt_rotations_of_empty(self, cp: Checkpoint, checkpoints: list[Checkpoint]) -> None:
-        """A stream checkpointed while its file was empty has no content to be recognised by. If the file
-        was copy-truncated while we were down, what was written before the copy is only in rotated files
-        next to it, written after the checkpoint and claimed by no other stream: those are read whole."""
-        directory = os.path.dirname(cp.path) or "."
-        base = os.path.basename(cp.path)
-        taken = {(c.dev, c.ino) for c in checkpoints} | set(self.active) | set(self.known)
-        prints = [(c.fp_len, c.fp_hash) for c in checkpoints if c.fp_len]
-        own = next((s for s in self.active.values() if s.id == cp.stream), None)
-        current = own.head if own is not None else b""
+    def _blank(self, key: Key | None) -> bool:
+        s = self.active.get(key) if key is not None else None
+        return s is not None and not s.head
+
+    def _adopt_unseen_rotations(self, path: str, since: float, prints: list[tuple[int, str]]) -> None:
+        """Read rotations of ``path`` that no stream ever saw: a file created, written and renamed away
+        between two looks (or while sentinel was stopped), or the copy of a copytruncate of a stream that
+        had no content to be recognised by. Candidates are siblings named like a rotation of ``path``,
+        outside the globs, changed after ``since`` (a real time, like the files' own), whose content no
+        stream, copy or checkpoint accounts for; they are read whole."""
+        directory = os.path.dirname(path) or "."
+        base = os.path.basename(path)
         try:
             names = sorted(os.listdir(directory))
         except OSError:
             return
+        fd = self._open(path, quiet=True)
+        current = b""
+        if fd is not None:
+            current = read_head(fd)
+            os.close(fd)
         for name in names:
-            path = os.path.join(directory, name)
-            if name == base or not name.startswith(base) or self._matches_glob(path):
+            if name == base or not name.startswith(base) or name[len(base)] not in ".-_":
                 continue
+            cand = os.path.join(directory, name)
+            if self._matches_glob(cand):
+                continue  # discovery looks at it anyway
             try:
-                st = os.stat(path)
+                st = os.stat(cand)
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in taken or st.st_mtime <= cp.updated:
+            key = (st.st_dev, st.st_ino)
+            if not stat.S_ISREG(st.st_mode) or key in self.active or key in self.known or st.st_ctime <= since:
                 continue
-            fd = self._open(path)
+            fd = self._open(cand, quiet=True)
             if fd is None:
                 continue
             compressed = is_compressed(fd)
             head = compressed_head(fd) if compressed else read_head(fd)
-            if (head is None or not head or any(head_hash(head[:n]) == h for n, h in prints if len(head) >= n)
+            if (head is None or not head or self._copy_of(head, key, complete=True) is not None
+                    or any(len(head) >= n and head_hash(head[:n]) == h for n, h in prints)
                     or (current and (head.startswith(current) or current.startswith(head)))):
-                os.close(fd)  # no content, or content some stream already accounts for
+                os.close(fd)  # no content yet, or content some stream already accounts for
                 continue
             st = os.fstat(fd)
             sid = new_stream_id(st.st_dev, st.st_ino, head_hash(head), self.clock())
-            s = self._make_stream(sid, path, st.st_dev, st.st_ino, head, 0, None)
-            self._attach(s, _Found(path, fd, st, head, compressed))
+            s = self._make_stream(sid, cand, st.st_dev, st.st_ino, head, 0, None)
+            self._attach(s, _Found(cand, fd, st, head, compressed))
             s.rotated = True
             self.active[s.key] = s
-            self.events.on_rotation(self.source, "copy_while_stopped")
+            self.events.on_rotation(self.source, "unseen_rotation")
 
     def _attach(self, s: _Stream, found: _Found) -> None:
         s.fd = found.fd
@@ -297,8 +323,7 @@ class SourceTailer:
             if not stat.S_ISREG(st.st_mode):
                 continue
             if (st.st_dev, st.st_ino) == (dev, ino):
-                if st.st_size >= offset:
-                    by_inode.append(cand)
+                by_inode.append(cand)  # its size is checked below: a compressed one is smaller than its content
             elif fp_len > 0:
                 if cand.endswith(".gz"):
                     squeezed.append(cand)
@@ -317,14 +342,28 @@ class SourceTailer:
             os.close(fd)
         return None
 
+    def _followed_paths(self) -> set[str]:
+        """The names rotations are named after: exact paths in the source, and the files its globs matched."""
+        exact = {p for p in self.patterns if not glob.has_magic(p)}
+        return exact | {s.path for s in self.active.values() if not s.rotated and s.gz is None}
+
     # --------------------------------------------------------------- discovery
     def discover(self) -> None:
         """Match the globs and react to new, renamed, replaced and vanished files."""
         now = self.clock()
         seen: set[Key] = set()
+        looked = time.time()  # compared with file times, which are the real clock's
         for pattern in self.patterns:
             for path in sorted(glob.glob(pattern)):
                 self._consider(path, now, seen)
+        for path in self._followed_paths():
+            key = _key_at(path)
+            if path in self._at_path and (key != self._at_path[path] or self._blank(key)):
+                # Another file holds the name now, or its stream has seen no content yet (a copytruncate
+                # would leave no trace in it): a rotation may hold content no stream saw.
+                self._adopt_unseen_rotations(path, self._looked.get(path, 0.0), [])
+            self._at_path[path] = key
+            self._looked[path] = looked
         for key, s in list(self.active.items()):
             if key not in seen and not s.rotated:
                 s.rotated = True
@@ -660,11 +699,13 @@ class SourceTailer:
     def checkpoints(self) -> list[Checkpoint]:
         """Checkpoints of the streams that moved since the last call (for the batch transaction)."""
         out = []
+        looked = time.time()
         for s in list(self.active.values()) + self.retired:
             if s.dirty:
-                # ``updated`` is the file's own modification time, comparable with other files' times.
-                out.append(Checkpoint(s.id, self.source, s.path, s.dev, s.ino, len(s.head), head_hash(s.head),
-                                      s.committed_offset, s.finished, s.mtime))
+                # ``updated`` is real time, not the injected clock: it is compared with file times.
+                fp_len, fp_hash = s.lost_print or (len(s.head), head_hash(s.head))
+                out.append(Checkpoint(s.id, self.source, s.path, s.dev, s.ino, fp_len, fp_hash,
+                                      s.committed_offset, s.finished, looked))
                 s.dirty = False
         self.retired = [s for s in self.retired if s.dirty]
         return out

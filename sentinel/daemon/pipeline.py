@@ -102,6 +102,10 @@ class Pipeline:
         for src in self.sources:
             src.tailer.restore(checkpoints)
         self.discover()
+        # What was found at start is committed at once: a daemon stopped before its first batch still
+        # knows next time which files it had seen, and so which rotations of them are new.
+        with self.db.transaction() as tx:
+            self.db.save_checkpoints(tx, [cp for src in self.sources for cp in src.tailer.checkpoints()])
 
     def discover(self) -> None:
         for src in self.sources:
