@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -101,9 +101,29 @@ class PipelineSettings(Strict):
                     "caught up on more cores; 0 decodes in the daemon itself")
 
 
+_JOURNAL_MATCH = r"^[A-Z0-9_]+=.*$"
+
+
+class JournalSourceSettings(Strict):
+    """Which journal a ``type: journal`` source reads, and what in it (overriding the collector's defaults)."""
+
+    directory: str | None = Field(default=None, description="journal files in this directory instead of the "
+                                  "system journal (journalctl --directory)")
+    files: list[str] = Field(default=[], description="journal files (journalctl --file; globs allowed)")
+    identifiers: list[str] | None = Field(default=None, description="SYSLOG_IDENTIFIER values to follow")
+    units: list[str] | None = Field(default=None, description="systemd units to follow (_SYSTEMD_UNIT)")
+    matches: list[Annotated[str, Field(pattern=_JOURNAL_MATCH)]] | None = Field(
+        default=None, description="further FIELD=value journal matches, each an alternative")
+
+
 class SourceSettings(Strict):
     collector: str = Field(description="name of a collector definition in collectors/")
     enabled: bool = True
+    type: Literal["auto", "file", "journal"] = Field(
+        default="auto",
+        description="file: tail the paths; journal: follow the systemd journal; auto: the files when one of the "
+                    "paths exists, else the journal if the collector has a journal part")
+    journal: JournalSourceSettings = JournalSourceSettings()
     paths: list[str] | None = Field(default=None, description="overrides the collector's default paths")
     host_name: str | None = None
     start_position: Literal["beginning", "end"] | None = None

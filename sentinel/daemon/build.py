@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import glob
+import shutil
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sentinel.collect.framing import FramingSpec
+from sentinel.collect.journal import JournalEvents, JournalSettings, JournalSource
 from sentinel.collect.tailer import SourceTailer, TailerEvents, TailerSettings
 from sentinel.conf.models import LoadedConfig, SourceSettings
 from sentinel.daemon.pipeline import SourceRuntime
@@ -27,6 +30,24 @@ class SourcePlan:
     settings: SourceSettings
     collector: LoadedCollector
     paths: list[str]
+    type: str = "file"  # "file" or "journal": what ``type: auto`` resolved to
+    why: str = ""  # why auto chose it, for `sentinel check`
+
+
+def choose_type(src: SourceSettings, collector: LoadedCollector, paths: list[str]) -> tuple[str, str]:
+    """``type: auto``: the files when one exists (the operator's syslog daemon writes them), else the journal
+    (Debian 12 and RHEL 9 log sshd, PAM and sudo only there), if the collector says what to follow in it."""
+    if src.type != "auto":
+        return src.type, "configured"
+    if collector.spec.journal is None:
+        return "file", "the collector has no journal part"
+    if src.paths is not None:
+        return "file", "paths are configured"
+    if any(glob.glob(p) for p in paths):
+        return "file", "its files exist"
+    if shutil.which("journalctl") is None:
+        return "file", f"none of {', '.join(paths)} exists, and journalctl is not installed"
+    return "journal", f"none of {', '.join(paths)} exists"
 
 
 def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedCollector], list[ConfigError]]:
@@ -48,11 +69,18 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
             continue
         collector = collectors[src.collector]
         paths = [str(cfg.resolve(p)) for p in (src.paths if src.paths is not None else collector.spec.paths)]
-        if not paths:
+        kind, why = choose_type(src, collector, paths)
+        if kind == "journal":
+            if not _journal_settings(cfg, src, collector).match_args():
+                errors.append(ConfigError(
+                    "a journal source needs something to follow: identifiers, units or matches, here or in the "
+                    "collector's journal part", Location(str(cfg.path), None, f"sources[{i}].journal")))
+                continue
+        elif not paths:
             errors.append(ConfigError("no paths: give the source paths or the collector default paths",
                                       Location(str(cfg.path), None, f"sources[{i}].paths")))
             continue
-        plans.append(SourcePlan(src, collector, paths))
+        plans.append(SourcePlan(src, collector, paths, kind, why))
     return plans, collectors, errors
 
 
@@ -69,10 +97,22 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
         on_problem=lambda s, kind, path: metrics.file_problems.labels(s, kind).inc(),
         on_rotation=lambda s, kind: metrics.rotations.labels(s, kind).inc(),
     )
+    journal_events = JournalEvents(
+        on_read=on_read,
+        on_gap=lambda s, entries: metrics.source_gaps.labels(s, "journal_vacuumed").inc(),
+        on_restart=lambda s, reason: metrics.source_restarts.labels(s, reason).inc(),
+        on_truncated=lambda s: metrics.lines_truncated.labels(s).inc(),
+    )
     out = []
     host = host_name(cfg)
     for plan in plans:
         spec = plan.collector.spec
+        if plan.type == "journal":
+            journal = replace(_journal_settings(cfg, plan.settings, plan.collector), max_line_bytes=p.max_line_bytes,
+                              start_position=plan.settings.start_position or p.start_position)
+            decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host, source_type="journal")
+            out.append(SourceRuntime(spec.name, JournalSource(spec.name, journal, journal_events, clock), decoder))
+            continue
         framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
         settings = TailerSettings(
             max_line_bytes=p.max_line_bytes,
@@ -83,6 +123,21 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
         decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host)
         out.append(SourceRuntime(spec.name, tailer, decoder))
     return out
+
+
+def _journal_settings(cfg: LoadedConfig, src: SourceSettings, collector: LoadedCollector) -> JournalSettings:
+    """The source's journal overrides over the collector's defaults."""
+    own, default = src.journal, collector.spec.journal
+    def pick(mine: list[str] | None, theirs: list[str] | None) -> tuple[str, ...]:
+        return tuple(mine if mine is not None else (theirs or ()))
+
+    return JournalSettings(
+        directory=str(cfg.resolve(own.directory)) if own.directory else None,
+        files=tuple(str(cfg.resolve(f)) for f in own.files),
+        identifiers=pick(own.identifiers, default.identifiers if default else None),
+        units=pick(own.units, default.units if default else None),
+        matches=pick(own.matches, default.matches if default else None),
+    )
 
 
 def require(errors: list[ConfigError]) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import orjson
 
 from sentinel.collect.records import RawRecord
+from sentinel.decode.journal import parse_entry
 from sentinel.decode.keyvalue import AuditError, parse_records
 from sentinel.decode.spec import CollectorSpec, LookupSpec, PatternSpec
 from sentinel.decode.syslog import HeaderError, parse_header
@@ -382,10 +383,12 @@ def _flatten_json(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None
 class Decoder:
     """Decodes records of one collector; the same input always gives the same event."""
 
-    def __init__(self, spec: CollectorSpec, zone: str = "UTC", host_name: str = "localhost") -> None:
+    def __init__(self, spec: CollectorSpec, zone: str = "UTC", host_name: str = "localhost",
+                 source_type: Literal["file", "journal"] = "file") -> None:
         self.spec = spec
         self.name = spec.name
-        self.format = spec.format
+        # A journal source hands out journal entries, whose MESSAGE then meets the same patterns.
+        self.format = "journal" if source_type == "journal" else spec.format
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
         self.host_name = host_name
         self.patterns = [compile_pattern(p) for p in spec.patterns]
@@ -467,6 +470,15 @@ class Decoder:
                 candidates = index.get(msg[:2], fallback)
                 # The header writes only values of their final type, so from here on the only fields
                 # that may need converting are those the collector's common part and the patterns write.
+                plan = self.common_plan
+            elif fmt == "journal":
+                ts, prog, msg = parse_entry(text, fields, tags)
+                # Entries are addressed by cursor (kept in journald.cursor), not by a file and byte offset.
+                del fields["log.file.path"], fields["log.offset"]
+                fields["message"] = msg
+                ctx = {"message": msg, "program": prog}
+                index, fallback = self.indexed.get(prog, self.indexed_any)
+                candidates = index.get(msg[:2], fallback)
                 plan = self.common_plan
             elif fmt == "json":
                 obj = orjson.loads(text)
