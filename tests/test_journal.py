@@ -57,12 +57,12 @@ def test_journal_fields_map_onto_ecs_and_message_meets_the_auth_patterns() -> No
 
 
 def test_message_as_a_byte_array_is_decoded_and_invalid_utf8_flagged() -> None:
-    text = "Accepted publickey for alice from 10.1.2.3 port 22 ssh2".encode()
+    text = b"Accepted publickey for alice from 10.1.2.3 port 22 ssh2"
     good = b'{"SYSLOG_IDENTIFIER":"sshd","MESSAGE":[' + ",".join(str(b) for b in text).encode() + b"]}"
     ev, outcome = _decoder().decode(_record(good), 1.0)
     assert outcome == "parsed" and ev.fields["user.name"] == "alice"
     assert "invalid_utf8" not in (ev.fields.get("tags") or [])
-    bad = "Accepted publickey for ".encode() + b"\xff\xfe" + b" from 10.1.2.3 port 22 ssh2"
+    bad = b"Accepted publickey for " + b"\xff\xfe" + b" from 10.1.2.3 port 22 ssh2"
     line = b'{"SYSLOG_IDENTIFIER":"sshd","MESSAGE":[' + ",".join(str(b) for b in bad).encode() + b"]}"
     ev, outcome = _decoder().decode(_record(line), 1.0)
     assert outcome == "parsed" and "invalid_utf8" in ev.fields["tags"]
@@ -357,3 +357,29 @@ def test_check_says_which_input_auto_picks(tmp_path: Path) -> None:
     assert f"source linux-auth: reads the systemd journal (type: auto; none of {auth} exists)" in check()
     auth.touch()
     assert f"source linux-auth: reads {auth} (type: auto; its files exist)" in check()
+
+
+def test_replay_journal_backfills_from_since_once_however_often_it_runs(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    early = JournalWriter(journal / "early.journal", start_us=1_764_000_000_000_000)  # 2025-11-24 16:00 UTC
+    early.write_many([sshd_failure(i) for i in range(4)])
+    early.close()
+    late = JournalWriter(journal / "late.journal", start_us=1_764_100_000_000_000)  # 2025-11-25 19:46 UTC
+    late.write_many([sshd_failure(i) for i in range(10, 16)])
+    late.write({"SYSLOG_IDENTIFIER": "cron", "MESSAGE": "not followed"})
+    late.close()
+    config = _config(tmp_path, journal)
+
+    def replay(*extra: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "sentinel", "replay", "-c", str(config), "--collector",
+                               "linux-auth", "--journal", "--quiet", "--no-detect", *extra], capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "replayed 6 records" in replay("--since", "2025-11-25 00:00:00")
+    db = tmp_path / "state" / "events.db"
+    assert sorted(e["user.name"] for e in _stored(db)) == sorted(f"user{i % 7}" for i in range(10, 16))
+    again = replay()
+    assert "replayed 10 records" in again and "4 new events stored, 6 already present" in again
+    assert _count(db) == 10

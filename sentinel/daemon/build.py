@@ -140,6 +140,16 @@ def _journal_settings(cfg: LoadedConfig, src: SourceSettings, collector: LoadedC
     )
 
 
+def journal_settings_for(cfg: LoadedConfig, collector: LoadedCollector, directory: str | None) -> JournalSettings:
+    """What ``replay --journal`` reads: the config's own source of this collector (its journal overrides), or
+    the collector's defaults; ``directory`` (a copied-off journal) overrides where."""
+    src = next((s for s in cfg.config.sources if s.collector == collector.spec.name), None)
+    settings = _journal_settings(cfg, src or SourceSettings(collector=collector.spec.name), collector)
+    if directory is not None:
+        settings = replace(settings, directory=str(Path(directory).resolve()), files=())
+    return settings
+
+
 def require(errors: list[ConfigError]) -> None:
     if errors:
         raise ConfigErrors(errors)
