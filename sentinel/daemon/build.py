@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from sentinel.collect.framing import FramingSpec
 from sentinel.collect.journal import JournalEvents, JournalSettings, JournalSource
+from sentinel.collect.syslog_net import Listener, SyslogEvents, SyslogSettings, SyslogSource
 from sentinel.collect.tailer import SourceTailer, TailerEvents, TailerSettings
 from sentinel.conf.models import LoadedConfig, SourceSettings
 from sentinel.daemon.pipeline import SourceRuntime
@@ -70,7 +72,12 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
         collector = collectors[src.collector]
         paths = [str(cfg.resolve(p)) for p in (src.paths if src.paths is not None else collector.spec.paths)]
         kind, why = choose_type(src, collector, paths)
-        if kind == "journal":
+        if kind == "syslog":
+            if not src.syslog.listen:
+                errors.append(ConfigError("a syslog source needs at least one listen address, e.g. udp://0.0.0.0:5514",
+                                          Location(str(cfg.path), None, f"sources[{i}].syslog.listen")))
+                continue
+        elif kind == "journal":
             if not _journal_settings(cfg, src, collector).match_args():
                 errors.append(ConfigError(
                     "a journal source needs something to follow: identifiers, units or matches, here or in the "
@@ -85,7 +92,7 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
 
 
 def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
-                  clock: Callable[[], float] = time.time) -> list[SourceRuntime]:
+                  clock: Callable[[], float] = time.time, wake: threading.Event | None = None) -> list[SourceRuntime]:
     p = cfg.config.pipeline
     def on_read(source: str, lines: int, nbytes: int) -> None:
         metrics.lines_read.labels(source).inc(lines)
@@ -107,6 +114,11 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
     host = host_name(cfg)
     for plan in plans:
         spec = plan.collector.spec
+        if plan.type == "syslog":
+            out.append(SourceRuntime(spec.name, _syslog_source(cfg, plan, metrics, clock, wake),
+                                     Decoder(spec, cfg.config.timezone, plan.settings.host_name or host,
+                                             source_type="syslog")))
+            continue
         if plan.type == "journal":
             journal = replace(_journal_settings(cfg, plan.settings, plan.collector), max_line_bytes=p.max_line_bytes,
                               start_position=plan.settings.start_position or p.start_position)
@@ -123,6 +135,34 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
         decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host)
         out.append(SourceRuntime(spec.name, tailer, decoder))
     return out
+
+
+def _syslog_source(cfg: LoadedConfig, plan: SourcePlan, metrics: Metrics, clock: Callable[[], float],
+                   wake: threading.Event | None) -> SyslogSource:
+    own = plan.settings.syslog
+    listeners = []
+    for url in own.listen:
+        protocol, _, rest = url.partition("://")
+        host, _, port = rest.rpartition(":")
+        listeners.append(Listener(protocol, host.strip("[]") or "0.0.0.0", int(port)))
+    settings = SyslogSettings(
+        listeners=tuple(listeners),
+        tls_cert=str(cfg.resolve(own.tls_cert)) if own.tls_cert else None,
+        tls_key=str(cfg.resolve(own.tls_key)) if own.tls_key else None,
+        tls_client_ca=str(cfg.resolve(own.tls_client_ca)) if own.tls_client_ca else None,
+        allow=tuple(own.allow), rate_per_sender=own.rate_per_sender, rate_burst=own.rate_burst,
+        max_message_bytes=own.max_message_bytes, idle_timeout_seconds=own.idle_timeout_seconds,
+    )
+    def on_message(source: str, protocol: str, nbytes: int) -> None:
+        metrics.lines_read.labels(source).inc()
+        metrics.bytes_read.labels(source).inc(nbytes)
+
+    events = SyslogEvents(
+        on_message=on_message,
+        on_problem=lambda s, kind: metrics.syslog_problems.labels(s, kind).inc(),
+        on_udp_drops=lambda s, n: metrics.source_gaps.labels(s, "udp_dropped").inc(n),
+    )
+    return SyslogSource(plan.collector.spec.name, settings, events, clock, wake)
 
 
 def _journal_settings(cfg: LoadedConfig, src: SourceSettings, collector: LoadedCollector) -> JournalSettings:

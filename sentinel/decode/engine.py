@@ -380,15 +380,30 @@ def _flatten_json(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None
             out[name] = value
 
 
+def _sender(origin: str, fields: dict[str, Any]) -> None:
+    """``tls://CN=x@10.0.0.5:514`` (the receiver's record path) into the sender's fields."""
+    scheme, _, rest = origin.partition("://")
+    identity, _, peer = rest.rpartition("@")
+    fields["log.source.address"] = peer
+    fields["network.transport"] = "udp" if scheme == "udp" else "tcp"
+    if scheme == "tls":
+        fields["network.protocol"] = "syslog-tls"
+        if identity:
+            from urllib.parse import unquote
+
+            fields["tls.client.subject"] = unquote(identity)
+
+
 class Decoder:
     """Decodes records of one collector; the same input always gives the same event."""
 
     def __init__(self, spec: CollectorSpec, zone: str = "UTC", host_name: str = "localhost",
-                 source_type: Literal["file", "journal"] = "file") -> None:
+                 source_type: Literal["file", "journal", "syslog"] = "file") -> None:
         self.spec = spec
         self.name = spec.name
         # A journal source hands out journal entries, whose MESSAGE then meets the same patterns.
         self.format = "journal" if source_type == "journal" else spec.format
+        self.network = source_type == "syslog"
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
         self.host_name = host_name
         self.patterns = [compile_pattern(p) for p in spec.patterns]
@@ -454,6 +469,10 @@ class Decoder:
         }
         if rec.truncated:
             fields["sentinel.original_length"] = rec.original_length
+        if self.network:
+            # Received over the network: where it came from instead of a file and byte offset.
+            del fields["log.file.path"], fields["log.offset"]
+            _sender(rec.path, fields)
         ts: float | None = None
         outcome: Outcome = "unmatched"
         reference = rec.reference_time or now
