@@ -237,3 +237,39 @@ def test_a_tcp_sender_faster_than_the_reader_is_slowed_not_dropped() -> None:
         source.close()
     assert len(got) == total
     assert got == [f"<38>Dec  1 10:00:00 web1 sshd[1]: message {i}".encode() for i in range(total)]
+
+
+def test_rsyslog_forwarding_over_tcp_and_tls_is_stored_once_per_message(tmp_path: Path) -> None:
+    certs = _certs(tmp_path / "tls")
+    tcp, tls_port, rsyslog_in = free_port(), free_port(), free_port()
+    d = Daemon(tmp_path, {"listen": [f"tcp://127.0.0.1:{tcp}", f"tls://127.0.0.1:{tls_port}"],
+                          "tls_cert": str(certs["server.pem"]), "tls_key": str(certs["server.key"])})
+    work = tmp_path / "rsyslog"
+    work.mkdir()
+    conf = work / "rsyslog.conf"
+    conf.write_text(f'''
+global(workDirectory="{work}" defaultNetstreamDriverCAFile="{certs["ca.pem"]}")
+module(load="imudp")
+input(type="imudp" address="127.0.0.1" port="{rsyslog_in}")
+action(type="omfwd" target="127.0.0.1" port="{tcp}" protocol="tcp" TCP_Framing="octet-counted"
+       template="RSYSLOG_SyslogProtocol23Format")
+action(type="omfwd" target="127.0.0.1" port="{tls_port}" protocol="tcp" StreamDriver="gtls" StreamDriverMode="1"
+       StreamDriverAuthMode="x509/certvalid")
+''')
+    rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(work / "rsyslogd.pid")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        for i in range(10):
+            _logger("--udp", "-n", "127.0.0.1", "-P", str(rsyslog_in), "-t", "sshd", _failure(i))
+        events = d.wait_for(20, timeout=30)
+    finally:
+        rsyslog.terminate()
+        rsyslog.wait(10)
+        d.stop()
+    tls_events = [e for e in events if e.get("network.protocol") == "syslog-tls"]
+    tcp_events = [e for e in events if e.get("network.protocol") != "syslog-tls"]
+    assert sorted(e["user.name"] for e in tcp_events) == [f"user{i}" for i in range(10)]
+    assert sorted(e["user.name"] for e in tls_events) == [f"user{i}" for i in range(10)]
+    assert all(e["log.syslog.version"] == "1" for e in tcp_events), "RFC 5424 template over TCP"
+    assert len(events) == 20
