@@ -273,3 +273,50 @@ action(type="omfwd" target="127.0.0.1" port="{tls_port}" protocol="tcp" StreamDr
     assert sorted(e["user.name"] for e in tls_events) == [f"user{i}" for i in range(10)]
     assert all(e["log.syslog.version"] == "1" for e in tcp_events), "RFC 5424 template over TCP"
     assert len(events) == 20
+
+
+def test_sockets_passed_by_systemd_are_used(tmp_path: Path) -> None:
+    """systemd-socket-activate holds the port (as systemd would for sentinel-syslog.socket) and passes it in
+    through LISTEN_FDS; sentinel binding the port itself would fail with "address in use"."""
+    port = free_port()
+    cfg = {
+        "state_dir": str(tmp_path / "state"), "collectors_dir": str(ROOT / "collectors"),
+        "rules_dir": str(tmp_path / "no-rules"), "alerts_dir": str(tmp_path / "no-alerts"),
+        "pipeline": {"poll_interval_ms": 50}, "metrics": {"enabled": False}, "api": {"enabled": False},
+        "detection": {"enabled": False}, "notify": {"enabled": False},
+        "sources": [{"collector": "linux-auth", "type": "syslog", "syslog": {"listen": [f"tcp://127.0.0.1:{port}"]}}],
+    }
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    log = (tmp_path / "daemon.log").open("ab")
+    proc = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", sys.executable, "-m", "sentinel",
+                             "run", "-c", str(config)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=log, stderr=log)
+    db = tmp_path / "state" / "events.db"
+    try:
+        time.sleep(0.5)
+        _logger("--tcp", "-n", "127.0.0.1", "-P", str(port), "-t", "sshd", _failure(3))
+        deadline = time.monotonic() + 30
+        users: list[str] = []
+        while not users and time.monotonic() < deadline:
+            time.sleep(0.1)
+            if db.exists():
+                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                try:
+                    reader = ShapeReader(conn)
+                    rows = conn.execute("SELECT shape, doc FROM events")
+                    users = [reader.fields(s, d).get("user.name") for s, d in rows]
+                except sqlite3.OperationalError:
+                    pass
+                finally:
+                    conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert users == ["user3"], (tmp_path / "daemon.log").read_text()
+
+
+def test_the_socket_unit_verifies() -> None:
+    done = subprocess.run(["systemd-analyze", "verify", str(ROOT / "systemd" / "sentinel-syslog.socket")],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
