@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,8 +137,11 @@ class JournalSource:
     """Follows journal entries of one source, as JSON records, from the committed cursor on."""
 
     def __init__(self, source: str, settings: JournalSettings, events: JournalEvents | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, wake: threading.Event | None = None) -> None:
         self.source = source
+        # Set when journalctl has printed something, so the pipeline reads it now rather than at its next poll.
+        self.wake = wake
+        self._drained = threading.Event()
         self.settings = settings
         self.events = events or JournalEvents()
         self.clock = clock
@@ -183,6 +188,7 @@ class JournalSource:
             try:
                 data = os.read(fd, self.settings.read_chunk_bytes)
             except BlockingIOError:
+                self._drained.set()
                 break
             except OSError as exc:
                 self._warn("read", f"reading journalctl's output failed: {exc.strerror}")
@@ -343,6 +349,27 @@ class JournalSource:
         os.set_blocking(proc.stdout.fileno(), False)
         os.set_blocking(proc.stderr.fileno(), False)
         self._reader = _Reader(proc, expect, self.clock())
+        if self.wake is not None:
+            self._drained.set()
+            threading.Thread(target=self._watch, args=(self._reader,), name=f"journal-{self.source}",
+                             daemon=True).start()
+
+    def _watch(self, reader: _Reader) -> None:
+        """Wake the pipeline when output is waiting; after each wake, wait until the pipeline read it all."""
+        assert self.wake is not None and reader.proc.stdout is not None
+        stdout = reader.proc.stdout
+        while self._reader is reader:
+            if not self._drained.wait(1.0):
+                continue
+            try:
+                if stdout.closed:
+                    return
+                ready, _, _ = select.select([stdout], [], [], 1.0)
+            except (OSError, ValueError):
+                return
+            if ready and self._reader is reader:
+                self._drained.clear()
+                self.wake.set()
 
     def _last_entry(self) -> str | None:
         """Cursor of the newest matching entry: "end" starts after it (None: the journal has none yet)."""

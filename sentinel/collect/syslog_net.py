@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sentinel.collect.records import Checkpoint, RawRecord
+from sentinel.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -168,14 +169,26 @@ class SyslogSource:
         if s.tls_cert and any(li.protocol == "tls" for li in s.listeners):
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(s.tls_cert, s.tls_key)
-            if s.tls_client_ca:
-                ctx.verify_mode = ssl.CERT_REQUIRED
-                ctx.load_verify_locations(s.tls_client_ca)
+            try:
+                ctx.load_cert_chain(s.tls_cert, s.tls_key)
+                if s.tls_client_ca:
+                    ctx.verify_mode = ssl.CERT_REQUIRED
+                    ctx.load_verify_locations(s.tls_client_ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"syslog source {self.source}: cannot load the TLS certificate, key or client CA "
+                                  f"({s.tls_cert}, {s.tls_key}, {s.tls_client_ca}): {exc}") from None
             self._tls = ctx
         inherited = self._inherited() if s.socket_activation else []
         for listener in s.listeners:
-            sock = next((so for so, li in inherited if li == listener), None) or self._bind(listener)
+            sock = next((so for so, li in inherited if li == listener), None)
+            if sock is None:
+                try:
+                    sock = self._bind(listener)
+                except OSError as exc:
+                    hint = (" (ports below 1024 need root or systemd/sentinel-syslog.socket)"
+                            if listener.port < 1024 else "")
+                    raise ConfigError(f"syslog source {self.source}: cannot listen on {listener.protocol}://"
+                                      f"{listener.host}:{listener.port}: {exc.strerror}{hint}") from None
             sock.setblocking(False)
             self._servers.append((sock, listener))
             host, port = sock.getsockname()[:2]
@@ -263,6 +276,8 @@ class SyslogSource:
                 self._sel.unregister(conn.sock)
             else:
                 self._sel.register(conn.sock, selectors.EVENT_READ, ("conn", conn))
+                if isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
+                    self._service(conn)  # decrypted bytes the selector cannot see would wait for more traffic
         return limited
 
     def _limited(self, conn: _Conn) -> bool:

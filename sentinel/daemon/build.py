@@ -123,7 +123,8 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
             journal = replace(_journal_settings(cfg, plan.settings, plan.collector), max_line_bytes=p.max_line_bytes,
                               start_position=plan.settings.start_position or p.start_position)
             decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host, source_type="journal")
-            out.append(SourceRuntime(spec.name, JournalSource(spec.name, journal, journal_events, clock), decoder))
+            source = JournalSource(spec.name, journal, journal_events, clock, wake)
+            out.append(SourceRuntime(spec.name, source, decoder))
             continue
         framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
         settings = TailerSettings(
