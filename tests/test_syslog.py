@@ -46,7 +46,8 @@ def _failure(i: int) -> str:
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, syslog: dict[str, Any]) -> None:
+    def __init__(self, tmp_path: Path, syslog: dict[str, Any], collector: str = "linux-auth") -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.metrics_port = free_port()
         cfg = {
             "state_dir": str(tmp_path / "state"),
@@ -55,7 +56,7 @@ class Daemon:
             "pipeline": {"poll_interval_ms": 50},
             "metrics": {"enabled": True, "listen": f"127.0.0.1:{self.metrics_port}"},
             "api": {"enabled": False}, "detection": {"enabled": False}, "notify": {"enabled": False},
-            "sources": [{"collector": "linux-auth", "type": "syslog", "syslog": syslog}],
+            "sources": [{"collector": collector, "type": "syslog", "syslog": syslog}],
         }
         config = tmp_path / "sentinel.yaml"
         config.write_text(yaml.safe_dump(cfg))

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import orjson
 
 from sentinel.collect.records import RawRecord
+from sentinel.decode.atna import parse_audit_message
 from sentinel.decode.journal import parse_entry
 from sentinel.decode.keyvalue import AuditError, parse_records
 from sentinel.decode.spec import CollectorSpec, LookupSpec, PatternSpec
@@ -499,6 +500,14 @@ class Decoder:
                 index, fallback = self.indexed.get(prog, self.indexed_any)
                 candidates = index.get(msg[:2], fallback)
                 plan = self.common_plan
+            elif fmt == "atna":
+                prog, body = "", text
+                if not text.lstrip().startswith(("<?xml", "<AuditMessage")):
+                    ts, prog, body = parse_header(text, self.zone, reference, fields)
+                ctx = parse_audit_message(body.strip())
+                fields["message"] = body
+                ctx["message"], ctx["program"] = body, prog
+                candidates = self.patterns
             elif fmt == "json":
                 obj = orjson.loads(text)
                 if not isinstance(obj, dict):

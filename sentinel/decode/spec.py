@@ -66,7 +66,8 @@ class CollectorSpec(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str
     paths: list[str] = Field(default_factory=list, description="default globs; config sources may override")
-    format: Literal["syslog", "json", "auditd", "plain"]
+    format: Literal["syslog", "json", "auditd", "plain", "atna"] = Field(
+        description="atna: IHE ATNA / RFC 3881 audit message XML, in syslog or one message per line")
     framing: FramingModel = FramingModel()
     journal: JournalSpec | None = Field(default=None, description="how to find this source in the systemd journal")
     timestamp: TimestampSpec | None = None
