@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sentinel.collect.syslog_net import Listener, SyslogSettings, SyslogSource
+from sentinel.collect.syslog_net import Listener, SyslogEvents, SyslogSettings, SyslogSource
 from sentinel.store.docs import ShapeReader
 from tests.ops_helpers import free_port, metric_value, scrape
 
@@ -321,3 +321,50 @@ def test_the_socket_unit_verifies() -> None:
     done = subprocess.run(["systemd-analyze", "verify", str(ROOT / "systemd" / "sentinel-syslog.socket")],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_udp_overload_drops_are_counted_so_received_plus_dropped_is_everything_sent() -> None:
+    port = free_port()
+    drops: list[int] = []
+    source = SyslogSource("linux-auth", SyslogSettings(listeners=(Listener("udp", "127.0.0.1", port),), queue_max=100),
+                          SyslogEvents(on_udp_drops=lambda _source, n: drops.append(n)))
+    source.start()
+    total = 50_000
+    got = 0
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            for i in range(total):  # nothing reads meanwhile: the queue fills, then the kernel buffer
+                client.sendto(f"<38>Dec  1 10:00:00 web1 sshd[1]: message {i}".encode(), ("127.0.0.1", port))
+        deadline = time.monotonic() + 30
+        idle = 0
+        while time.monotonic() < deadline and idle < 50:
+            batch = source.read(1000)
+            got += len(batch)
+            idle = 0 if batch else idle + 1
+            time.sleep(0.01)
+        source.discover()
+    finally:
+        source.close()
+    assert sum(drops) > 0, "the overload did not overflow the socket buffer: the test proves nothing"
+    assert got + sum(drops) == total
+
+
+def test_a_sender_over_its_rate_is_slowed_not_dropped() -> None:
+    port = free_port()
+    source = SyslogSource("linux-auth", SyslogSettings(listeners=(Listener("tcp", "127.0.0.1", port),),
+                                                       rate_per_sender=100, rate_burst=20))
+    source.start()
+    got: list[bytes] = []
+    try:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(b"".join(f"<38>Dec  1 10:00:00 web1 sshd[1]: m{i}\n".encode() for i in range(220)))
+            deadline = time.monotonic() + 30
+            while len(got) < 220 and time.monotonic() < deadline:
+                got += [r.data for r in source.read(1000)]
+                time.sleep(0.01)
+        elapsed = time.monotonic() - started
+    finally:
+        source.close()
+    assert [g.rsplit(b" ", 1)[1] for g in got] == [f"m{i}".encode() for i in range(220)]
+    assert elapsed >= 1.5, f"220 messages at 100/s after a burst of 20 took only {elapsed:.2f} s"

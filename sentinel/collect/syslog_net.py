@@ -77,6 +77,7 @@ class _Conn:
     skip: int = 0  # bytes of an oversized octet-counted frame still to discard
     discarding: bool = False  # inside an oversized LF-framed message
     paused: bool = False
+    held: bool = False  # framing stopped at the rate limit with messages still in the buffer
 
 
 class _Bucket:
@@ -117,6 +118,7 @@ class SyslogSource:
         self._waker_r.setblocking(False)
         self._waker_w.setblocking(False)
         self._paused = False
+        self._udp_paused = False
         self.bound: list[tuple[str, str, int]] = []  # (protocol, host, port) actually listened on
 
     @property
@@ -264,20 +266,32 @@ class SyslogSource:
             self._paused = len(self._queue) >= self.settings.queue_max or (
                 self._paused and len(self._queue) >= self.settings.queue_max // 2)
             paused = self._paused
+        if paused != self._udp_paused:
+            # UDP cannot be slowed: left unread, the kernel drops what overflows its buffer, and those
+            # drops are counted from /proc/net/udp (discover()), so nothing is lost uncounted.
+            self._udp_paused = paused
+            for sock, listener in self._servers:
+                if listener.protocol == "udp":
+                    if paused:
+                        self._sel.unregister(sock)
+                    else:
+                        self._sel.register(sock, selectors.EVENT_READ, ("server", listener))
         limited = False
         for conn in list(self._conns.values()):
             over = self._limited(conn)
-            limited = limited or over
             want = paused or over
-            if want == conn.paused:
-                continue
-            conn.paused = want
-            if want:
-                self._sel.unregister(conn.sock)
-            else:
-                self._sel.register(conn.sock, selectors.EVENT_READ, ("conn", conn))
-                if isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
-                    self._service(conn)  # decrypted bytes the selector cannot see would wait for more traffic
+            if want != conn.paused:
+                conn.paused = want
+                if want:
+                    self._sel.unregister(conn.sock)
+                else:
+                    self._sel.register(conn.sock, selectors.EVENT_READ, ("conn", conn))
+                    if isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
+                        self._service(conn)  # decrypted bytes the selector cannot see would wait for more traffic
+            if not want and conn.held:
+                conn.held = False
+                self._frame(conn)  # what was held back by the rate limit, without waiting for more traffic
+            limited = limited or over or conn.held
         return limited
 
     def _limited(self, conn: _Conn) -> bool:
@@ -395,6 +409,10 @@ class SyslogSource:
         limit = self.settings.max_message_bytes
         pos = 0
         while pos < len(buf):
+            # At the close, what the sender already delivered (at most one read) is kept despite its rate.
+            if self.settings.rate_per_sender > 0 and not final and self._limited(conn):
+                conn.held = True  # over its rate: the rest waits in the buffer, the connection is not read meanwhile
+                break
             if conn.skip:
                 n = min(conn.skip, len(buf) - pos)
                 conn.skip -= n
