@@ -42,13 +42,15 @@ def sshd_failure(i: int, host: str = "web1") -> dict[str, str | bytes]:
 class JournalWriter:
     """Appends entries to one journal file through a running systemd-journal-remote."""
 
-    def __init__(self, path: Path, start_us: int = 1_764_000_000_000_000) -> None:
+    def __init__(self, path: Path, start_us: int = 1_764_000_000_000_000, monotonic_us: int = 1_000_000) -> None:
+        """``monotonic_us``: a writer that follows another in the same boot goes on from its monotonic time, as
+        journald does (journalctl orders one boot's entries by it)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.proc = subprocess.Popen([journal_remote(), f"--output={path}", "-"], stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.clock_us = start_us
-        self.monotonic_us = 1_000_000
+        self.monotonic_us = monotonic_us
 
     def write(self, fields: dict[str, str | bytes]) -> None:
         self.write_many([fields])

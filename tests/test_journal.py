@@ -311,7 +311,8 @@ def test_a_vacuumed_cursor_is_a_counted_stored_gap_and_reading_resumes_at_the_ol
     old.write_many([sshd_failure(i) for i in range(5, 8)])
     old.close()
     (journal / "old.journal").unlink()
-    new = JournalWriter(journal / "new.journal", start_us=old.clock_us + 1_000_000)
+    new = JournalWriter(journal / "new.journal", start_us=old.clock_us + 1_000_000,
+                        monotonic_us=old.monotonic_us + 1_000_000)
     new.write_many([sshd_failure(i) for i in range(100, 104)])
     proc = _daemon(config, log)
     try:
@@ -383,3 +384,26 @@ def test_replay_journal_backfills_from_since_once_however_often_it_runs(tmp_path
     again = replay()
     assert "replayed 10 records" in again and "4 new events stored, 6 already present" in again
     assert _count(db) == 10
+
+
+def test_a_new_journal_file_while_following_is_read_on_like_a_rotation_or_a_restarted_writer(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    first = JournalWriter(journal / "system.journal")
+    settings = JournalSettings(directory=str(journal), identifiers=("sshd",), start_position="beginning")
+    source = JournalSource("linux-auth", settings)
+    second: JournalWriter | None = None
+    try:
+        first.write_many([sshd_failure(i) for i in range(3)])
+        got = _follow(source, 3)
+        first.close()  # the writer goes away (journald restarting, or rotating to a new file)
+        second = JournalWriter(journal / "system@rotated.journal", start_us=first.clock_us + 1000,
+                               monotonic_us=first.monotonic_us + 1000)
+        second.write_many([sshd_failure(i) for i in range(3, 6)])
+        got += _follow(source, 3)
+    finally:
+        source.close()
+        if second is not None:
+            second.close()
+    assert [r.data.count(b"Failed password") for r in got] == [1] * 6
+    assert sorted(_decoder().decode(r, 1.0)[0].fields["user.name"] for r in got) == \
+        sorted(f"user{i % 7}" for i in range(6))
