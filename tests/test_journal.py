@@ -249,11 +249,12 @@ class _Writer(threading.Thread):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_and_duplicates_no_entry(tmp_path: Path) -> None:
+@pytest.mark.parametrize("decode_workers", [0, 1], ids=["decode-inline", "decode-workers"])
+def test_sigkill_at_random_moments_loses_and_duplicates_no_entry(tmp_path: Path, decode_workers: int) -> None:
     journal = tmp_path / "journal"
     total = 6000
     journal_writer = JournalWriter(journal / "remote.journal")
-    config = _config(tmp_path, journal, batch_max_lines=500)
+    config = _config(tmp_path, journal, batch_max_lines=500, decode_workers=decode_workers)
     db = tmp_path / "state" / "events.db"
     log = tmp_path / "daemon.log"
     rng = random.Random(20261201)
@@ -286,6 +287,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_no_entry(tmp_path: Path)
     assert not duplicates, f"{len(duplicates)} entries stored more than once"
     assert not written - stored, f"{sum((written - stored).values())} entries lost"
     assert sum(stored.values()) == total
+    assert Counter(e["event.action"] for e in _stored(db)) == {"ssh_login": total}, "decoded as journal entries"
     assert len(_children("journalctl")) == 0
     orphans = subprocess.run(["pgrep", "-f", f"--directory={journal}"], capture_output=True, text=True).stdout
     assert not orphans.split(), "journalctl processes outlived the killed daemons"

@@ -402,6 +402,7 @@ class Decoder:
                  source_type: Literal["file", "journal", "syslog"] = "file") -> None:
         self.spec = spec
         self.name = spec.name
+        self.source_type = source_type
         # A journal source hands out journal entries, whose MESSAGE then meets the same patterns.
         self.format = "journal" if source_type == "journal" else spec.format
         self.network = source_type == "syslog"
