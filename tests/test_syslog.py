@@ -46,14 +46,15 @@ def _failure(i: int) -> str:
 
 
 class Daemon:
-    def __init__(self, tmp_path: Path, syslog: dict[str, Any], collector: str = "linux-auth") -> None:
+    def __init__(self, tmp_path: Path, syslog: dict[str, Any], collector: str = "linux-auth",
+                 decode_workers: int = 0) -> None:
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.metrics_port = free_port()
         cfg = {
             "state_dir": str(tmp_path / "state"),
             "collectors_dir": str(ROOT / "collectors"),
             "rules_dir": str(tmp_path / "no-rules"), "alerts_dir": str(tmp_path / "no-alerts"),
-            "pipeline": {"poll_interval_ms": 50},
+            "pipeline": {"poll_interval_ms": 50, "decode_workers": decode_workers},
             "metrics": {"enabled": True, "listen": f"127.0.0.1:{self.metrics_port}"},
             "api": {"enabled": False}, "detection": {"enabled": False}, "notify": {"enabled": False},
             "sources": [{"collector": collector, "type": "syslog", "syslog": syslog}],
@@ -110,9 +111,12 @@ def _logger(*args: str) -> None:
     subprocess.run(["logger", *args], check=True, capture_output=True, timeout=30)
 
 
-def test_logger_over_udp_tcp_octet_counting_and_rfc5424_each_stored_once_with_its_sender(tmp_path: Path) -> None:
+@pytest.mark.parametrize("decode_workers", [0, 1], ids=["decode-inline", "decode-workers"])
+def test_logger_over_udp_tcp_octet_counting_and_rfc5424_each_stored_once_with_its_sender(
+        tmp_path: Path, decode_workers: int) -> None:
     udp, tcp = free_port(), free_port()
-    d = Daemon(tmp_path, {"listen": [f"udp://127.0.0.1:{udp}", f"tcp://127.0.0.1:{tcp}"]})
+    d = Daemon(tmp_path, {"listen": [f"udp://127.0.0.1:{udp}", f"tcp://127.0.0.1:{tcp}"]},
+               decode_workers=decode_workers)
     try:
         _logger("--udp", "-n", "127.0.0.1", "-P", str(udp), "--rfc3164", "-t", "sshd", _failure(1))
         _logger("--tcp", "-n", "127.0.0.1", "-P", str(tcp), "--rfc3164", "-t", "sshd", _failure(2))
