@@ -309,6 +309,11 @@ class JournalSource:
                 return
             if not data:
                 return
+            # journalctl keeps following, silently showing nothing, when it may not read the journal
+            # ("insufficient permissions"): what it says is logged (each distinct line once).
+            for line in (reader.errors + data).decode("utf-8", "replace").split("\n")[:-1][-5:]:
+                if line.strip() and len(self._warned) < 100:
+                    self._warn("stderr " + line[:120], f"journalctl: {line[:300]}")
             reader.errors += data
             del reader.errors[:-4096]
 
