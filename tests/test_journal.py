@@ -409,3 +409,29 @@ def test_a_new_journal_file_while_following_is_read_on_like_a_rotation_or_a_rest
     assert [r.data.count(b"Failed password") for r in got] == [1] * 6
     assert sorted(_decoder().decode(r, 1.0)[0].fields["user.name"] for r in got) == \
         sorted(f"user{i % 7}" for i in range(6))
+
+
+def test_changing_what_is_followed_is_no_gap_but_a_vacuumed_entry_is(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    writer = JournalWriter(journal / "system.journal")
+    gaps: list[int] = []
+    events = JournalEvents(on_gap=lambda source, n: gaps.append(n))
+    sshd_only = JournalSettings(directory=str(journal), identifiers=("sshd",), start_position="beginning")
+    try:
+        writer.write_many([sshd_failure(0), {"SYSLOG_IDENTIFIER": "sudo", "MESSAGE": "before"}, sshd_failure(1),
+                           {"SYSLOG_IDENTIFIER": "sudo", "MESSAGE": "after"}])
+        _visible(journal, 4)
+        first = JournalSource("linux-auth", sshd_only, events)
+        assert len(_follow(first, 2)) == 2
+        checkpoints = first.checkpoints()
+        first.close()
+        # The operator now follows sudo instead: the committed sshd entry exists but no longer matches.
+        sudo_only = JournalSettings(directory=str(journal), identifiers=("sudo",), start_position="beginning")
+        second = JournalSource("linux-auth", sudo_only, events)
+        second.restore(checkpoints)
+        got = _follow(second, 1, timeout=3)
+        second.close()
+    finally:
+        writer.close()
+    assert [b'"after"' in r.data for r in got] == [True]
+    assert gaps == []

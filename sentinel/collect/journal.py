@@ -241,7 +241,9 @@ class JournalSource:
             if reader.expect is not None:
                 if cursor is not None and same_entry(cursor, reader.expect):
                     return  # the committed entry itself: already stored
-                out.append(self._gap_record(reader.expect, cursor))
+                if not self._exists(reader.expect):
+                    out.append(self._gap_record(reader.expect, cursor))
+                # else: the entry is there but no longer matches (the identifiers or units changed)
         if cursor is None:
             self._warn("nocursor", "journalctl printed an entry without __CURSOR; it is stored, resuming may repeat it")
             stream, offset = "journal:nocursor", int(blake2b(line, digest_size=6).hexdigest(), 16)
@@ -375,6 +377,27 @@ class JournalSource:
             if ready and self._reader is reader:
                 self._drained.clear()
                 self.wake.set()
+
+    def _exists(self, cursor: str) -> bool:
+        """Whether the journal still holds this entry, whatever the source's matches."""
+        s = self.settings
+        args = [s.journalctl, "--output=json", "--output-fields=MESSAGE", "--no-pager", "--quiet",
+                f"--cursor={cursor}", *s.location_args()]
+        try:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL)
+        except OSError:
+            return False
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+        finally:
+            proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        m = _CURSOR.search(first)
+        return m is not None and same_entry(m.group(1).decode("ascii", "replace"), cursor)
 
     def _last_entry(self) -> str | None:
         """Cursor of the newest matching entry: "end" starts after it (None: the journal has none yet)."""
