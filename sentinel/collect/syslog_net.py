@@ -285,6 +285,7 @@ class SyslogSource:
                 if want:
                     self._sel.unregister(conn.sock)
                 else:
+                    conn.last = time.monotonic()  # waiting on us is not the sender being idle
                     self._sel.register(conn.sock, selectors.EVENT_READ, ("conn", conn))
                     if isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
                         self._service(conn)  # decrypted bytes the selector cannot see would wait for more traffic
