@@ -11,13 +11,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from sentinel.collect.journal import JournalEvents, JournalSettings, JournalSource
+from sentinel.collect.journal import OUTPUT_FIELDS, JournalEvents, JournalSettings, JournalSource
 from sentinel.collect.records import RawRecord
 from sentinel.decode.engine import Decoder
 from sentinel.decode.registry import load_collectors
@@ -435,3 +436,31 @@ def test_changing_what_is_followed_is_no_gap_but_a_vacuumed_entry_is(tmp_path: P
         writer.close()
     assert [b'"after"' in r.data for r in got] == [True]
     assert gaps == []
+
+
+def test_an_entry_cut_off_when_journalctl_dies_is_read_again_whole(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    writer = JournalWriter(journal / "system.journal")
+    writer.write_many([sshd_failure(i) for i in range(3)])
+    _visible(journal, 3)
+    settings = JournalSettings(directory=str(journal), identifiers=("sshd",), start_position="beginning",
+                               restart_min_seconds=0.05)
+    first_line = subprocess.run(["journalctl", f"--directory={journal}", "--output=json", "--all",
+                                 "--output-fields=" + ",".join(OUTPUT_FIELDS), "--no-pager", "-n", "3"],
+                                capture_output=True, check=True).stdout.split(b"\n")[0]
+    # The real journalctl, whose output is cut in the middle of the second entry the first time it runs.
+    wrapper = tmp_path / "journalctl"
+    wrapper.write_text(f'#!/bin/sh\nif [ ! -e "{tmp_path}/cut" ]; then touch "{tmp_path}/cut"; '
+                       f'journalctl "$@" | head -c {len(first_line) + 60}; exit 0; fi\nexec journalctl "$@"\n')
+    wrapper.chmod(0o755)
+    restarts: Counter[str] = Counter()
+    source = JournalSource("linux-auth", replace(settings, journalctl=str(wrapper)),
+                           JournalEvents(on_restart=lambda s, reason: restarts.update([reason])))
+    try:
+        got = _follow(source, 3)
+    finally:
+        source.close()
+        writer.close()
+    assert restarts["exited"] == 1, "the cut-off run ended and was restarted"
+    assert [r.offset for r in got] == [1, 2, 3]
+    assert all(_decoder().decode(r, 1.0)[1] == "parsed" for r in got), "no half entry stored"

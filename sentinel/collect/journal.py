@@ -224,8 +224,8 @@ class JournalSource:
                 self._line(reader, line, False, len(line), out)
         del buf[:start]
         if len(buf) > limit and not reader.discarding:
-            # An entry longer than the line limit: its head (where __CURSOR comes first) is kept and
-            # flagged, the rest skipped up to the next entry.
+            # An entry longer than the line limit: its head is kept and flagged, the rest skipped up to the
+            # next entry (its cursor moves the checkpoint if the head holds it; journalctl orders no field).
             head = bytes(buf[:limit])
             self._line(reader, head, True, len(buf), out)
             reader.discarding = True
@@ -276,8 +276,8 @@ class JournalSource:
                          orjson.dumps(doc), reference_time=self.clock())
 
     def _ended(self, reader: _Reader, out: list[RawRecord]) -> None:
-        if reader.buffer and not reader.discarding:
-            self._line(reader, bytes(reader.buffer), False, len(reader.buffer), out)
+        # journalctl ends every entry with a newline: an unterminated tail is an entry cut off by its death.
+        # It is not handed on (nor its cursor taken), so the restarted journalctl prints it again, whole.
         reader.buffer.clear()
         rc = reader.proc.wait()
         self._drain_errors(reader, final=True)
