@@ -496,6 +496,7 @@ class SyslogSource:
         if self.settings.rate_per_sender > 0:
             self._bucket(_address(conn.peer)).tokens -= 1
         if not data.strip():
+            self._problem("empty")  # whitespace only: nothing to store, but not dropped unseen
             return
         limit = self.settings.max_message_bytes
         if len(data) > limit:
