@@ -372,3 +372,24 @@ def test_a_sender_over_its_rate_is_slowed_not_dropped() -> None:
         source.close()
     assert [g.rsplit(b" ", 1)[1] for g in got] == [f"m{i}".encode() for i in range(220)]
     assert elapsed >= 1.5, f"220 messages at 100/s after a burst of 20 took only {elapsed:.2f} s"
+
+
+def test_check_names_a_missing_certificate_and_start_names_a_port_in_use(tmp_path: Path) -> None:
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(yaml.safe_dump({
+        "state_dir": str(tmp_path / "state"), "collectors_dir": str(ROOT / "collectors"),
+        "sources": [{"collector": "linux-auth", "type": "syslog",
+                     "syslog": {"listen": ["tls://127.0.0.1:6514"], "tls_cert": str(tmp_path / "missing.pem")}}]}))
+    done = subprocess.run([sys.executable, "-m", "sentinel", "check", "-c", str(config)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert done.returncode == 1
+    assert f"sources[0].syslog.tls_cert: cannot read {tmp_path / 'missing.pem'}" in done.stdout + done.stderr
+    from sentinel.errors import ConfigError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        source = SyslogSource("linux-auth", SyslogSettings(listeners=(Listener("tcp", "127.0.0.1", port),)))
+        with pytest.raises(ConfigError, match=f"cannot listen on tcp://127.0.0.1:{port}: Address already in use"):
+            source.start()

@@ -39,7 +39,12 @@ def validate_all(cfg: LoadedConfig) -> Report:
     report.summary.append(f"collectors: {len(collectors)} loaded from {cfg.collectors_dir}; "
                           f"{len(plans)} sources enabled")
     for plan in plans:
-        how = f"the systemd journal{_journal_what(plan)}" if plan.type == "journal" else ", ".join(plan.paths)
+        if plan.type == "journal":
+            how = f"the systemd journal{_journal_what(plan)}"
+        elif plan.type == "syslog":
+            how = "syslog on " + ", ".join(plan.settings.syslog.listen)
+        else:
+            how = ", ".join(plan.paths)
         reason = f" (type: auto; {plan.why})" if plan.settings.type == "auto" else ""
         report.summary.append(f"source {plan.collector.spec.name}: reads {how}{reason}")
     _load_plugins()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 import socket
 import threading
@@ -76,6 +77,14 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
             if not src.syslog.listen:
                 errors.append(ConfigError("a syslog source needs at least one listen address, e.g. udp://0.0.0.0:5514",
                                           Location(str(cfg.path), None, f"sources[{i}].syslog.listen")))
+                continue
+            unreadable = [(name, value) for name, value in (("tls_cert", src.syslog.tls_cert),
+                          ("tls_key", src.syslog.tls_key), ("tls_client_ca", src.syslog.tls_client_ca))
+                          if value and not os.access(cfg.resolve(value), os.R_OK)]
+            for name, value in unreadable:
+                errors.append(ConfigError(f"cannot read {cfg.resolve(value)} (a PEM file sentinel's user can read)",
+                                          Location(str(cfg.path), None, f"sources[{i}].syslog.{name}")))
+            if unreadable:
                 continue
         elif kind == "journal":
             if not _journal_settings(cfg, src, collector).match_args():
