@@ -3,8 +3,9 @@
 Prints
 1. throughput of the real replay pipeline (decode, store, commit) with the full rule pack, as a ratio to the
    same replay with no rules, on generated logs (target >= 0.7);
-2. latency from a line appended to a tailed file until its alert is in the outbox, through the real daemon
-   (p50/p99 over --samples lines; target p99 < 0.5 s);
+2. latency from a line emitted until its alert is in the outbox, through the real daemon (p50/p99 over
+   --samples lines; target p99 < 0.5 s), for each of --inputs: a tailed file, the journal (real journal files
+   written by systemd-journal-remote, followed by journalctl) and network syslog (a TCP client);
 3. RSS and rule-state keys after a flood of 1,000,000 distinct user names (bound: max_keys_per_rule).
 """
 
@@ -77,42 +78,105 @@ def throughput(days: int, work: Path) -> None:
           f"no rules {base:,.0f} lines/s, full pack {full:,.0f} lines/s, ratio {full / base:.2f} (target >= 0.7)")
 
 
-def latency(samples: int, work: Path) -> None:
-    log = work / "live" / "auth.log"
-    log.parent.mkdir(parents=True)
-    log.write_text("")
-    cfg = config(work / "live", sources=[{"collector": "linux-auth", "paths": [str(log)]}],
-                 detection={"disabled_rules": []})
+def _sudo_failure(i: int) -> str:
+    # A failed sudo by a new user each time (the rule suppresses repeats per user and host).
+    return f"user{i:04d} : user NOT in sudoers ; TTY=pts/0 ; PWD=/home/u ; USER=root ; COMMAND=/bin/ls"
+
+
+class _FileInput:
+    def __init__(self, work: Path) -> None:
+        self.log = work / "auth.log"
+        self.log.write_text("")
+        self.fh = self.log.open("a")
+        self.source: dict[str, object] = {"collector": "linux-auth", "paths": [str(self.log)]}
+
+    def emit(self, i: int) -> None:
+        stamp = time.strftime("%b %e %H:%M:%S", time.gmtime())
+        self.fh.write(f"{stamp} bench sudo:   {_sudo_failure(i)}\n")
+        self.fh.flush()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _JournalInput:
+    def __init__(self, work: Path) -> None:
+        from tests.journal_helpers import JournalWriter
+
+        self.writer = JournalWriter(work / "journal" / "bench.journal", start_us=int(time.time() * 1e6))
+        self.source = {"collector": "linux-auth", "type": "journal", "journal": {"directory": str(work / "journal")}}
+
+    def emit(self, i: int) -> None:
+        self.writer.clock_us = int(time.time() * 1e6)
+        self.writer.write({"_HOSTNAME": "bench", "SYSLOG_IDENTIFIER": "sudo", "MESSAGE": _sudo_failure(i),
+                           "PRIORITY": "2"})
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _SyslogInput:
+    def __init__(self, work: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.source = {"collector": "linux-auth", "type": "syslog",
+                       "syslog": {"listen": [f"tcp://127.0.0.1:{self.port}"]}}
+        self.sock: socket.socket | None = None
+
+    def emit(self, i: int) -> None:
+        import socket
+
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port))
+        stamp = time.strftime("%b %e %H:%M:%S", time.gmtime())
+        self.sock.sendall(f"<82>{stamp} bench sudo: {_sudo_failure(i)}\n".encode())
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+
+INPUTS = {"file": _FileInput, "journal": _JournalInput, "syslog": _SyslogInput}
+
+
+def latency(samples: int, work: Path, kind: str = "file") -> None:
+    base = work / f"live-{kind}"
+    base.mkdir(parents=True)
+    feed = INPUTS[kind](base)
+    # The daemon's default poll interval: only file notifications, journalctl output and arriving messages wake it.
+    cfg = config(base, sources=[feed.source], detection={"disabled_rules": []},
+                 pipeline={"start_position": "beginning", "batch_max_wait_ms": 5})
     daemon = assemble(cfg)
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
-    time.sleep(1.0)
+    time.sleep(1.5)
     from sentinel.store.database import connect
 
     reader = connect(database_path(cfg), readonly=True)
     waits = []
-    with log.open("a") as fh:
-        for i in range(samples):
-            stamp = time.strftime("%b %e %H:%M:%S", time.gmtime())
-            # A failed sudo by a new user each time (the rule suppresses repeats per user and host). The alert row
-            # is committed in the same transaction as its outbox row; routing may already have taken the latter.
-            line = (f"{stamp} bench sudo:   user{i:04d} : user NOT in sudoers ; TTY=pts/0 ; PWD=/home/u ; "
-                    "USER=root ; COMMAND=/bin/ls\n")
-            before = reader.execute("SELECT count(*) FROM alerts").fetchone()[0]
-            t0 = time.perf_counter()
-            fh.write(line)
-            fh.flush()
-            while reader.execute("SELECT count(*) FROM alerts").fetchone()[0] <= before:
-                if time.perf_counter() - t0 > 5:
-                    raise SystemExit(f"no alert for sample {i} within 5 s: {line!r}")
-                time.sleep(0.002)
-            waits.append(time.perf_counter() - t0)
+    for i in range(samples):
+        # The alert row is committed in the same transaction as its outbox row; routing may already have taken
+        # the latter.
+        before = reader.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        t0 = time.perf_counter()
+        feed.emit(i)
+        while reader.execute("SELECT count(*) FROM alerts").fetchone()[0] <= before:
+            if time.perf_counter() - t0 > 5:
+                raise SystemExit(f"no alert for {kind} sample {i} within 5 s")
+            time.sleep(0.002)
+        waits.append(time.perf_counter() - t0)
     daemon.request_stop()
     thread.join(10)
+    feed.close()
     waits.sort()
     p50 = waits[len(waits) // 2]
     p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))]
-    print(f"latency line appended -> alert in outbox ({samples} samples, real daemon tailing a file): "
+    what = {"file": "a line appended to a tailed file", "journal": "a journal entry written",
+            "syslog": "a syslog message sent over TCP"}[kind]
+    print(f"latency {what} -> alert in outbox ({samples} samples, real daemon): "
           f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (target p99 < 500 ms)")
 
 
@@ -155,11 +219,14 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--skip", nargs="*", default=[], choices=["throughput", "latency", "flood"])
+    ap.add_argument("--inputs", nargs="*", default=["file", "journal", "syslog"], choices=sorted(INPUTS),
+                    help="what the latency samples are emitted into")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "latency" not in args.skip:
-            latency(args.samples, work)
+            for kind in args.inputs:
+                latency(args.samples, work, kind)
         if "throughput" not in args.skip:
             throughput(args.days, work)
         if "flood" not in args.skip:

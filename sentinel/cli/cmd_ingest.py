@@ -24,13 +24,23 @@ def run(args: argparse.Namespace) -> int:
 
 def replay(args: argparse.Namespace) -> int:
     from sentinel.daemon.decode_pool import DecodeWorkerDied
-    from sentinel.daemon.replay import replay_files
+    from sentinel.daemon.replay import replay_files, replay_journal
 
     cfg = config_from(args)
     setup_logging("WARNING", cfg.config.logging.format)
+    if args.journal == bool(args.paths):
+        print("error: give files to replay, or --journal (not both)", file=sys.stderr)
+        return 2
+    if (args.since or args.journal_directory) and not args.journal:
+        print("error: --since and --journal-directory go with --journal", file=sys.stderr)
+        return 2
     try:
-        result = replay_files(cfg, args.collector, args.paths, progress=not args.quiet, detect=not args.no_detect,
-                              workers=args.workers)
+        if args.journal:
+            result = replay_journal(cfg, args.collector, args.since, args.journal_directory,
+                                    progress=not args.quiet, detect=not args.no_detect)
+        else:
+            result = replay_files(cfg, args.collector, args.paths, progress=not args.quiet,
+                                  detect=not args.no_detect, workers=args.workers)
     except DecodeWorkerDied:
         # Batches committed so far stay; replaying again stores only what is missing (ids come from content).
         print("error: a decode worker process died (out of memory or killed); replay again to finish, or use "
@@ -63,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None)
     p.set_defaults(func=run)
 
-    r = sub.add_parser("replay", help="push existing log files (plain or .gz) through the pipeline")
+    r = sub.add_parser("replay", help="push existing log files (plain or .gz), or the journal, through the pipeline")
     add_config_arg(r)
     r.add_argument("--collector", required=True, help="collector that decodes these files")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -71,5 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="decode in N worker processes while this one stores (default: spare cores, up to 4; "
                         "0 decodes here)")
-    r.add_argument("paths", nargs="+", help="files to replay")
+    r.add_argument("--journal", action="store_true",
+                   help="backfill from the systemd journal: the entries the collector follows there")
+    r.add_argument("--since", metavar="TIME", help='with --journal: from this time on (journalctl --since: '
+                   '"2026-11-01", "yesterday", "-2h")')
+    r.add_argument("--journal-directory", metavar="DIR", help="with --journal: journal files in DIR instead")
+    r.add_argument("paths", nargs="*", help="files to replay")
     r.set_defaults(func=replay)

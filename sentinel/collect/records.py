@@ -22,7 +22,7 @@ class RawRecord:
 
 @dataclass(slots=True)
 class Checkpoint:
-    """How far a stream (a file's content lineage) has been committed."""
+    """How far a stream (a file's content lineage, or a non-file source) has been committed."""
 
     stream: str
     source: str
@@ -34,3 +34,5 @@ class Checkpoint:
     offset: int
     finished: bool = False
     updated: float = 0.0
+    # Where a non-file source resumes (a journal cursor, an API page token); empty for files.
+    cursor: str = ""

@@ -210,7 +210,7 @@ class SourceTailer:
     # ----------------------------------------------------------------- restore
     def restore(self, checkpoints: list[Checkpoint]) -> None:
         """Resume from committed checkpoints, finding content that moved while we were down."""
-        mine = [c for c in checkpoints if c.source == self.source]
+        mine = [c for c in checkpoints if c.source == self.source and not c.cursor]  # a cursor: not a file
         if mine:
             self.first_start = False
         for cp in mine:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -101,9 +101,68 @@ class PipelineSettings(Strict):
                     "caught up on more cores; 0 decodes in the daemon itself")
 
 
+_JOURNAL_MATCH = r"^[A-Z0-9_]+=.*$"
+
+
+class JournalSourceSettings(Strict):
+    """Which journal a ``type: journal`` source reads, and what in it (overriding the collector's defaults)."""
+
+    directory: str | None = Field(default=None, description="journal files in this directory instead of the "
+                                  "system journal (journalctl --directory)")
+    files: list[str] = Field(default=[], description="journal files (journalctl --file; globs allowed)")
+    identifiers: list[str] | None = Field(default=None, description="SYSLOG_IDENTIFIER values to follow")
+    units: list[str] | None = Field(default=None, description="systemd units to follow (_SYSTEMD_UNIT)")
+    matches: list[Annotated[str, Field(pattern=_JOURNAL_MATCH)]] | None = Field(
+        default=None, description="further FIELD=value journal matches, each an alternative")
+
+
+_LISTEN = r"^(udp|tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):\d{1,5}$"
+
+
+class SyslogSourceSettings(Strict):
+    """A ``type: syslog`` source: the network syslog receiver (RFC 3164 and 5424 over UDP, TCP and TLS)."""
+
+    listen: list[Annotated[str, Field(pattern=_LISTEN)]] = Field(
+        default=[], description="udp://host:port, tcp://host:port, tls://host:port; systemd socket activation "
+                                "(sentinel-syslog.socket) passes privileged ports in")
+    tls_cert: str | None = Field(default=None, description="PEM server certificate (chain) for tls:// listeners")
+    tls_key: str | None = Field(default=None, description="PEM private key, if not inside tls_cert")
+    tls_client_ca: str | None = Field(default=None, description="require client certificates signed by this CA")
+    allow: list[str] = Field(default=[], description="sender networks allowed (CIDR); empty: any sender")
+    rate_per_sender: float = Field(default=0, ge=0, description="messages/s per sender address; 0: unlimited")
+    rate_burst: int = Field(default=1000, gt=0)
+    max_message_bytes: int = Field(default=256 * 1024, ge=65536, description="longer messages are cut and flagged")
+    idle_timeout_seconds: float = Field(default=300, gt=0, description="close connections silent this long")
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network; expected CIDR such as 10.0.0.0/8") from None
+        return value
+
+    @model_validator(mode="after")
+    def _tls(self) -> SyslogSourceSettings:
+        if any(x.startswith("tls://") for x in self.listen) and not self.tls_cert:
+            raise ValueError("a tls:// listener needs tls_cert (and tls_key unless the key is in it)")
+        return self
+
+
 class SourceSettings(Strict):
     collector: str = Field(description="name of a collector definition in collectors/")
     enabled: bool = True
+    type: Literal["auto", "file", "journal", "syslog"] = Field(
+        default="auto",
+        description="file: tail the paths; journal: follow the systemd journal; auto: the files when one of the "
+                    "paths exists, else the journal if the collector has a journal part; syslog: receive it over "
+                    "the network")
+    journal: JournalSourceSettings = JournalSourceSettings()
+    syslog: SyslogSourceSettings = SyslogSourceSettings()
     paths: list[str] | None = Field(default=None, description="overrides the collector's default paths")
     host_name: str | None = None
     start_position: Literal["beginning", "end"] | None = None

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentinel.daemon.build import SourcePlan
 
 Validator = Callable[[LoadedConfig], tuple[list[str], list[ConfigError]]]
 _validators: list[tuple[str, Validator]] = []
@@ -34,12 +38,27 @@ def validate_all(cfg: LoadedConfig) -> Report:
     report.errors.extend(errors)
     report.summary.append(f"collectors: {len(collectors)} loaded from {cfg.collectors_dir}; "
                           f"{len(plans)} sources enabled")
+    for plan in plans:
+        if plan.type == "journal":
+            how = f"the systemd journal{_journal_what(plan)}"
+        elif plan.type == "syslog":
+            how = "syslog on " + ", ".join(plan.settings.syslog.listen)
+        else:
+            how = ", ".join(plan.paths)
+        reason = f" (type: auto; {plan.why})" if plan.settings.type == "auto" else ""
+        report.summary.append(f"source {plan.collector.spec.name}: reads {how}{reason}")
     _load_plugins()
     for _, fn in _validators:
         lines, errs = fn(cfg)
         report.summary.extend(lines)
         report.errors.extend(errs)
     return report
+
+
+def _journal_what(plan: SourcePlan) -> str:
+    journal = plan.settings.journal
+    where = f" in {journal.directory}" if journal.directory else ""
+    return where + (f" files {', '.join(journal.files)}" if journal.files else "")
 
 
 def _load_plugins() -> None:

@@ -103,7 +103,7 @@ class _Worker:
         for pipe in (self.stdin, self.stdout):
             with contextlib.suppress(OSError, AttributeError):
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        self.send({name: (d.spec, d.zone, d.host_name) for name, d in decoders.items()})
+        self.send({name: (d.spec, d.zone, d.host_name, d.source_type) for name, d in decoders.items()})
 
     used = False
 

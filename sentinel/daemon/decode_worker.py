@@ -1,7 +1,7 @@
 """A decode worker process: reads batches of records on stdin, writes decoded batches on stdout.
 
 Started by :class:`sentinel.daemon.decode_pool.DecodePool` as ``python -m sentinel.daemon.decode_worker``.
-The first message maps each source to its decoder's (spec, zone, host name); each further one is
+The first message maps each source to its decoder's (spec, zone, host name, source type); each further one is
 (records, now) and is answered with a DecodedBatch, in order.
 """
 
@@ -28,7 +28,7 @@ def main() -> int:
     init = read_message(stdin)
     if init is None:
         return 0
-    decoders = {name: Decoder(spec, zone, host) for name, (spec, zone, host) in init.items()}
+    decoders = {name: Decoder(spec, zone, host, kind) for name, (spec, zone, host, kind) in init.items()}
     tune_gc()
     # Requests are read ahead on a thread: the parent may be writing the next batch while this process
     # is still writing the previous result, and neither may wait for the other.

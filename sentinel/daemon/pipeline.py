@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sentinel.collect.records import Checkpoint, RawRecord
-from sentinel.collect.tailer import SourceTailer
+from sentinel.collect.source import Source
 from sentinel.conf.models import PipelineSettings
 from sentinel.daemon.decode_pool import (
     DecodedBatch,
@@ -45,7 +45,7 @@ class BatchProcessor(Protocol):
 @dataclass
 class SourceRuntime:
     name: str
-    tailer: SourceTailer
+    tailer: Source  # a file tailer, or any other source the pipeline drives the same way
     decoder: Decoder
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from hashlib import blake2b
 from pathlib import Path
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from sentinel.collect.framing import FramingSpec
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path, host_name
-from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers
+from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers, record_tuple
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.decode.engine import Decoder
@@ -112,6 +112,71 @@ def replay_files(
     finally:
         if shipping is not None:
             shipping.shipper.stop()
+        db.close()
+    return result
+
+
+def replay_journal(
+    cfg: LoadedConfig,
+    collector: str,
+    since: str | None,
+    directory: str | None = None,
+    progress: bool = True,
+    detect: bool = True,
+    batch_size: int = 4096,
+) -> ReplayResult:
+    """Backfill from the systemd journal: the entries the collector follows there (from ``since``), read to
+    the journal's end. Ids are the daemon's own (journal seqnum id + seqnum), so what the daemon already
+    stored is counted as present, never stored twice; checkpoints are left alone."""
+    from sentinel.collect.journal import JournalSource
+    from sentinel.daemon.build import journal_settings_for
+
+    collectors, errors = load_collectors(cfg.collectors_dir)
+    if collector not in collectors:
+        errors.append(ConfigError(f"unknown collector {collector!r}; known: {', '.join(sorted(collectors))}",
+                                  Location("--collector")))
+        raise ConfigErrors(errors)
+    if cfg.config.storage.backend == "elasticsearch":
+        raise ConfigErrors([ConfigError("replay --journal stores into the embedded store only; with Elasticsearch, "
+                                        "let the daemon's journal source read it (type: journal, start_position: "
+                                        "beginning)", Location("--journal"))])
+    loaded = collectors[collector]
+    settings = journal_settings_for(cfg, loaded, directory)
+    if not settings.match_args():
+        raise ConfigErrors([ConfigError(f"collector {collector!r} has no journal part: nothing to follow in the "
+                                        "journal", Location("--collector"))])
+    settings = replace(settings, follow=False, since=since, start_position="beginning",
+                       max_line_bytes=cfg.config.pipeline.max_line_bytes)
+    source = JournalSource(collector, settings)
+    decoder = Decoder(loaded.spec, cfg.config.timezone, host_name(cfg), source_type="journal")
+    db = Database(database_path(cfg))
+    processors: list[BatchProcessor] = []
+    if detect:
+        from sentinel.daemon.assemble import detection_processors
+
+        processors = detection_processors(cfg, db)
+    sink = SqliteEventStore()
+    result = ReplayResult(files=1)
+    bar = tqdm(unit=" entries", desc=settings.label, disable=not progress, leave=False)
+    try:
+        with DecodePool({collector: decoder}, 0) as pool:
+            pending: list[RecordTuple] = []
+            while not source.finished:
+                source.discover()
+                got = source.read(batch_size - len(pending))
+                pending += [record_tuple(r) for r in got]
+                bar.update(len(got))
+                if len(pending) >= batch_size or (source.finished and pending):
+                    for batch in pool.submit(pending, time.time()):
+                        _commit(db, sink, processors, batch, result)
+                    pending = []
+                elif not got:
+                    time.sleep(0.01)
+            for batch in pool.drain():
+                _commit(db, sink, processors, batch, result)
+    finally:
+        bar.close()
+        source.close()
         db.close()
     return result
 

@@ -79,7 +79,7 @@ class Daemon:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(database_path(cfg))
         self.sink = self.sink or SqliteEventStore()
-        sources = build_sources(cfg, plans, self.metrics, self.clock)
+        sources = build_sources(cfg, plans, self.metrics, self.clock, self.wake)
         self.pipeline = Pipeline(self.db, self.sink, sources, cfg.config.pipeline, self.metrics, self.processors,
                                  self.clock, accepting=lambda: self.accepting())
         self.pipeline.restore()

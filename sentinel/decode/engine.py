@@ -11,6 +11,8 @@ from typing import Any, Literal
 import orjson
 
 from sentinel.collect.records import RawRecord
+from sentinel.decode.atna import parse_audit_message
+from sentinel.decode.journal import parse_entry
 from sentinel.decode.keyvalue import AuditError, parse_records
 from sentinel.decode.spec import CollectorSpec, LookupSpec, PatternSpec
 from sentinel.decode.syslog import HeaderError, parse_header
@@ -380,13 +382,31 @@ def _flatten_json(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None
             out[name] = value
 
 
+def _sender(origin: str, fields: dict[str, Any]) -> None:
+    """``tls://CN=x@10.0.0.5:514`` (the receiver's record path) into the sender's fields."""
+    scheme, _, rest = origin.partition("://")
+    identity, _, peer = rest.rpartition("@")
+    fields["log.source.address"] = peer
+    fields["network.transport"] = "udp" if scheme == "udp" else "tcp"
+    if scheme == "tls":
+        fields["network.protocol"] = "syslog-tls"
+        if identity:
+            from urllib.parse import unquote
+
+            fields["tls.client.subject"] = unquote(identity)
+
+
 class Decoder:
     """Decodes records of one collector; the same input always gives the same event."""
 
-    def __init__(self, spec: CollectorSpec, zone: str = "UTC", host_name: str = "localhost") -> None:
+    def __init__(self, spec: CollectorSpec, zone: str = "UTC", host_name: str = "localhost",
+                 source_type: Literal["file", "journal", "syslog"] = "file") -> None:
         self.spec = spec
         self.name = spec.name
-        self.format = spec.format
+        self.source_type = source_type
+        # A journal source hands out journal entries, whose MESSAGE then meets the same patterns.
+        self.format = "journal" if source_type == "journal" else spec.format
+        self.network = source_type == "syslog"
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
         self.host_name = host_name
         self.patterns = [compile_pattern(p) for p in spec.patterns]
@@ -456,6 +476,10 @@ class Decoder:
                 tags.append("path_not_utf8")
         if rec.truncated:
             fields["sentinel.original_length"] = rec.original_length
+        if self.network:
+            # Received over the network: where it came from instead of a file and byte offset.
+            del fields["log.file.path"], fields["log.offset"]
+            _sender(rec.path, fields)
         ts: float | None = None
         outcome: Outcome = "unmatched"
         reference = rec.reference_time or now
@@ -473,6 +497,23 @@ class Decoder:
                 # The header writes only values of their final type, so from here on the only fields
                 # that may need converting are those the collector's common part and the patterns write.
                 plan = self.common_plan
+            elif fmt == "journal":
+                ts, prog, msg = parse_entry(text, fields, tags)
+                # Entries are addressed by cursor (kept in journald.cursor), not by a file and byte offset.
+                del fields["log.file.path"], fields["log.offset"]
+                fields["message"] = msg
+                ctx = {"message": msg, "program": prog}
+                index, fallback = self.indexed.get(prog, self.indexed_any)
+                candidates = index.get(msg[:2], fallback)
+                plan = self.common_plan
+            elif fmt == "atna":
+                prog, body = "", text
+                if not text.lstrip().startswith(("<?xml", "<AuditMessage")):
+                    ts, prog, body = parse_header(text, self.zone, reference, fields)
+                ctx = parse_audit_message(body.strip())
+                fields["message"] = body
+                ctx["message"], ctx["program"] = body, prog
+                candidates = self.patterns
             elif fmt == "json":
                 obj = orjson.loads(text)
                 if not isinstance(obj, dict):

@@ -54,12 +54,22 @@ class ExampleSpec(Strict):
     expect: dict[str, Any]
 
 
+class JournalSpec(Strict):
+    """What a ``type: journal`` source of this collector follows in the systemd journal by default."""
+
+    identifiers: list[str] = Field(default_factory=list, description="SYSLOG_IDENTIFIER values")
+    units: list[str] = Field(default_factory=list, description="systemd units (_SYSTEMD_UNIT)")
+    matches: list[str] = Field(default_factory=list, description="FIELD=value matches, each an alternative")
+
+
 class CollectorSpec(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str
     paths: list[str] = Field(default_factory=list, description="default globs; config sources may override")
-    format: Literal["syslog", "json", "auditd", "plain"]
+    format: Literal["syslog", "json", "auditd", "plain", "atna"] = Field(
+        description="atna: IHE ATNA / RFC 3881 audit message XML, in syslog or one message per line")
     framing: FramingModel = FramingModel()
+    journal: JournalSpec | None = Field(default=None, description="how to find this source in the systemd journal")
     timestamp: TimestampSpec | None = None
     host_field: list[str] | None = Field(default=None, description="context keys holding the host name")
     set: dict[str, Any] = Field(default_factory=dict, description="fields every event of this source carries")

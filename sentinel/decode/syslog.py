@@ -30,6 +30,14 @@ RFC5424 = re.compile(
 # journalctl -o short without a timestamp (e.g. fail2ban's journal test files): host prog[pid]: msg
 JOURNAL_SHORT = re.compile(r"(?P<host>[^\s\[\]:]+) (?P<prog>[\w./-]+)\[(?P<pid>\d+)\]: (?P<msg>.*)", re.DOTALL)
 
+# Cisco ASA/FTD/IOS as the device itself sends: <PRI>[Mmm dd yyyy hh:mm:ss [host] : ]%ASA-6-113004: msg
+# (rsyslog relaying it rewrites that into RFC 3164, which the patterns above already read).
+CISCO = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?:(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<day>\d{1,2}) "
+    r"(?P<year>\d{4}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d(?:\.\d+)?)(?: (?P<host>[^\s:]+))? ?: )?"
+    r"(?P<prog>%[A-Z][A-Z0-9_]*-\d-[A-Z0-9_]+): ?(?P<msg>.*)",
+    re.DOTALL,
+)
 SOLARIS_ID = re.compile(r"\[ID \d+ [\w.]+\] ")
 REPEATED = re.compile(r"message repeated \d+ times: \[ ?(.*?)\]$", re.DOTALL)
 
@@ -140,7 +148,16 @@ def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any])
         fields["process.name"] = prog
         fields["process.pid"] = int(pid)
         return None, prog, _unwrap(msg)
-    raise HeaderError("not a syslog line (RFC 3164, RFC 5424 or ISO-stamped)")
+    m = CISCO.match(line)
+    if m is not None:
+        pri, mon, day, year, h, mi, s, host, prog, msg = m.groups()
+        _pri(pri, fields)
+        ts = iso_timestamp(f"{year}-{_month_num(mon):02d}-{int(day):02d}T{h}:{mi}:{s}", zone) if mon else None
+        if host:
+            fields["host.hostname"] = host
+        fields["process.name"] = prog
+        return ts, prog, msg
+    raise HeaderError("not a syslog line (RFC 3164, RFC 5424, ISO-stamped or Cisco)")
 
 
 def _unwrap(msg: str) -> str:

@@ -37,6 +37,14 @@ class Metrics:
                                ["source"], registry=r)
         self.lag_seconds = Gauge("sentinel_checkpoint_lag_seconds",
                                  "Age of the oldest uncommitted write in a source's files", ["source"], registry=r)
+        self.source_gaps = Counter("sentinel_source_gaps", "Times a source lost records before they were read "
+                                   "(journal entries vacuumed first)", ["source", "kind"], registry=r)
+        self.source_restarts = Counter("sentinel_source_reader_restarts",
+                                       "A source's reader (journalctl) ended and was restarted, by reason",
+                                       ["source", "reason"], registry=r)
+        self.syslog_problems = Counter("sentinel_syslog_problems", "Network syslog input survived and counted "
+                                       "(garbage, oversized, denied, rate_limited, tls_failed, idle_timeout…)",
+                                       ["source", "kind"], registry=r)
         self.files_open = Gauge("sentinel_files_followed", "Files followed", ["source"], registry=r)
         self.batch_seconds = Histogram("sentinel_batch_commit_duration_seconds", "Time to commit one batch",
                                        buckets=BATCH_BUCKETS, registry=r)

@@ -80,19 +80,20 @@ class Database:
 
     def load_checkpoints(self) -> list[Checkpoint]:
         rows = self.conn.execute(
-            "SELECT stream, source, path, dev, ino, fp_len, fp_hash, offset, finished, updated FROM checkpoints"
+            "SELECT stream, source, path, dev, ino, fp_len, fp_hash, offset, finished, updated, cursor FROM checkpoints"
         ).fetchall()
-        return [Checkpoint(r[0], r[1], path_from_db(r[2]), r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9])
+        return [Checkpoint(r[0], r[1], path_from_db(r[2]), r[3], r[4], r[5], r[6], r[7], bool(r[8]), r[9], r[10])
                 for r in rows]
 
     @staticmethod
     def save_checkpoints(tx: sqlite3.Connection, checkpoints: Sequence[Checkpoint]) -> None:
         tx.executemany(
-            "INSERT INTO checkpoints VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(stream) DO UPDATE SET "
+            "INSERT INTO checkpoints VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(stream) DO UPDATE SET "
             "path=excluded.path, dev=excluded.dev, ino=excluded.ino, fp_len=excluded.fp_len, "
-            "fp_hash=excluded.fp_hash, offset=excluded.offset, finished=excluded.finished, updated=excluded.updated",
+            "fp_hash=excluded.fp_hash, offset=excluded.offset, finished=excluded.finished, updated=excluded.updated, "
+            "cursor=excluded.cursor",
             [(c.stream, c.source, path_to_db(c.path), c.dev, c.ino, c.fp_len, c.fp_hash, c.offset, int(c.finished),
-              c.updated) for c in checkpoints],
+              c.updated, c.cursor) for c in checkpoints],
         )
 
     def close(self) -> None:

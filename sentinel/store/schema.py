@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     fp_hash TEXT NOT NULL,
     offset INTEGER NOT NULL,
     finished INTEGER NOT NULL DEFAULT 0,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    cursor TEXT NOT NULL DEFAULT ''
 );
 
 CREATE TABLE IF NOT EXISTS events (
@@ -61,6 +62,10 @@ DDL += DOCS_DDL + ALERTS_DDL
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring a database written by an older sentinel up to this schema (before DDL creates what is new)."""
+    checkpoint_columns = {row[1] for row in conn.execute("PRAGMA table_info(checkpoints)")}
+    if checkpoint_columns and "cursor" not in checkpoint_columns:
+        # Non-file sources (the journal) resume from a cursor; file checkpoints keep it empty.
+        conn.execute("ALTER TABLE checkpoints ADD COLUMN cursor TEXT NOT NULL DEFAULT ''")
     columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
     if columns and "shape" not in columns:
         # Version 1 stored whole JSON objects: they stay readable as shape 0.
