@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 
 Key = tuple[int, int]
 
+# How far file times may lag behind time.time() (the kernel stamps them with its coarse clock).
+TIME_MARGIN = 1.0
+
+# Names of compressed rotations: never read as text, whatever their first bytes are so far.
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
+
 # Bytes read per system call. Small enough that one stream's backlog cannot overshoot a batch by much
 # and that the head check before and after a read brackets it closely.
 READ_BYTES = 1 << 16
@@ -276,14 +282,18 @@ class SourceTailer:
             except OSError:
                 continue
             key = (st.st_dev, st.st_ino)
-            if not stat.S_ISREG(st.st_mode) or key in self.active or key in self.known or st.st_ctime <= since:
+            # File times come from the kernel's coarse clock, a few ms behind time.time(): a margin keeps a
+            # change made just after a look from passing for one made before it. Content decides the rest.
+            if (not stat.S_ISREG(st.st_mode) or key in self.active or key in self.known
+                    or st.st_ctime <= since - TIME_MARGIN):
                 continue
             fd = self._open(cand, quiet=True)
             if fd is None:
                 continue
-            compressed = is_compressed(fd)
+            compressed = is_compressed(fd) or cand.endswith(".gz")
             head = compressed_head(fd) if compressed else read_head(fd)
-            if (head is None or not head or self._copy_of(head, key, complete=True) is not None
+            if (cand.endswith(COMPRESSED_SUFFIXES[1:]) or head is None or not head
+                    or self._copy_of(head, key, complete=True) is not None
                     or any(len(head) >= n and head_hash(head[:n]) == h for n, h in prints)
                     or (current and (head.startswith(current) or current.startswith(head)))):
                 os.close(fd)  # no content yet, or content some stream already accounts for
@@ -424,11 +434,15 @@ class SourceTailer:
             if head is not None and known.fp_len and known.holds(head):
                 return
         self.known.pop(key, None)
+        if path.endswith(COMPRESSED_SUFFIXES[1:]):
+            self._warn("compressed_unsupported", path, "only gzip rotations can be read; this file is ignored")
+            return
         fd = self._open(path)
         if fd is None:
             return
         st = os.fstat(fd)
-        compressed = is_compressed(fd)
+        # A .gz still being written may not show its magic bytes yet: its name says what it is.
+        compressed = is_compressed(fd) or path.endswith(".gz")
         head = compressed_head(fd) if compressed else read_head(fd)
         if head is None:
             # Being written by gzip, or damaged: looked at again at the next discovery.
@@ -527,6 +541,10 @@ class SourceTailer:
         except OSError:
             return
         if s.young and s.pos == 0 and st.st_size > 0:
+            if is_compressed(s.fd):  # it was empty when found; a compressor is writing it: not text
+                self.active.pop(s.key, None)
+                s.close()
+                return
             verdict = self._copy_of(read_head(s.fd), s.key)
             if verdict == "pending":
                 return
