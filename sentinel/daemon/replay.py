@@ -88,7 +88,6 @@ def replay_files(
     spec = collectors[collector].spec
     decoder = Decoder(spec, cfg.config.timezone, host_name(cfg))
     framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
-    db = Database(database_path(cfg))
     shipping: ElasticsearchParts | None = None
     if sink is None and cfg.config.storage.backend == "elasticsearch":
         # The same spool and shipper as the daemon's: events reach Elasticsearch in bulk, exactly once by
@@ -98,8 +97,11 @@ def replay_files(
 
         shipping = build_parts(cfg, database_path(cfg), Metrics(), time.time)
         sink = shipping.sink
-        shipping.shipper.start()
     sink = sink or SqliteEventStore()
+    # Opened once the Elasticsearch parts are imported: the spool's tables are created with the rest.
+    db = Database(database_path(cfg))
+    if shipping is not None:
+        shipping.shipper.start()
     if processors is None:
         processors = []
         if detect:
