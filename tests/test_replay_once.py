@@ -277,7 +277,19 @@ def test_files_sharing_their_first_kib_are_not_taken_for_one_another(tmp_path: P
     append(c, header + [failed("carol", i) for i in range(60)])
     assert "90 new events stored, 0 already present" in replay(cfg, c)
     assert "0 new events stored, 270 already present" in replay(cfg, c, b, a)
-    expected = Counter(header * 3 + [failed(u, i) for u in ("alice", "bob", "carol") for i in range(60)])
+    # Shorter than a.log, and parting from it a few lines after the shared part: still its own file.
+    short = tmp_path / "short.log"
+    append(short, header + [failed("dave", i) for i in range(4)])
+    assert "34 new events stored, 0 already present" in replay(cfg, short)
+    expected = Counter(header * 4 + [failed(u, i) for u in ("alice", "bob", "carol") for i in range(60)]
+                       + [failed("dave", i) for i in range(4)])
+    assert lines_stored(cfg) == expected
+    # A copy of the start of a.log (cut at a line's end) is a.log's content: nothing new.
+    cut = a.read_bytes()[:a.read_bytes().index(b"\n", 5000) + 1]
+    head = tmp_path / "a-head.log"
+    head.write_bytes(cut)
+    lines_in_cut = cut.count(b"\n")
+    assert f": 0 new events stored, {lines_in_cut} already present" in replay(cfg, head)
     assert lines_stored(cfg) == expected
 
 

@@ -4,8 +4,9 @@ The events table can say whether an id is new, the Elasticsearch spool cannot (i
 shipped), and neither knows that a replayed file is the same content as a stream the daemon read
 under another id. The ledger records, in the batch transaction, the byte ranges of every stream
 whose records were stored, the stream's fingerprint (the hash of its first bytes) and a few
-*anchors* (a digest of the record covering byte 2^k, k >= 10). A record is fresh when no stored
-range of its stream, or of a stream with the same fingerprint whose anchors agree, covers its offset.
+*anchors* (digests of the records covering a sparse grid of offsets, see :func:`anchored`). A record
+is fresh when no stored range of its stream, or of a stream with the same fingerprint whose anchors
+agree, covers its offset.
 Only fresh records are stored and reach the rules.
 """
 
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS stored_anchors (
 """
 
 ANCHOR_FROM_BIT = 10  # the first KiB is the fingerprint's; anchors start at byte 1024
+ANCHOR_STEPS_BITS = 3  # 2^3 anchors per doubling of the offset
 ANCHOR_BYTES = 256  # of a record's data: what a replay can rebuild even when the line was truncated
 
 # The fields of a record the ledger reads, by position in the records it is handed (RecordTuple).
@@ -59,11 +61,17 @@ def anchor_digest(data: bytes) -> str:
 
 
 def anchored(offset: int, end: int) -> bool:
-    """Whether the record [offset, end) is the one covering a byte 2^k (k >= 10) of its stream."""
+    """Whether the record [offset, end) covers a point of the anchor grid: from byte 1024 on, eight points
+    per doubling of the offset (1024, 1152, 1280 ... 2048, 2304 ...), so a stream of n bytes has about
+    8·log2(n/1024) anchors and a file that parts from it leaves it within an eighth of its length."""
     if end - offset <= 0:
         return False
-    k = (end - 1).bit_length() - 1
-    return k >= ANCHOR_FROM_BIT and (1 << k) >= offset
+    last = end - 1
+    k = last.bit_length() - 1
+    if k < ANCHOR_FROM_BIT:
+        return False
+    step = 1 << (k - ANCHOR_STEPS_BITS)
+    return (last // step) * step >= offset
 
 
 @dataclass(frozen=True)
