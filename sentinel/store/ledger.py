@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from bisect import bisect_right
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any
 
@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS stored_anchors (
     stop INTEGER NOT NULL,
     digest TEXT NOT NULL,
     PRIMARY KEY (source, stream, offset)
+) WITHOUT ROWID;
+-- pairs of streams found (by an anchor) to differ although their fingerprints are equal: never equivalent
+CREATE TABLE IF NOT EXISTS stored_differs (
+    source TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    other TEXT NOT NULL,
+    PRIMARY KEY (source, stream, other)
 ) WITHOUT ROWID;
 """
 
@@ -93,12 +100,8 @@ class Head:
         return None
 
 
-@dataclass
 class Ledger:
     """Decides, inside the batch transaction, which records are fresh, and records what is now stored."""
-
-    # Streams found, by an anchor, to differ from a stream sharing their fingerprint: (source, a, b).
-    rejected: set[tuple[str, str, str]] = field(default_factory=set)
 
     def fresh(self, tx: sqlite3.Connection, records: Sequence[Record], heads: Mapping[tuple[str, str], Head],
               rejected: Collection[str] = ()) -> list[bool]:
@@ -112,7 +115,9 @@ class Ledger:
             head = heads.get((source, stream))
             spans = [(int(records[i][OFFSET]), int(records[i][END])) for i in idx]
             lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
-            others = [o for o in self._equivalents(tx, source, stream, head) if o not in rejected]
+            found = self._equivalents(tx, source, stream, head)
+            _differ(tx, source, stream, [o for o in found if o in rejected])
+            others = [o for o in found if o not in rejected]
             others = self._check_anchors(tx, source, stream, others, records, idx, lo, hi)
             covered = _merge(_ranges(tx, source, [stream, *others], lo, hi))
             starts = [a for a, _ in covered]
@@ -136,8 +141,9 @@ class Ledger:
             if digest is None:
                 continue
             found += [r[0] for r in tx.execute(
-                "SELECT stream FROM stored_streams WHERE source = ? AND fp_len = ? AND fp_hash = ? AND stream != ?",
-                (source, length, digest, stream)) if (source, stream, r[0]) not in self.rejected]
+                "SELECT stream FROM stored_streams WHERE source = ? AND fp_len = ? AND fp_hash = ? AND stream != ? "
+                "AND stream NOT IN (SELECT other FROM stored_differs WHERE source = ? AND stream = ?)",
+                (source, length, digest, stream, source, stream))]
         return found
 
     def _check_anchors(self, tx: sqlite3.Connection, source: str, stream: str, others: list[str],
@@ -146,7 +152,8 @@ class Ledger:
         if not others:
             return others
         by_offset = {int(records[i][OFFSET]): records[i] for i in idx}
-        kept = []
+        kept: list[str] = []
+        differ: list[str] = []
         for other in others:
             agree = True
             for offset, stop, digest in tx.execute(
@@ -156,10 +163,8 @@ class Ledger:
                 if rec is None or rec[END] != stop or anchor_digest(rec[DATA]) != digest:
                     agree = False
                     break
-            if agree:
-                kept.append(other)
-            else:
-                self.rejected.add((source, stream, other))
+            (kept if agree else differ).append(other)
+        _differ(tx, source, stream, differ)
         return kept
 
     @staticmethod
@@ -180,6 +185,12 @@ class Ledger:
                    for i, (off, end) in zip(idx, spans, strict=True) if anchored(off, end)]
         if anchors:
             tx.executemany("INSERT OR IGNORE INTO stored_anchors VALUES (?,?,?,?,?)", anchors)
+
+
+def _differ(tx: sqlite3.Connection, source: str, stream: str, others: list[str]) -> None:
+    """Remember, both ways, that these streams' content differs from ``stream``'s."""
+    tx.executemany("INSERT OR IGNORE INTO stored_differs VALUES (?,?,?)",
+                   [p for o in others for p in ((source, stream, o), (source, o, stream))])
 
 
 def _ranges(tx: sqlite3.Connection, source: str, streams: list[str], lo: int, hi: int) -> list[tuple[int, int]]:
