@@ -97,6 +97,22 @@ def test_replaying_three_failures_four_times_raises_no_alert(tmp_path: Path, mak
     assert alerts(cfg) == []
 
 
+def test_a_short_file_replayed_before_the_daemon_reads_it_is_stored_and_judged_once(
+        tmp_path: Path, make_config: MakeConfig) -> None:
+    log = tmp_path / "auth.log"
+    cfg = make_config(sources=[{"collector": "linux-auth", "paths": [str(log)]}])
+    append(log, [failed("erin", i) for i in range(6)])  # under 1 KiB: fingerprinted on all of it
+    assert "6 new events stored" in replay(cfg, log)
+    append(log, [failed("erin", i) for i in range(6, 10)])
+    clock = FakeClock(time.time())  # the replay judged its events at the real time
+    d = daemon(cfg, clock)  # reads auth.log from byte 0
+    drain(d, clock)
+    d.close()
+    assert lines_stored(cfg) == Counter(failed("erin", i) for i in range(10))
+    [(rule, count, ids)] = alerts(cfg)
+    assert (rule, count, len(set(ids))) == ("auth-brute-force-user", 10, 10)
+
+
 def test_ten_failures_replayed_four_times_alert_once_with_ten_distinct_events(tmp_path: Path,
                                                                              make_config: MakeConfig) -> None:
     cfg = make_config(sources=[])

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS stored_differs (
 """
 
 ANCHOR_FROM_BIT = 10  # the first KiB is the fingerprint's; anchors start at byte 1024
+PREFIX_BYTES = 1024  # the tailer's fingerprint length (collect/identity.py)
 ANCHOR_STEPS_BITS = 3  # 2^3 anchors per doubling of the offset
 ANCHOR_BYTES = 256  # of a record's data: what a replay can rebuild even when the line was truncated
 
@@ -115,6 +116,8 @@ class Ledger:
             head = heads.get((source, stream))
             spans = [(int(records[i][OFFSET]), int(records[i][END])) for i in idx]
             lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
+            if head is not None and head.prefix is None and lo == 0:
+                head = Head(head.fp_len, head.fp_hash, _prefix(records, idx))
             found = self._equivalents(tx, source, stream, head)
             _differ(tx, source, stream, [o for o in found if o in rejected])
             others = [o for o in found if o not in rejected]
@@ -185,6 +188,23 @@ class Ledger:
                    for i, (off, end) in zip(idx, spans, strict=True) if anchored(off, end)]
         if anchors:
             tx.executemany("INSERT OR IGNORE INTO stored_anchors VALUES (?,?,?,?,?)", anchors)
+
+
+def _prefix(records: Sequence[Record], idx: list[int]) -> bytes:
+    """A stream's first bytes (up to 1 KiB), rebuilt from a batch holding its records from byte 0: a file
+    that grew since another reader fingerprinted it then still matches that reader's shorter print."""
+    out = bytearray()
+    for i in sorted(idx, key=lambda i: int(records[i][OFFSET])):
+        offset, end, data = int(records[i][OFFSET]), int(records[i][END]), bytes(records[i][DATA])
+        if offset != len(out) or len(out) >= PREFIX_BYTES:
+            break
+        if end - offset == len(data) + 1:
+            out += data + b"\n"
+        elif end - offset == len(data):
+            out += data  # the last line of a finished file, without its newline
+        else:
+            break  # a truncated or joined record: its bytes are not all known here
+    return bytes(out[:PREFIX_BYTES])
 
 
 def _differ(tx: sqlite3.Connection, source: str, stream: str, others: list[str]) -> None:
