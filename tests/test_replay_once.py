@@ -350,3 +350,23 @@ def test_replays_running_concurrently_with_the_daemon_and_logrotate(tmp_path: Pa
     stored = lines_stored(cfg)
     assert stored == Counter(written), (sum(stored.values()), len(written),
                                         sum(n - 1 for n in stored.values() if n > 1))
+
+
+def test_the_store_says_which_events_of_a_partly_known_batch_are_new(tmp_path: Path) -> None:
+    from sentinel.events.model import Event
+    from sentinel.store.database import Database
+    from sentinel.store.sqlite_events import SqliteEventStore
+
+    def ev(i: int) -> Event:
+        return Event(f"id{i:04d}", 1_767_225_600.0 + i, "linux-auth", {"event.id": f"id{i:04d}", "n": i})
+
+    db = Database(tmp_path / "events.db")
+    store = SqliteEventStore()
+    with db.transaction() as tx:
+        assert store.insert(tx, [ev(i) for i in (1, 3, 5)]) == [True, True, True]
+    with db.transaction() as tx:
+        # 3 and 5 known; 4 twice in one batch: only its first row is stored
+        assert store.insert(tx, [ev(i) for i in (2, 3, 4, 5, 4, 6)]) == [True, False, True, False, False, True]
+    with db.transaction() as tx:
+        assert store.insert(tx, [ev(i) for i in (1, 2)]) == [False, False]
+    assert db.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 6

@@ -16,6 +16,7 @@ import sqlite3
 from bisect import bisect_right
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
 
@@ -97,8 +98,14 @@ class Head:
         if length == self.fp_len:
             return self.fp_hash
         if self.prefix is not None and length <= len(self.prefix):
-            return print_of(self.prefix[:length])
+            return _prefix_print(self.prefix, length)
         return None
+
+
+@lru_cache(maxsize=4096)
+def _prefix_print(prefix: bytes, length: int) -> str:
+    """Cached: a replay asks the same file's prints of every stored length, batch after batch."""
+    return print_of(prefix[:length])
 
 
 class Ledger:
