@@ -50,9 +50,21 @@ class DecodedBatch:
 
     def write(self, tx: sqlite3.Connection, sink: EventSink, events: list[Event]) -> int:
         """Store the batch: the embedded store takes the rows as built, any other sink the events."""
+        return sum(self.insert(tx, sink, events, [True] * len(self.rows)))
+
+    def insert(self, tx: sqlite3.Connection, sink: EventSink, events: list[Event], fresh: list[bool]) -> list[bool]:
+        """Store the rows the ledger found ``fresh``; returns, per row, whether it is stored now for the
+        first time (``events``, when given, line up with the rows)."""
+        every = all(fresh)
         if isinstance(sink, SqliteEventStore):
-            return sink.write_rows(tx, self.rows, self.shapes)
-        return sink.write(tx, events)
+            rows = self.rows if every else [r for r, f in zip(self.rows, fresh, strict=True) if f]
+            stored = sink.insert_rows(tx, rows, self.shapes)
+        else:
+            stored = sink.insert(tx, events if every else [e for e, f in zip(events, fresh, strict=True) if f])
+        if every:
+            return stored
+        it = iter(stored)
+        return [f and next(it) for f in fresh]
 
 
 def record_tuple(rec: RawRecord) -> RecordTuple:

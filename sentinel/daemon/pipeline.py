@@ -27,6 +27,7 @@ from sentinel.decode.safely import decode_safely
 from sentinel.events.model import Event
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
+from sentinel.store.ledger import Head, Ledger
 from sentinel.store.sink import EventSink
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Pipeline:
         self._queued: deque[tuple[list[RecordTuple], list[Checkpoint], float]] = deque()
         self._failed = False
         self._turn = 0
+        self.ledger = Ledger()
 
     def restore(self) -> None:
         checkpoints = self.db.load_checkpoints()
@@ -161,7 +163,8 @@ class Pipeline:
         # Committed here, synchronously: a writer thread was measured to give no overlap (sqlite3 takes
         # the GIL back for every row of executemany), and in-order commits are then trivially true.
         invalid = Counter(e.source for e in events if "invalid_utf8" in (e.fields.get("tags") or ()))
-        self._commit(events, None, checkpoints, result.outcomes, invalid, result, now)
+        self._commit(events, None, [record_tuple(r) for r in records], checkpoints, result.outcomes, invalid,
+                     result, now)
         return result
 
     def _step_with_workers(self, records: list[RawRecord], checkpoints: list[Checkpoint], limit: int,
@@ -223,10 +226,10 @@ class Pipeline:
     def _commit_decoded(self, batch: DecodedBatch, result: BatchResult) -> None:
         if self._failed:
             raise RuntimeError("a batch failed to commit: later ones must not commit past it")
-        _records, checkpoints, now = self._queued[0]
+        records, checkpoints, now = self._queued[0]
         events = batch.events_read_by(self.sink, self.processors)
         try:
-            self._commit(events, batch, checkpoints, batch.outcomes, batch.invalid_utf8, result, now)
+            self._commit(events, batch, records, checkpoints, batch.outcomes, batch.invalid_utf8, result, now)
         except BaseException:
             # Its lines are not stored and the tailers are past them: committing a later batch would move
             # the checkpoints over them. Nothing more commits in this process; a restart reads them again.
@@ -235,16 +238,24 @@ class Pipeline:
         self._queued.popleft()
         result.outcomes.update(batch.outcomes)
 
-    def _commit(self, events: list[Event], batch: DecodedBatch | None, checkpoints: list[Checkpoint],
-                outcomes: Counter[tuple[str, str]], invalid: Counter[str], result: BatchResult, now: float) -> None:
-        """One transaction: the events (or the rows a worker built), the processors, the checkpoints."""
+    def _commit(self, events: list[Event], batch: DecodedBatch | None, records: Sequence[RecordTuple],
+                checkpoints: list[Checkpoint], outcomes: Counter[tuple[str, str]], invalid: Counter[str],
+                result: BatchResult, now: float) -> None:
+        """One transaction: the events (or the rows a worker built), the processors, the checkpoints.
+
+        Only records whose bytes were never stored (the ledger) and whose ids are new (the store) are
+        stored and reach the processors: a line read twice, or also replayed, is judged once."""
         started = time.perf_counter()
         count = len(batch.rows) if batch is not None else len(events)
         with self.db.transaction() as tx:
             if count:
-                result.new += batch.write(tx, self.sink, events) if batch is not None else self.sink.write(tx, events)
+                heads = {(c.source, c.stream): Head(c.fp_len, c.fp_hash) for c in checkpoints}
+                fresh = self.ledger.fresh(tx, records, heads)
+                stored = store_fresh(tx, self.sink, events, batch, fresh)
+                result.new += sum(stored)
+                new_events = events if all(stored) else [e for e, s in zip(events, stored, strict=False) if s]
                 for proc in self.processors:
-                    proc.process(tx, events, now)
+                    proc.process(tx, new_events, now)
                 _count_outcomes(tx, outcomes)
             self.db.save_checkpoints(tx, checkpoints)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -283,6 +294,18 @@ class Pipeline:
                     idle_hook()
                 wake.wait(poll)
                 wake.clear()
+
+
+def store_fresh(tx: sqlite3.Connection, sink: EventSink, events: list[Event], batch: DecodedBatch | None,
+                fresh: list[bool]) -> list[bool]:
+    """Store what the ledger found fresh (the rows a worker built, else the events); per record, whether
+    it is stored now for the first time."""
+    if batch is not None:
+        return batch.insert(tx, sink, events, fresh)
+    if all(fresh):
+        return sink.insert(tx, events)
+    it = iter(sink.insert(tx, [e for e, f in zip(events, fresh, strict=True) if f]))
+    return [f and next(it) for f in fresh]
 
 
 def _count_outcomes(tx: sqlite3.Connection, outcomes: Counter[tuple[str, str]]) -> None:

@@ -6,26 +6,29 @@ import gzip
 import io
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from hashlib import blake2b
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from sentinel.collect.framing import FramingSpec
+from sentinel.collect.identity import FINGERPRINT_BYTES
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path, host_name
 from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers, record_tuple
 from sentinel.daemon.gctune import tune_gc
-from sentinel.daemon.pipeline import BatchProcessor
+from sentinel.daemon.pipeline import BatchProcessor, store_fresh
+from sentinel.daemon.replay_stream import ReplayStream, identify
 from sentinel.decode.engine import Decoder
 from sentinel.decode.registry import load_collectors
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.store.database import Database
+from sentinel.store.ledger import Ledger
 from sentinel.store.sink import EventSink
 from sentinel.store.sqlite_events import SqliteEventStore
 
@@ -51,6 +54,14 @@ def _open(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
     return (gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw), raw
 
 
+@contextmanager
+def _open_content(path: Path) -> Iterator[io.BufferedIOBase]:
+    """The file's content from the start, gunzipped when it is gzip."""
+    fh, raw = _open(path)
+    with raw, fh:
+        yield fh
+
+
 def replay_files(
     cfg: LoadedConfig,
     collector: str,
@@ -62,7 +73,9 @@ def replay_files(
     batch_size: int = 4096,
     workers: int | None = None,
 ) -> ReplayResult:
-    """Replay files; ids come from the file's content, so replaying the same file twice stores it once.
+    """Replay files; ids come from the file's content (or the stream the daemon read it as), and only
+    records never stored before are stored and reach the rules, so replaying a file twice, or a rotation
+    the daemon tailed, stores and judges each line once.
 
     ``workers`` decode processes (default: one per spare core) decode while this process stores;
     0 decodes here. Either way every batch commits in file order, in one transaction each.
@@ -75,7 +88,6 @@ def replay_files(
     spec = collectors[collector].spec
     decoder = Decoder(spec, cfg.config.timezone, host_name(cfg))
     framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
-    db = Database(database_path(cfg))
     shipping: ElasticsearchParts | None = None
     if sink is None and cfg.config.storage.backend == "elasticsearch":
         # The same spool and shipper as the daemon's: events reach Elasticsearch in bulk, exactly once by
@@ -85,8 +97,11 @@ def replay_files(
 
         shipping = build_parts(cfg, database_path(cfg), Metrics(), time.time)
         sink = shipping.sink
-        shipping.shipper.start()
     sink = sink or SqliteEventStore()
+    # Opened once the Elasticsearch parts are imported: the spool's tables are created with the rest.
+    db = Database(database_path(cfg))
+    if shipping is not None:
+        shipping.shipper.start()
     if processors is None:
         processors = []
         if detect:
@@ -95,14 +110,16 @@ def replay_files(
             processors = detection_processors(cfg, db)
     result = ReplayResult()
     tune_gc()
-    commit = partial(_commit, db, sink, processors, result=result,
+    # What each batch handed to the decode pool covers, in submission order (batches come back in it).
+    queued: deque[tuple[list[RecordTuple], ReplayStream]] = deque()
+    commit = partial(_commit, db, sink, processors, Ledger(), queued, result=result,
                      room=partial(_wait_for_room, shipping, progress) if shipping else None)
     try:
         with DecodePool({spec.name: decoder}, default_workers() if workers is None else workers) as pool:
             for name in paths:
                 path = Path(name)
-                for batch in _replay_one(path, spec.name, framing, cfg.config.pipeline.max_line_bytes, pool,
-                                         batch_size, progress):
+                for batch in _replay_one(db, path, spec.name, framing, cfg.config.pipeline.max_line_bytes, pool,
+                                         queued, batch_size, progress):
                     commit(batch)
                 result.files += 1
             for batch in pool.drain():
@@ -168,12 +185,12 @@ def replay_journal(
                 bar.update(len(got))
                 if len(pending) >= batch_size or (source.finished and pending):
                     for batch in pool.submit(pending, time.time()):
-                        _commit(db, sink, processors, batch, result)
+                        _commit_own_ids(db, sink, processors, batch, result)
                     pending = []
                 elif not got:
                     time.sleep(0.01)
             for batch in pool.drain():
-                _commit(db, sink, processors, batch, result)
+                _commit_own_ids(db, sink, processors, batch, result)
     finally:
         bar.close()
         source.close()
@@ -204,15 +221,18 @@ def _drain_spool(shipping: ElasticsearchParts, timeout: float) -> int:
     return shipping.gauge.rows
 
 
-def _replay_one(path: Path, source: str, framing: FramingSpec, max_line: int, pool: DecodePool, batch_size: int,
+def _replay_one(db: Database, path: Path, source: str, framing: FramingSpec, max_line: int, pool: DecodePool,
+                queued: deque[tuple[list[RecordTuple], ReplayStream]], batch_size: int,
                 progress: bool) -> Iterator[DecodedBatch]:
     """Frame one file and queue its batches; yields decoded batches as they become ready to commit."""
     reference = path.stat().st_mtime
     size = path.stat().st_size
     fh, raw = _open(path)
     with raw, fh:
-        head = fh.read(1024)
-        stream, where = "replay-" + blake2b(head, digest_size=10).hexdigest(), str(path)
+        head = fh.read(FINGERPRINT_BYTES)
+        where = str(path)
+        identity = identify(db.conn, source, head, partial(_open_content, path), where)
+        stream = identity.id
         framer = framing.framer(0, max_line)
         bar = tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=not progress, leave=False)
         pending: list[RecordTuple] = []
@@ -224,6 +244,7 @@ def _replay_one(path: Path, source: str, framing: FramingSpec, max_line: int, po
             pending += [(source, stream, where, f.offset, f.end, f.data, f.truncated, f.original_length, reference)
                         for f in frames]
             if len(pending) >= batch_size or (not data and pending):
+                queued.append((pending, identity))
                 yield from pool.submit(pending, time.time())
                 pending = []
             if not data:
@@ -234,16 +255,42 @@ def _replay_one(path: Path, source: str, framing: FramingSpec, max_line: int, po
         bar.close()
 
 
-def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], batch: DecodedBatch,
-            result: ReplayResult, room: Callable[[], None] | None = None) -> None:
-    if room is not None:
-        room()
+def _commit_own_ids(db: Database, sink: EventSink, processors: list[BatchProcessor], batch: DecodedBatch,
+                    result: ReplayResult) -> None:
+    """A batch whose ids are the source's own (the journal's seqnums): the store alone tells which are new,
+    and only those reach the rules."""
     now = time.time()
     events = batch.events_read_by(sink, processors)
     with db.transaction() as tx:
-        new = batch.write(tx, sink, events)
+        stored = store_fresh(tx, sink, events, batch, [True] * len(batch.rows))
+        fresh_events = [e for e, s in zip(events, stored, strict=False) if s] if events else events
         for proc in processors:
-            proc.process(tx, events, now)
+            proc.process(tx, fresh_events, now)
+    new = sum(stored)
+    result.records += len(batch.rows)
+    result.new += new
+    result.duplicates += len(batch.rows) - new
+    for (_source, outcome), n in batch.outcomes.items():
+        result.outcomes[outcome] += n
+
+
+def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], ledger: Ledger,
+            queued: deque[tuple[list[RecordTuple], ReplayStream]], batch: DecodedBatch,
+            result: ReplayResult, room: Callable[[], None] | None = None) -> None:
+    """One transaction per batch, as in the daemon: only records never stored before are stored and
+    reach the rules (a daemon committing the same lines meanwhile waits for it, or it for the daemon)."""
+    if room is not None:
+        room()
+    now = time.time()
+    records, identity = queued.popleft()
+    events = batch.events_read_by(sink, processors)
+    with db.transaction() as tx:
+        fresh = ledger.fresh(tx, records, {(r[0], r[1]): identity.head for r in records[:1]}, identity.rejected)
+        stored = store_fresh(tx, sink, events, batch, fresh)
+        new = sum(stored)
+        fresh_events = events if new == len(stored) else [e for e, s in zip(events, stored, strict=False) if s]
+        for proc in processors:
+            proc.process(tx, fresh_events, now)
     result.records += len(batch.rows)
     result.new += new
     result.duplicates += len(batch.rows) - new

@@ -8,6 +8,7 @@ import sqlite3
 from sentinel.store.alerts import DDL as ALERTS_DDL
 from sentinel.store.docs import DDL as DOCS_DDL
 from sentinel.store.docs import VIEW as DOCS_VIEW
+from sentinel.store.ledger import DDL as LEDGER_DDL
 
 SCHEMA_VERSION = 2  # 2: events.shape + doc_shapes (documents stored as value arrays)
 
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS source_stats (
 );
 """
 
-DDL += DOCS_DDL + ALERTS_DDL
+DDL += DOCS_DDL + ALERTS_DDL + LEDGER_DDL
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -17,3 +17,7 @@ class EventSink(Protocol):
     def write(self, tx: sqlite3.Connection, events: Sequence[Event]) -> int:
         """Write the events; returns how many were new (replays of known ids are skipped)."""
         ...
+
+    def insert(self, tx: sqlite3.Connection, events: Sequence[Event]) -> list[bool]:
+        """Write the events; returns, per event, whether it was new (only new ones may reach the rules)."""
+        ...

@@ -49,21 +49,41 @@ class SqliteEventStore:
         self.shapes = docs.ShapeWriter()
 
     def write(self, tx: sqlite3.Connection, events: Sequence[Event]) -> int:
+        return sum(self.insert(tx, events))
+
+    def insert(self, tx: sqlite3.Connection, events: Sequence[Event]) -> list[bool]:
         rows: list[Row] = []
         shapes: dict[int, Keys] = {}
         for e in events:
             row, keys = event_row(e)
             rows.append(row)
             shapes[row[9]] = keys
-        return self.write_rows(tx, rows, shapes)
+        return self.insert_rows(tx, rows, shapes)
 
     def write_rows(self, tx: sqlite3.Connection, rows: Sequence[Row], shapes: Mapping[int, Keys]) -> int:
         """Store rows built by :func:`event_row` (e.g. by a decode worker) with the shapes they use;
         returns how many were new."""
+        return sum(self.insert_rows(tx, rows, shapes))
+
+    def insert_rows(self, tx: sqlite3.Connection, rows: Sequence[Row], shapes: Mapping[int, Keys]) -> list[bool]:
+        """Store rows as :meth:`write_rows` does; returns, per row, whether it was new."""
         self.shapes.ensure(tx, shapes)
+        # Rows inserted now get rowids above every existing one, so they are told apart by seq alone,
+        # and only when the batch was partly known (all new or all known is the common case).
+        top = tx.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         before = tx.total_changes
         tx.executemany(_INSERT, rows)
-        return tx.total_changes - before
+        added = tx.total_changes - before
+        if added == len(rows):
+            return [True] * len(rows)
+        if added == 0:
+            return [False] * len(rows)
+        new = {r[0] for r in tx.execute("SELECT id FROM events WHERE seq > ?", (top,))}
+        out = []
+        for row in rows:
+            out.append(row[0] in new)
+            new.discard(row[0])  # the same id twice in one batch: only its first row was stored
+        return out
 
 
 def search(conn: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:

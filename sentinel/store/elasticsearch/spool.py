@@ -95,6 +95,12 @@ class SpoolSink:
             alias = self._aliases[source] = events_alias(self.prefix, source)
         return alias
 
+    def insert(self, tx: sqlite3.Connection, events: Sequence[Event]) -> list[bool]:
+        """Spool every event. The spool cannot tell an event already shipped: the batch's ledger
+        (store/ledger.py) has kept those out, so every event handed here counts as new."""
+        self.write(tx, events)
+        return [True] * len(events)
+
     def write(self, tx: sqlite3.Connection, events: Sequence[Event]) -> int:
         """Spool every event (the document is serialised once, here); returns how many were spooled."""
         rows = [(e.id, self._alias(e.source), orjson.dumps(nest(e.fields))) for e in events]
