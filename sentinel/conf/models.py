@@ -80,6 +80,11 @@ class ElasticsearchSettings(Strict):
 
 class StorageSettings(Strict):
     backend: Literal["sqlite", "elasticsearch"] = "sqlite"
+    reserve_mb: float = Field(
+        default=8, ge=0, description="space kept in state_dir as a file, released when the disk fills so the "
+                                     "audit record of it can still be written; 0: none")
+    full_retry_seconds: float = Field(default=5, gt=0, description="while the disk is full, how often to look "
+                                                                  "for space again")
     sqlite: SqliteSettings = SqliteSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
 

@@ -81,7 +81,10 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     from sentinel.metrics.server import MetricsServer, SecretError, resolve_secret
 
     notifier = Notifier()
-    daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
+    lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
+    if daemon.space is not None:
+        daemon.space.on_full.append(lifecycle.storage_full)
+        daemon.space.on_recovered.append(lifecycle.storage_recovered)
     health = Health(daemon)
     workers: list[Any] = []
     m = cfg.config.metrics

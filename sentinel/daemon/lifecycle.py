@@ -111,6 +111,16 @@ class Lifecycle:
             m.lag_bytes.labels(src.name)
             m.lag_seconds.labels(src.name)
 
+    def storage_full(self, message: str) -> None:
+        """The disk filled (the space reserve was just released so this record fits)."""
+        self._audit("storage_full", error=message)
+        self.notifier.status(f"DEGRADED: {message}")
+
+    def storage_recovered(self, message: str, seconds: float) -> None:
+        self._audit("storage_recovered", paused_seconds=round(seconds, 1))
+        sources = len(self.daemon.pipeline.sources) if self.daemon.pipeline else 0
+        self.notifier.status(f"running: {sources} sources; {message}")
+
     def stopping(self, reason: str) -> None:
         self.notifier.stopping(f"draining ({reason})")
 

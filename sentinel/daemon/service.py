@@ -14,9 +14,11 @@ from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import build_sources, database_path, plan_sources, require
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, Pipeline
+from sentinel.daemon.space_guard import SpaceGuard
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.sink import EventSink
+from sentinel.store.space import SpaceReserve, is_disk_full
 from sentinel.store.sqlite_events import SqliteEventStore, enforce_retention
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class LifecycleHooks(Protocol):
     def stopped(self, drained_batches: int, drained_events: int, complete: bool) -> None: ...
 
 
+RESERVE_FILE = "space-reserve"  # in state_dir: see sentinel.store.space
 DRAIN_SECONDS = 20.0  # SIGTERM: keep committing what is already written for at most this long (unit: 45 s)
 
 
@@ -56,6 +59,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.db: Database | None = None
+        self.space: SpaceGuard | None = None
         self.pipeline: Pipeline | None = None
         self.watcher: ChangeWatcher | None = None
         self.workers: list[Worker] = []
@@ -79,9 +83,13 @@ class Daemon:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(database_path(cfg))
         self.sink = self.sink or SqliteEventStore()
+        storage = cfg.config.storage
+        self.space = SpaceGuard(SpaceReserve(cfg.state_path(RESERVE_FILE), int(storage.reserve_mb * 1024 * 1024)),
+                                self.metrics, storage.full_retry_seconds)
+        self.space.start()
         sources = build_sources(cfg, plans, self.metrics, self.clock)
         self.pipeline = Pipeline(self.db, self.sink, sources, cfg.config.pipeline, self.metrics, self.processors,
-                                 self.clock, accepting=lambda: self.accepting())
+                                 self.clock, accepting=lambda: self.accepting(), space=self.space)
         self.pipeline.restore()
         return self.pipeline
 
@@ -133,7 +141,14 @@ class Daemon:
             return
         self._last_retention = now
         if self.cfg.config.storage.backend == "sqlite":
-            result = enforce_retention(self.db.lock, self.db.conn, s.retention_days, s.max_size_mb, now)
+            try:
+                result = enforce_retention(self.db.lock, self.db.conn, s.retention_days, s.max_size_mb, now)
+            except Exception as exc:
+                # Deleting needs room in the WAL too; on a full disk the next pass tries again.
+                if not is_disk_full(exc):
+                    raise
+                log.error("retention pass failed, the disk is full: %s", exc)
+                return
             self.metrics.retention_deleted.labels("age").inc(result.by_age)
             self.metrics.retention_deleted.labels("size").inc(result.by_size)
         self.metrics.store_bytes.set(self.db.path.stat().st_size if self.db.path.exists() else 0)

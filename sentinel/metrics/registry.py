@@ -45,6 +45,11 @@ class Metrics:
         self.retention_deleted = Counter("sentinel_store_retention_deleted_events",
                                          "Events deleted by retention", ["reason"], registry=r)
         self.store_bytes = Gauge("sentinel_store_size_bytes", "Size of the local database", registry=r)
+        self.storage_full = Gauge("sentinel_storage_full",
+                                  "1 while the state directory's file system is full (reading paused)", registry=r)
+        self.storage_full_rollbacks = Counter("sentinel_storage_full_rollbacks",
+                                              "Batches rolled back because the disk was full (read again later)",
+                                              registry=r)
         self.paused = Gauge("sentinel_collection_paused", "1 while collection waits for the sink (backpressure)",
                             registry=r)
 
