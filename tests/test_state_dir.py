@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -140,3 +142,85 @@ def test_full_disk_pauses_reading_and_resumes_with_nothing_lost(small_state: Ops
     assert actions.index("storage_full") < actions.index("storage_recovered")
     assert "Traceback" not in err
     assert err.count("state directory full") == 1  # once per episode, then at most a reminder a minute
+
+
+def _run_cli(config: Path, *extra: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sentinel.cli.main", "run", "--config", str(config), *extra],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_database_deleted_while_running_stops_with_a_clear_error_and_a_restart_refuses(tmp_path: Path) -> None:
+    env = OpsEnv(tmp_path)
+    daemon = DaemonProcess(env.config)
+    try:
+        append(env.log, [auth_line(i) for i in range(100)])
+        wait_until(lambda: env.events_stored() == 100, 30, "the first 100 events")
+        (env.state / "events.db").unlink()
+        append(env.log, [auth_line(i) for i in range(100, 150)])
+        rc = daemon.wait(30)  # stops by itself: writing on into the deleted file would lose everything
+    finally:
+        daemon.stop()
+    err = daemon.stderr_path.read_text()
+    assert rc == 1
+    assert "the database was deleted while sentinel was writing to it" in err
+    assert "Traceback" not in err
+    actions = [(r.action, r.details) for r in AuditLog(env.state / "audit.jsonl").records()]
+    assert [a for a, _ in actions if a == "fatal_error"] == ["fatal_error"]
+
+    # A restart (systemd's Restart=on-failure) must not quietly begin an empty history.
+    refused = _run_cli(env.config)
+    assert refused.returncode == 1
+    assert "the database is missing" in refused.stderr and "--reset-state" in refused.stderr
+    assert not (env.state / "events.db").exists()
+
+    # The operator accepts the loss explicitly; the audit trail says so; the files are read again.
+    proc = subprocess.Popen([sys.executable, "-m", "sentinel.cli.main", "run", "--config", str(env.config),
+                             "--reset-state"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: env.events_stored() == 150, 30, "150 events re-read after --reset-state")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(30)
+    assert proc.returncode == 0, err
+    resets = [r.details for r in AuditLog(env.state / "audit.jsonl").records() if r.action == "state_reset"]
+    assert len(resets) == 1 and resets[0]["reason"] == "database missing"
+    assert resets[0]["state_id"] == (env.state / "state-id").read_text().strip() != resets[0]["previous_state_id"]
+
+
+def test_a_database_from_another_state_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = OpsEnv(tmp_path / "a"), OpsEnv(tmp_path / "b")
+    for env in (first, second):
+        append(env.log, [auth_line(i) for i in range(10)])
+        d = DaemonProcess(env.config)
+        try:
+            wait_until(lambda env=env: env.events_stored() == 10, 30, "10 events")  # type: ignore[misc]
+        finally:
+            d.stop()
+    # The operator "restores" the wrong database: a's, copied whole (WAL included) by SQLite's backup API.
+    for name in ("events.db", "events.db-wal", "events.db-shm"):
+        (second.state / name).unlink(missing_ok=True)
+    src, dst = sqlite3.connect(first.state / "events.db"), sqlite3.connect(second.state / "events.db")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    refused = _run_cli(second.config)
+    assert refused.returncode == 1
+    assert "belongs to another state directory" in refused.stderr
+
+
+def test_the_database_replaced_while_running_is_noticed(tmp_path: Path) -> None:
+    env = OpsEnv(tmp_path)
+    daemon = DaemonProcess(env.config)
+    try:
+        append(env.log, [auth_line(i) for i in range(20)])
+        wait_until(lambda: env.events_stored() == 20, 30, "20 events")
+        db = env.state / "events.db"
+        copy = db.with_name("copy.db")
+        copy.write_bytes(db.read_bytes())
+        os.replace(copy, db)
+        assert daemon.wait(30) == 1
+    finally:
+        daemon.stop()
+    assert "the database file was replaced while sentinel was writing to it" in daemon.stderr_path.read_text()

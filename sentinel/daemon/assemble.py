@@ -14,9 +14,10 @@ from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 
 
-def assemble(cfg: LoadedConfig, metrics: Metrics | None = None) -> Daemon:
+def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, reset_state: bool = False) -> Daemon:
     """The daemon with every part the configuration enables."""
     daemon = Daemon(cfg, metrics)
+    daemon.reset_state = reset_state
     configure_storage(cfg, daemon)
     daemon.open()
     assert daemon.db is not None

@@ -113,6 +113,7 @@ class Pipeline:
         """Read one batch and commit it (or, with decode workers and a backlog, queue it and commit the
         batches that are ready, in order). ``events`` is how many records were read: zero when idle."""
         now = self.clock()
+        self.db.verify()  # one stat: writing on into a deleted database would lose everything from here on
         if self.structural_change.is_set() or now - self.last_discovery >= self.discovery_interval:
             self.structural_change.clear()
             self.discover()

@@ -15,8 +15,10 @@ from sentinel.daemon.build import build_sources, database_path, plan_sources, re
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, Pipeline
 from sentinel.daemon.space_guard import SpaceGuard
+from sentinel.errors import SentinelError
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
+from sentinel.store.identity import bind_state, check_state
 from sentinel.store.sink import EventSink
 from sentinel.store.space import SpaceReserve, is_disk_full
 from sentinel.store.sqlite_events import SqliteEventStore, enforce_retention
@@ -40,6 +42,7 @@ class LifecycleHooks(Protocol):
     def started(self) -> None: ...
     def reload(self) -> bool: ...
     def stopping(self, reason: str) -> None: ...
+    def failed(self, error: str) -> None: ...
     def stopped(self, drained_batches: int, drained_events: int, complete: bool) -> None: ...
 
 
@@ -60,6 +63,8 @@ class Daemon:
         self.wake = threading.Event()
         self.db: Database | None = None
         self.space: SpaceGuard | None = None
+        self.reset_state = False  # --reset-state: accept a state directory whose database is missing or swapped
+        self.state_reset: dict[str, object] | None = None  # what a reset accepted, for the audit trail
         self.pipeline: Pipeline | None = None
         self.watcher: ChangeWatcher | None = None
         self.workers: list[Worker] = []
@@ -81,7 +86,14 @@ class Daemon:
         plans, _, errors = plan_sources(cfg)
         require(errors)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(database_path(cfg))
+        db_path = database_path(cfg)
+        self.state_reset = check_state(cfg.state_dir, db_path, self.reset_state)
+        self.db = Database(db_path)
+        state_id = bind_state(self.db.conn, cfg.state_dir, renew=self.state_reset is not None)
+        if self.state_reset is not None:
+            self.state_reset["state_id"] = state_id
+            log.warning("--reset-state: %s accepted as it is now (%s), new state id %s", db_path,
+                        self.state_reset["reason"], state_id)
         self.sink = self.sink or SqliteEventStore()
         storage = cfg.config.storage
         self.space = SpaceGuard(SpaceReserve(cfg.state_path(RESERVE_FILE), int(storage.reserve_mb * 1024 * 1024)),
@@ -165,7 +177,13 @@ class Daemon:
             if self.lifecycle is not None:
                 self.lifecycle.started()
             self.ready.set()
-            pipeline.run(self.stop_event, self.wake, self.idle)
+            try:
+                pipeline.run(self.stop_event, self.wake, self.idle)
+            except SentinelError as exc:
+                # No drain: a daemon that cannot trust its store must not write on (a deleted database).
+                if self.lifecycle is not None:
+                    self.lifecycle.failed(str(exc))
+                raise
             batches, events, complete = self.drain()
         finally:
             self.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sentinel.collect.records import Checkpoint
 from sentinel.errors import StoreError
+from sentinel.store.identity import FileIdentity
 from sentinel.store.schema import DDL, SCHEMA_VERSION, migrate
 
 _extra_ddl: list[str] = []
@@ -71,7 +72,12 @@ class Database:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+        self.file = FileIdentity(path)
         self.lock = threading.Lock()
+
+    def verify(self) -> None:
+        """Raise StoreError if the database file was deleted or replaced since it was opened."""
+        self.file.verify()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
