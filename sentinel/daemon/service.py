@@ -94,7 +94,7 @@ class Daemon:
             self.state_reset["state_id"] = state_id
             log.warning("--reset-state: %s accepted as it is now (%s), new state id %s", db_path,
                         self.state_reset["reason"], state_id)
-        self.sink = self.sink or SqliteEventStore()
+        self.sink = self.sink or SqliteEventStore(self.clock)
         storage = cfg.config.storage
         self.space = SpaceGuard(SpaceReserve(cfg.state_path(RESERVE_FILE), int(storage.reserve_mb * 1024 * 1024)),
                                 self.metrics, storage.full_retry_seconds)
