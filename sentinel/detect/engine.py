@@ -18,7 +18,17 @@ from typing import Any
 import orjson
 
 from sentinel.conf.models import DetectionSettings
-from sentinel.detect.kinds import Context, DormantEvaluator, Evaluator, Finding, build_evaluator
+from sentinel.detect import followup
+from sentinel.detect.kinds import (
+    Context,
+    DormantEvaluator,
+    Evaluator,
+    Finding,
+    MatchEvaluator,
+    SequenceEvaluator,
+    ThresholdEvaluator,
+    build_evaluator,
+)
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.loader import CompiledRule
 from sentinel.detect.model import format_duration
@@ -42,6 +52,8 @@ class RuleRuntime:
     evaluator: Evaluator
     store: KeyStore
     evictions_reported: int = 0
+    # Set when later matching events join the rule's open alert (it suppresses, and its type follows).
+    keyer: MatchEvaluator | ThresholdEvaluator | SequenceEvaluator | None = None
 
 
 class RuleEngine:
@@ -71,6 +83,11 @@ class RuleEngine:
     def _install(self, rules: Sequence[CompiledRule]) -> None:
         self.runtimes = [RuleRuntime(r, build_evaluator(r, self.zone), KeyStore(r.id, self.settings.max_keys_per_rule))
                          for r in rules]
+        for rt in self.runtimes:
+            ev = rt.evaluator
+            if rt.rule.spec.suppress is not None and isinstance(ev, MatchEvaluator | ThresholdEvaluator
+                                                                  | SequenceEvaluator):
+                rt.keyer = ev
         self.by_action = {}
         self.any_action = []
         for rt in self.runtimes:
@@ -120,6 +137,7 @@ class RuleEngine:
             self.load(tx)
         self._maybe_reload_lists()
         alerts: list[Alert] = []
+        joined: dict[str, followup.Joined] = {}
         # Events per rule list (one list per event.action): every rule of a list evaluated each of them.
         routed: Counter[int] = Counter()
         lists: dict[int, list[RuleRuntime]] = {}
@@ -145,6 +163,8 @@ class RuleEngine:
                     if not rt.rule.predicate(fields):
                         continue
                     matched[rid] += 1
+                    if rt.keyer is not None and self._join(rt, ev, joined):
+                        continue
                     for finding in rt.evaluator.observe(ev, rt.store, ctx):
                         alert = self._alert(rt, finding, now)
                         if alert is not None:
@@ -158,6 +178,8 @@ class RuleEngine:
                 evaluated[rt.rule.id] += n
         alerts.extend(self._digests(now))
         written = write_alerts(tx, alerts) if alerts else 0
+        if joined:
+            followup.apply(tx, joined)
         for rt in self.runtimes:
             if rt.rule.id in self._changed_rules:
                 drop_rule(tx, rt.rule.id)
@@ -197,14 +219,27 @@ class RuleEngine:
 
     # --- alerts -----------------------------------------------------------------------------------
 
+    @staticmethod
+    def _join(rt: RuleRuntime, ev: Event, joined: dict[str, followup.Joined]) -> bool:
+        """Count ``ev`` into its key's alert if one is inside its suppression period (then the rule's window
+        does not see it: it is part of that alert, not the start of the next)."""
+        assert rt.keyer is not None
+        hit = False
+        for key in rt.keyer.keys(ev):
+            state = rt.store.get("~" + key)
+            if state is not None and "a" in state and ev.timestamp < state["u"]:
+                followup.join(rt.rule.spec, state, ev, joined)
+                rt.store.put("~" + key, state)
+                hit = True
+        return hit
+
     def _alert(self, rt: RuleRuntime, f: Finding, now: float) -> Alert | None:
         spec = rt.rule.spec
+        skey = "~" + f.key
         if spec.suppress is not None:
-            skey = "~" + f.key
             state = rt.store.get(skey)
             if state is not None and f.event.timestamp < state["u"]:
                 return None
-            rt.store.put(skey, {"u": f.event.timestamp + spec.suppress.for_})
         computed: dict[str, Any] = {"rule": spec.id, "title": spec.title, "severity": spec.severity,
                                     "count": f.count, "first_seen": iso(f.first_seen), "last_seen": iso(f.last_seen)}
         computed.update(f.computed)
@@ -217,11 +252,16 @@ class RuleEngine:
                 labels[name] = str(value)
         details = dict(f.details)
         details["why"] = _why(spec.type, f)
-        return Alert(id=alert_id(spec.id, f.key, f.anchor), rule_id=spec.id, title=spec.title,
-                     severity=spec.severity, group_key=f.key, first_seen=f.first_seen, last_seen=f.last_seen,
-                     count=f.count, event_ids=f.event_ids[:MAX_EVENT_IDS],
-                     summary=render(spec.summary, f.event.fields, computed), runbook=spec.runbook.strip(),
-                     tags=list(spec.tags), labels=labels, details=details, created=now)
+        details["entity"] = followup.entity(spec, f.event)
+        alert = Alert(id=alert_id(spec.id, f.key, f.anchor), rule_id=spec.id, title=spec.title,
+                      severity=spec.severity, group_key=f.key, first_seen=f.first_seen, last_seen=f.last_seen,
+                      count=f.count, event_ids=f.event_ids[:MAX_EVENT_IDS],
+                      summary=render(spec.summary, f.event.fields, computed), runbook=spec.runbook.strip(),
+                      tags=list(spec.tags), labels=labels, details=details, created=now)
+        if spec.suppress is not None:
+            until = f.event.timestamp + spec.suppress.for_
+            rt.store.put(skey, followup.opened(spec, f, alert, until) if rt.keyer is not None else {"u": until})
+        return alert
 
     def _digests(self, now: float) -> list[Alert]:
         """The scheduled dormant-account listing, once per ``digest_every`` of event time."""

@@ -51,6 +51,7 @@ class Finding:
     event_ids: list[str]
     computed: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    distinct: list[str] = field(default_factory=list)  # a distinct-count window's value digests
 
 
 @dataclass
@@ -127,6 +128,10 @@ class MatchEvaluator:
             return []
         return [Finding(key, ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id])]
 
+    def keys(self, ev: Event) -> list[str]:
+        key = field_key(ev, self.group_by)
+        return [] if key is None else [key]
+
 
 def metric_value(metric: str, field: str | None, ev: Event) -> Any:
     """What one event contributes to a count (1.0), a sum (the field as a number) or a distinct count
@@ -155,13 +160,21 @@ class ThresholdEvaluator:
             return float(len(entries))
         if metric == "sum":
             return float(sum(e[2] for e in entries))
+        return float(len(self._distinct(entries)))
+
+    @staticmethod
+    def _distinct(entries: Sequence[list[Any]]) -> set[str]:
         seen: set[str] = set()
         for e in entries:
             if isinstance(e[2], list):
                 seen.update(e[2])
             else:
                 seen.add(e[2])
-        return float(len(seen))
+        return seen
+
+    def keys(self, ev: Event) -> list[str]:
+        key = field_key(ev, self.group_by)
+        return [] if key is None else [key]
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
         if ctx.late:
@@ -202,8 +215,9 @@ class ThresholdEvaluator:
                             "metric": p.metric}
                 details = {"metric": p.metric, "field": p.field, "value": total, "threshold": p.min,
                            "window_seconds": p.window, "events_in_window": len(window)}
+                distinct = sorted(self._distinct(window)) if p.metric == "distinct" else []
                 findings.append(Finding(key, str(window[0][1]), ev, window[0][0], window[-1][0], len(window),
-                                        _ids(window), computed, details))
+                                        _ids(window), computed, details, distinct))
                 break
         if state["e"]:
             store.put(key, state)
@@ -223,12 +237,10 @@ class SequenceEvaluator:
         self.preds = rule.step_predicates
         self.steps = self.p.steps
 
-    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
-        if ctx.late:
-            return []
-        matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
-        if not matched:
-            return []
+    def keys(self, ev: Event) -> list[str]:
+        return list(self._by_key(ev, [i for i, pred in enumerate(self.preds) if pred(ev.fields)]))
+
+    def _by_key(self, ev: Event, matched: list[int]) -> dict[str, list[int]]:
         by_key: dict[str, list[int]] = {}
         for i in matched:
             # A step keyed by other fields (user.target.name at creation) still names the rule's key fields,
@@ -236,6 +248,15 @@ class SequenceEvaluator:
             key = field_key(ev, self.steps[i].group_by or self.group_by, self.group_by)
             if key is not None:
                 by_key.setdefault(key, []).append(i)
+        return by_key
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        if ctx.late:
+            return []
+        matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
+        if not matched:
+            return []
+        by_key = self._by_key(ev, matched)
         findings: list[Finding] = []
         for key, steps in by_key.items():
             findings.extend(self._advance(ev, key, steps, store))
