@@ -81,7 +81,7 @@ def _jsonl_events(path: Path) -> Iterator[Event]:
 
 def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event]:
     from sentinel.collect.records import RawRecord
-    from sentinel.daemon.build import host_name
+    from sentinel.daemon.build import source_host
     from sentinel.decode.engine import Decoder
     from sentinel.decode.registry import load_collectors
 
@@ -90,7 +90,7 @@ def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event
         known = ", ".join(sorted(collectors))
         raise ConfigErrors([*errors, ConfigError(f"unknown collector {collector!r}; known: {known}",
                                                  Location("--collector"))])
-    decoder = Decoder(collectors[collector].spec, cfg.config.timezone, host_name(cfg))
+    decoder = Decoder(collectors[collector].spec, cfg.config.timezone, source_host(cfg, collectors[collector].spec))
     reference = path.stat().st_mtime
     offset = 0
     now = time.time()

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from sentinel.collect.framing import FramingSpec
 from sentinel.conf.models import LoadedConfig
-from sentinel.daemon.build import database_path, host_name
+from sentinel.daemon.build import database_path, source_host
 from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor
@@ -73,7 +73,7 @@ def replay_files(
                                   Location("--collector")))
         raise ConfigErrors(errors)
     spec = collectors[collector].spec
-    decoder = Decoder(spec, cfg.config.timezone, host_name(cfg))
+    decoder = Decoder(spec, cfg.config.timezone, source_host(cfg, spec))
     framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
     db = Database(database_path(cfg))
     shipping: ElasticsearchParts | None = None
