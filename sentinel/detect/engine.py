@@ -38,7 +38,7 @@ from sentinel.events.alerts import MAX_EVENT_IDS, Alert
 from sentinel.events.ids import alert_id
 from sentinel.events.model import Event, iso
 from sentinel.metrics.registry import Metrics
-from sentinel.store.alerts import write_alerts
+from sentinel.store.alerts import revise_digest, write_alerts
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ class RuleEngine:
                 evaluated[rt.rule.id] += n
         alerts.extend(self._digests(now))
         written = write_alerts(tx, alerts) if alerts else 0
+        self._revise_digests(tx, now)
         if joined:
             followup.apply(tx, joined)
         for rt in self.runtimes:
@@ -264,46 +265,83 @@ class RuleEngine:
         return alert
 
     def _digests(self, now: float) -> list[Alert]:
-        """The scheduled dormant-account listing, once per ``digest_every`` of event time."""
+        """The scheduled dormant-account listing: one per ``digest_every`` boundary that the rule's own data
+        spans (not the newest time of any source, and every boundary a batch crosses, not one per batch), each
+        judged as of its boundary. So the digests are the same whatever order the history arrives in."""
         out: list[Alert] = []
-        if not self.watermarks:
-            return out
-        at = max(self.watermarks.values())
         for rt in self.runtimes:
             ev = rt.evaluator
             if not isinstance(ev, DormantEvaluator):
                 continue
+            span = rt.store.get(DormantEvaluator.SPAN)
+            if span is None:
+                continue
             every = ev.p.digest_every
-            period = int(at // every) if every is not None else None
-            marker = rt.store.get(DormantEvaluator.DIGEST)
-            due = period is not None and (marker is None or marker["p"] < period)
+            due: list[int] = []
+            done = _emitted(rt.store.get(DormantEvaluator.DIGEST))
+            if every is not None:
+                # Boundaries strictly after the first activity: before it there is no history to review.
+                first, last = int(span["lo"] // every) + 1, int(span["hi"] // every)
+                due = [p for p in range(first, last + 1) if done is None or not done[0] <= p <= done[1]]
             wall = self.clock()
-            # Scanning every account is O(keys): done for a digest, else at most once a minute for the gauge.
-            if not due and wall - self._last_dormant_scan < 60.0:
+            # Scanning every account is O(keys): with a digest, else at most once a minute for the gauge.
+            if due or wall - self._last_dormant_scan >= 60.0:
+                self._last_dormant_scan = wall
+                self.metrics.dormant_accounts.set(len(ev.idle_accounts(rt.store, span["hi"])))
+            if not due:
                 continue
-            self._last_dormant_scan = wall
-            idle = ev.idle_accounts(rt.store, at)
-            self.metrics.dormant_accounts.set(len(idle))
-            if not due or period is None:
-                continue
-            rt.store.put(DormantEvaluator.DIGEST, {"p": period})
-            if marker is None:
-                continue  # the first period only starts the schedule: there is no history to review yet
-            spec = rt.rule.spec
-            listed = [{"account": name, "last_activity": iso(last), "idle_days": int((at - last) // 86400)}
-                      for name, last in idle[: ev.p.digest_max_accounts]]
-            key = f"digest@{period}"
-            out.append(Alert(
-                id=alert_id(spec.id, key, str(period)), rule_id=spec.id, title=f"{spec.title}: access review digest",
-                severity=ev.p.digest_severity, group_key=key, first_seen=at, last_seen=at, count=len(idle),
-                event_ids=[],
-                summary=f"{len(idle)} account(s) idle for at least {format_duration(ev.p.idle)} as of {iso(at)}",
-                runbook=spec.runbook.strip(), tags=list(spec.tags),
-                labels={**spec.labels, "rule": spec.id, "severity": ev.p.digest_severity, "digest": "true"},
-                details={"accounts": listed, "total": len(idle), "idle_threshold_days": ev.p.idle / 86400,
-                         "as_of": iso(at)},
-                created=now))
+            lo, hi = (min(due), max(due)) if done is None else (min(done[0], *due), max(done[1], *due))
+            rt.store.put(DormantEvaluator.DIGEST, {"lo": lo, "hi": hi})
+            out.extend(self._digest(rt, ev, period, now) for period in due)
         return out
+
+    def _digest(self, rt: RuleRuntime, ev: DormantEvaluator, period: int, now: float) -> Alert:
+        assert ev.p.digest_every is not None
+        at = period * ev.p.digest_every
+        idle = ev.idle_accounts(rt.store, at)
+        spec = rt.rule.spec
+        listed = [{"account": name, "last_activity": iso(last), "idle_days": int((at - last) // 86400)}
+                  for name, last in idle[: ev.p.digest_max_accounts]]
+        key = f"digest@{period}"
+        return Alert(
+            id=alert_id(spec.id, key, str(period)), rule_id=spec.id, title=f"{spec.title}: access review digest",
+            severity=ev.p.digest_severity, group_key=key, first_seen=at, last_seen=at, count=len(idle),
+            event_ids=[],
+            summary=f"{len(idle)} account(s) idle for at least {format_duration(ev.p.idle)} as of {iso(at)}",
+            runbook=spec.runbook.strip(), tags=list(spec.tags),
+            labels={**spec.labels, "rule": spec.id, "severity": ev.p.digest_severity, "digest": "true"},
+            details={"accounts": listed, "total": len(idle), "idle_threshold_days": ev.p.idle / 86400,
+                     "as_of": iso(at)},
+            created=now)
+
+    def _revise_digests(self, tx: sqlite3.Connection, now: float) -> None:
+        """Data arriving late (another source replayed after the first) changes digests already written: they
+        are recomputed in place (no new notification), so each one says what its period's data says."""
+        for rt in self.runtimes:
+            ev = rt.evaluator
+            if not isinstance(ev, DormantEvaluator) or ev.changed_from is None:
+                continue
+            since, ev.changed_from = ev.changed_from, None
+            done = _emitted(rt.store.get(DormantEvaluator.DIGEST))
+            every = ev.p.digest_every
+            if done is None or every is None:
+                continue
+            start = max(done[0], int(since // every) + 1, done[1] - MAX_REVISED_DIGESTS + 1)
+            for period in range(start, done[1] + 1):
+                revise_digest(tx, self._digest(rt, ev, period, now))
+
+
+# Digests of at most this many past periods are recomputed when late data arrives (each is a scan of the accounts).
+MAX_REVISED_DIGESTS = 26
+
+
+def _emitted(marker: dict[str, Any] | None) -> tuple[int, int] | None:
+    """The range of digest periods already written (an older marker only knew the latest)."""
+    if marker is None:
+        return None
+    if "p" in marker:
+        return -(1 << 62), int(marker["p"])
+    return int(marker["lo"]), int(marker["hi"])
 
 
 def _why(kind: str, f: Finding) -> str:
