@@ -145,6 +145,9 @@ class DetectionSettings(Strict):
     enabled: bool = True
     late_event_allowance_seconds: float = Field(default=300, ge=0)
     max_keys_per_rule: int = Field(default=100_000, gt=0)
+    max_state_mb_per_rule: float = Field(
+        default=16, gt=0, description="a rule's state in memory, in MiB (keys held as JSON, plus ~160 bytes "
+                                      "each); beyond it the least recently used keys go, as beyond the key limit")
     terminated_accounts_file: str | None = None
     phi_workstations_file: str | None = None
     disabled_rules: list[str] = []

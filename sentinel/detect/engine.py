@@ -81,8 +81,7 @@ class RuleEngine:
     # --- set-up and state -------------------------------------------------------------------------
 
     def _install(self, rules: Sequence[CompiledRule]) -> None:
-        self.runtimes = [RuleRuntime(r, build_evaluator(r, self.zone), KeyStore(r.id, self.settings.max_keys_per_rule))
-                         for r in rules]
+        self.runtimes = [RuleRuntime(r, build_evaluator(r, self.zone), self._keystore(r.id)) for r in rules]
         for rt in self.runtimes:
             ev = rt.evaluator
             if rt.rule.spec.suppress is not None and isinstance(ev, MatchEvaluator | ThresholdEvaluator
@@ -100,6 +99,10 @@ class RuleEngine:
             # Keep pack order so alerts of one batch come out in a stable order.
             lst.extend(rt for rt in self.runtimes if rt.rule.actions is None or action in rt.rule.actions)
 
+    def _keystore(self, rule_id: str) -> KeyStore:
+        s = self.settings
+        return KeyStore(rule_id, s.max_keys_per_rule, int(s.max_state_mb_per_rule * 1024 * 1024))
+
     def load(self, conn: sqlite3.Connection) -> None:
         """(Re)load every rule's state, watermarks and generation from the database."""
         fingerprints = orjson.loads(read_meta(conn, "fingerprints") or "{}")
@@ -108,7 +111,7 @@ class RuleEngine:
             if fingerprints.get(rt.rule.id, rt.rule.fingerprint) != rt.rule.fingerprint:
                 # The rule's type or parameters changed: its old state means something else now, so it
                 # starts empty and the old rows go with the next batch.
-                rt.store = KeyStore(rt.rule.id, self.settings.max_keys_per_rule)
+                rt.store = self._keystore(rt.rule.id)
                 self._changed_rules.add(rt.rule.id)
             else:
                 rt.store.load(conn)
@@ -204,6 +207,7 @@ class RuleEngine:
                 m.alerts.labels(a.rule_id, a.severity).inc()
         for rt in self.runtimes:
             m.rule_state_keys.labels(rt.rule.id).set(len(rt.store))
+            m.rule_state_bytes.labels(rt.rule.id).set(rt.store.nbytes)
             new = rt.store.evictions - rt.evictions_reported
             if new:
                 m.rule_state_evictions.labels(rt.rule.id).inc(new)

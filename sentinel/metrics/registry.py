@@ -59,6 +59,9 @@ class Metrics:
         self.rule_matches = Counter("sentinel_rule_matches", "Events that passed a rule's filter", ["rule"],
                                     registry=r)
         self.rule_state_keys = Gauge("sentinel_rule_state_keys", "Keys held in a rule's state", ["rule"], registry=r)
+        self.rule_state_bytes = Gauge("sentinel_rule_state_bytes",
+                                      "Memory a rule's state is counted at (bounded by max_state_mb_per_rule)",
+                                      ["rule"], registry=r)
         self.rule_state_evictions = Counter("sentinel_rule_state_evictions",
                                             "Keys evicted from a rule's state at the key limit", ["rule"], registry=r)
         self.rule_errors = Counter("sentinel_rule_errors", "Rule evaluation errors", ["rule"], registry=r)
