@@ -9,6 +9,7 @@ import pytest
 
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.loader import load_rules
+from sentinel.events.alerts import Alert
 from sentinel.events.model import Event
 from tests.detect_events import DAY, HOUR, MINUTE, RULES, Harness, ev, export
 
@@ -253,10 +254,16 @@ def test_every_rule_in_the_pack_has_both_cases() -> None:
     assert set(QUIET) == _pack_ids()
 
 
+def _detections(alerts: list[Alert]) -> list[Alert]:
+    """The alerts events raised: the dormant rule's weekly access-review listings (one per boundary the
+    data spans, tests/test_digests.py) are scheduled reports, not detections."""
+    return [a for a in alerts if a.labels.get("digest") != "true"]
+
+
 @pytest.mark.parametrize("rule", sorted(FIRES))
 def test_rule_fires(rule: str, tmp_path: Path) -> None:
     h = Harness(tmp_path, [rule], LISTS)
-    alerts = h.feed(FIRES[rule]())
+    alerts = _detections(h.feed(FIRES[rule]()))
     assert [a.rule_id for a in alerts] == [rule], [a.summary for a in alerts]
     alert = alerts[0]
     assert "?" not in alert.summary, alert.summary
@@ -269,7 +276,7 @@ def test_rule_fires(rule: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("rule", sorted(QUIET))
 def test_rule_stays_quiet(rule: str, tmp_path: Path) -> None:
     h = Harness(tmp_path, [rule], LISTS)
-    alerts = h.feed(QUIET[rule]())
+    alerts = _detections(h.feed(QUIET[rule]()))
     assert alerts == [], [a.summary for a in alerts]
 
 

@@ -56,7 +56,7 @@ def test_replaying_a_batch_stores_nothing_twice(tmp_path: Path) -> None:
 
 def test_retention_by_age_then_by_size(tmp_path: Path) -> None:
     db = Database(tmp_path / "events.db")
-    store = SqliteEventStore()
+    store = SqliteEventStore(clock=lambda: NOW - 31 * DAY)  # stored a month ago: old by arrival too
     with db.transaction() as tx:
         store.write(tx, [_event(i, NOW - (i % 40) * DAY, pad=2000) for i in range(4000)])
     result = enforce_retention(db.lock, db.conn, max_age_days=30, max_size_mb=1000, now=NOW)
@@ -98,3 +98,37 @@ def test_replay_gzip_and_plain_then_search_cli(tmp_path: Path, make_config: Make
     assert docs[0]["source.ip"] == "10.0.7.8" and docs[0]["event.outcome"] == "failure"
     bad = sentinel("search", "-c", str(cfg.path), "user.name")
     assert bad.returncode == 1 and "expected FIELD=VALUE" in bad.stderr
+
+
+def test_backdated_events_are_kept_until_they_are_old_by_arrival_too(tmp_path: Path) -> None:
+    """A line stamped seven years ago, written today, must not vanish at the next retention pass."""
+    db = Database(tmp_path / "events.db")
+    arrival = [NOW - 40 * DAY]
+    store = SqliteEventStore(clock=lambda: arrival[0])
+    with db.transaction() as tx:
+        store.write(tx, [_event(i, NOW - 40 * DAY) for i in range(10)])  # old by both once 30 days pass
+    arrival[0] = NOW
+    with db.transaction() as tx:
+        store.write(tx, [_event(100 + i, NOW - 7 * 365 * DAY) for i in range(5)])  # backdated, arrived now
+    result = enforce_retention(db.lock, db.conn, max_age_days=30, max_size_mb=1000, now=NOW)
+    kept = [r[0] for r in db.conn.execute("SELECT id FROM events ORDER BY seq")]
+    assert result.by_age == 10 and kept == [f"e{100 + i:08d}" for i in range(5)]
+    # Thirty-one days later they are old by arrival as well, and go.
+    result = enforce_retention(db.lock, db.conn, max_age_days=30, max_size_mb=1000, now=NOW + 31 * DAY)
+    assert result.by_age == 5
+    assert db.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    assert db.conn.execute("SELECT count(*) FROM ingest_marks").fetchone()[0] <= 1
+
+
+def test_seqs_handed_out_again_after_everything_was_deleted_get_fresh_marks(tmp_path: Path) -> None:
+    db = Database(tmp_path / "events.db")
+    arrival = [NOW - 40 * DAY]
+    store = SqliteEventStore(clock=lambda: arrival[0])
+    with db.transaction() as tx:
+        store.write(tx, [_event(i, NOW - 40 * DAY) for i in range(10)])
+    assert enforce_retention(db.lock, db.conn, max_age_days=30, max_size_mb=1000, now=NOW).by_age == 10
+    arrival[0] = NOW
+    with db.transaction() as tx:  # seq starts at 1 again in an empty table
+        store.write(tx, [_event(100 + i, NOW - 7 * 365 * DAY) for i in range(3)])
+    assert enforce_retention(db.lock, db.conn, max_age_days=30, max_size_mb=1000, now=NOW).by_age == 0
+    assert db.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from(args)
     setup_logging(args.log_level or cfg.config.logging.level, cfg.config.logging.format)
-    daemon = assemble(cfg)
+    daemon = assemble(cfg, reset_state=args.reset_state)
     daemon.install_signals()
     daemon.run()
     return 0
@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the daemon with the configuration")
     add_config_arg(p)
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None)
+    p.add_argument("--reset-state", action="store_true",
+                   help="start even though the state directory's database is missing or is another one "
+                        "(recorded in the audit trail)")
     p.set_defaults(func=run)
 
     r = sub.add_parser("replay", help="push existing log files (plain or .gz), or the journal, through the pipeline")

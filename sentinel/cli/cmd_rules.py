@@ -81,7 +81,7 @@ def _jsonl_events(path: Path) -> Iterator[Event]:
 
 def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event]:
     from sentinel.collect.records import RawRecord
-    from sentinel.daemon.build import host_name
+    from sentinel.daemon.build import source_host
     from sentinel.decode.engine import Decoder
     from sentinel.decode.registry import load_collectors
 
@@ -90,7 +90,7 @@ def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event
         known = ", ".join(sorted(collectors))
         raise ConfigErrors([*errors, ConfigError(f"unknown collector {collector!r}; known: {known}",
                                                  Location("--collector"))])
-    decoder = Decoder(collectors[collector].spec, cfg.config.timezone, host_name(cfg))
+    decoder = Decoder(collectors[collector].spec, cfg.config.timezone, source_host(cfg, collectors[collector].spec))
     reference = path.stat().st_mtime
     offset = 0
     now = time.time()
@@ -157,7 +157,10 @@ def test_rule(args: argparse.Namespace) -> int:
 
 def dormant_accounts(conn: sqlite3.Connection, rules: list[CompiledRule], days: float,
                      at: float) -> list[dict[str, Any]]:
-    """Accounts whose last activity (as the dormant rules remember it) is at least ``days`` before ``at``."""
+    """Accounts whose last activity at or before ``at`` (as the dormant rules remember it: first, last and
+    the long gaps between) is at least ``days`` before ``at``; accounts not seen yet at ``at`` are left out."""
+    from sentinel.detect.kinds import last_activity_at
+
     ids = [r.id for r in rules if r.spec.type == "dormant"]
     rows: dict[str, dict[str, Any]] = {}
     for rid in ids:
@@ -166,7 +169,10 @@ def dormant_accounts(conn: sqlite3.Connection, rules: list[CompiledRule], days: 
                 continue
             state = orjson.loads(blob)
             account = str(state.get("n") or key.split("=", 1)[-1])
-            last = float(state["l"])
+            then = last_activity_at(state, at)
+            if then is None:
+                continue
+            last = float(then)
             known = rows.get(account)
             if known is None or last > known["last"]:
                 rows[account] = {"account": account, "last": last, "first": float(state.get("f", last))}
@@ -239,5 +245,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arg(d)
     d.add_argument("--days", type=float, default=90)
     d.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    d.add_argument("--as-of", type=_iso_arg, default=None, help="judge idleness at this time (default: now)")
+    d.add_argument("--as-of", type=_iso_arg, default=None,
+                   help="judge idleness as of this time (default: now); a past time is judged from the idle gaps "
+                        "the rule remembers, for --days of 30 or more")
     d.set_defaults(func=accounts)

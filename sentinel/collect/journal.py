@@ -169,6 +169,11 @@ class JournalSource:
                 self.cursor = cp.cursor
                 self.committed_seqnum = cp.offset
 
+    def rewind(self, checkpoints: list[Checkpoint]) -> None:
+        """Their batch rolled back: journalctl starts again after the committed cursor."""
+        self.close()
+        self.restore(checkpoints)
+
     def discover(self) -> None:
         if self._reader is None and not self.finished and self.clock() >= self._next_start:
             self._start()

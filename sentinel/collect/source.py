@@ -41,6 +41,11 @@ class Source(Protocol):
         """Resume after the committed checkpoints (all sources' checkpoints: take your own)."""
         ...
 
+    def rewind(self, checkpoints: list[Checkpoint]) -> None:
+        """A batch rolled back: go back to the committed checkpoints, to hand the same records out again
+        (a source that cannot, such as a network receiver, says what it lost)."""
+        ...
+
     def discover(self) -> None:
         """Periodic housekeeping between batches: new files, a reader to restart."""
         ...

@@ -131,6 +131,11 @@ class SyslogSource:
         if self._thread is None:
             self.start()
 
+    def rewind(self, checkpoints: list[Checkpoint]) -> None:
+        """Messages have no upstream position to go back to: those in a rolled-back batch are gone."""
+        log.warning("source %s: a batch rolled back; the syslog messages it held cannot be received again "
+                    "(network syslog is at most once)", self.source)
+
     def discover(self) -> None:
         self._count_udp_drops()
 

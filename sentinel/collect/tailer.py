@@ -202,6 +202,9 @@ class SourceTailer:
         self.settings = settings
         self.events = events or TailerEvents()
         self.clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
         self.active: dict[Key, _Stream] = {}
         self.known: dict[Key, _Known] = {}
         self.retired: list[_Stream] = []
@@ -230,6 +233,15 @@ class SourceTailer:
             prints = [(c.fp_len, c.fp_hash) for c in mine if c.fp_len]
             for path in self._followed_paths():
                 self._adopt_unseen_rotations(path, since, prints)
+
+    def rewind(self, checkpoints: list[Checkpoint]) -> None:
+        """Forget everything read past the committed checkpoints (their batch rolled back): exactly the
+        state a restart would build, so the same bytes are read again."""
+        first = self.first_start
+        self.close()
+        self._reset()
+        self.first_start = first
+        self.restore(checkpoints)
 
     def _restore_one(self, cp: Checkpoint) -> None:
         found = self._locate(cp.path, cp.dev, cp.ino, cp.fp_len, cp.fp_hash, cp.offset)

@@ -80,6 +80,11 @@ class ElasticsearchSettings(Strict):
 
 class StorageSettings(Strict):
     backend: Literal["sqlite", "elasticsearch"] = "sqlite"
+    reserve_mb: float = Field(
+        default=8, ge=0, description="space kept in state_dir as a file, released when the disk fills so the "
+                                     "audit record of it can still be written; 0: none")
+    full_retry_seconds: float = Field(default=5, gt=0, description="while the disk is full, how often to look "
+                                                                  "for space again")
     sqlite: SqliteSettings = SqliteSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
 
@@ -199,6 +204,9 @@ class DetectionSettings(Strict):
     enabled: bool = True
     late_event_allowance_seconds: float = Field(default=300, ge=0)
     max_keys_per_rule: int = Field(default=100_000, gt=0)
+    max_state_mb_per_rule: float = Field(
+        default=16, gt=0, description="a rule's state in memory, in MiB (keys held as JSON, plus ~160 bytes "
+                                      "each); beyond it the least recently used keys go, as beyond the key limit")
     terminated_accounts_file: str | None = None
     phi_workstations_file: str | None = None
     disabled_rules: list[str] = []

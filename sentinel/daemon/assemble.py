@@ -14,9 +14,10 @@ from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 
 
-def assemble(cfg: LoadedConfig, metrics: Metrics | None = None) -> Daemon:
+def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, reset_state: bool = False) -> Daemon:
     """The daemon with every part the configuration enables."""
     daemon = Daemon(cfg, metrics)
+    daemon.reset_state = reset_state
     configure_storage(cfg, daemon)
     daemon.open()
     assert daemon.db is not None
@@ -81,7 +82,10 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     from sentinel.metrics.server import MetricsServer, SecretError, resolve_secret
 
     notifier = Notifier()
-    daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
+    lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
+    if daemon.space is not None:
+        daemon.space.on_full.append(lifecycle.storage_full)
+        daemon.space.on_recovered.append(lifecycle.storage_recovered)
     health = Health(daemon)
     workers: list[Any] = []
     m = cfg.config.metrics

@@ -20,12 +20,23 @@ from sentinel.conf.models import LoadedConfig, SourceSettings
 from sentinel.daemon.pipeline import SourceRuntime
 from sentinel.decode.engine import Decoder
 from sentinel.decode.registry import LoadedCollector, load_collectors
+from sentinel.decode.spec import CollectorSpec
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.metrics.registry import Metrics
 
 
 def host_name(cfg: LoadedConfig) -> str:
     return cfg.config.host_name or socket.gethostname()
+
+
+def source_host(cfg: LoadedConfig, spec: CollectorSpec) -> str:
+    """The host.name events of this collector get when their lines name none: the configured source's
+    host_name, else (a cloud service's log) the collector's name, else this machine."""
+    for src in cfg.config.sources:
+        if src.collector == spec.name and src.host_name:
+            return src.host_name
+    # A cloud service's events are about the organisation, not the machine that happens to fetch them.
+    return spec.name if spec.cloud else host_name(cfg)
 
 
 @dataclass
@@ -121,18 +132,18 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
         on_truncated=lambda s: metrics.lines_truncated.labels(s).inc(),
     )
     out = []
-    host = host_name(cfg)
     for plan in plans:
         spec = plan.collector.spec
         if plan.type == "syslog":
             out.append(SourceRuntime(spec.name, _syslog_source(cfg, plan, metrics, clock, wake),
-                                     Decoder(spec, cfg.config.timezone, plan.settings.host_name or host,
+                                     Decoder(spec, cfg.config.timezone, plan.settings.host_name or host_name(cfg),
                                              source_type="syslog")))
             continue
         if plan.type == "journal":
             journal = replace(_journal_settings(cfg, plan.settings, plan.collector), max_line_bytes=p.max_line_bytes,
                               start_position=plan.settings.start_position or p.start_position)
-            decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host, source_type="journal")
+            decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host_name(cfg),
+                              source_type="journal")
             source = JournalSource(spec.name, journal, journal_events, clock, wake)
             out.append(SourceRuntime(spec.name, source, decoder))
             continue
@@ -143,7 +154,7 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
             start_position=plan.settings.start_position or p.start_position,
         )
         tailer = SourceTailer(spec.name, plan.paths, framing, settings, events, clock)
-        decoder = Decoder(spec, cfg.config.timezone, plan.settings.host_name or host)
+        decoder = Decoder(spec, cfg.config.timezone, source_host(cfg, spec))
         out.append(SourceRuntime(spec.name, tailer, decoder))
     return out
 

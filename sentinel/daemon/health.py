@@ -37,4 +37,6 @@ class Health:
             return False, "starting"
         if not self.alive():
             return False, "stalled"
+        if d.space is not None and d.space.full:
+            return False, "storage full: reading paused until the state directory has space again"
         return True, "ready"

@@ -96,6 +96,8 @@ class Lifecycle:
         self._write_pid()
         self._audit("start", version=__version__, pid=os.getpid(), config=str(d.cfg.path),
                     manifest_sha256=manifest_digest(self.manifest), files=self.manifest)
+        if d.state_reset is not None:
+            self._audit("state_reset", **d.state_reset)
         sources = len(d.pipeline.sources) if d.pipeline else 0
         self.notifier.ready(f"running: {sources} sources")
 
@@ -110,6 +112,22 @@ class Lifecycle:
                 m.events.labels(src.name, outcome)
             m.lag_bytes.labels(src.name)
             m.lag_seconds.labels(src.name)
+
+    def storage_full(self, message: str) -> None:
+        """The disk filled (the space reserve was just released so this record fits)."""
+        self._audit("storage_full", error=message)
+        self.notifier.status(f"DEGRADED: {message}")
+
+    def storage_recovered(self, message: str, seconds: float) -> None:
+        self._audit("storage_recovered", paused_seconds=round(seconds, 1))
+        sources = len(self.daemon.pipeline.sources) if self.daemon.pipeline else 0
+        self.notifier.status(f"running: {sources} sources; {message}")
+
+    def failed(self, error: str) -> None:
+        """The main loop stopped on an error the daemon must not run past (the database deleted)."""
+        log.error("%s", error)
+        self._audit("fatal_error", error=error)
+        self.notifier.status(f"FAILED: {error}")
 
     def stopping(self, reason: str) -> None:
         self.notifier.stopping(f"draining ({reason})")

@@ -29,12 +29,21 @@ from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.ledger import Head, Ledger
 from sentinel.store.sink import EventSink
+from sentinel.store.space import is_disk_full
 
 log = logging.getLogger(__name__)
 
 # However little of it frames into records (a sparse hole, one huge line), a batch reads at most this
 # much, so the loop comes back to commit, discover and serve the other files in time.
 BATCH_MAX_BYTES = 32 << 20
+
+
+class SpaceWatch(Protocol):
+    """Decides when reading may go on after a batch failed for lack of space (see daemon.space_guard)."""
+
+    def may_read(self) -> bool: ...
+    def failed(self, exc: BaseException) -> None: ...
+    def committed(self) -> None: ...
 
 
 class BatchProcessor(Protocol):
@@ -76,6 +85,7 @@ class Pipeline:
         processors: Sequence[BatchProcessor] = (),
         clock: Callable[[], float] = time.time,
         accepting: Callable[[], bool] = lambda: True,
+        space: SpaceWatch | None = None,
     ) -> None:
         self.db = db
         self.sink = sink
@@ -86,6 +96,7 @@ class Pipeline:
         self.processors = processors if isinstance(processors, list) else list(processors)
         self.clock = clock
         self.accepting = accepting
+        self.space = space
         self.last_discovery = 0.0
         self.discovery_interval = 1.0
         self.structural_change = threading.Event()
@@ -119,11 +130,12 @@ class Pipeline:
         """Read one batch and commit it (or, with decode workers and a backlog, queue it and commit the
         batches that are ready, in order). ``events`` is how many records were read: zero when idle."""
         now = self.clock()
+        self.db.verify()  # one stat: writing on into a deleted database would lose everything from here on
         if self.structural_change.is_set() or now - self.last_discovery >= self.discovery_interval:
             self.structural_change.clear()
             self.discover()
         result = BatchResult()
-        if not self.accepting():
+        if not self.accepting() or (self.space is not None and not self.space.may_read()):
             self.metrics.paused.set(1)
             return result
         self.metrics.paused.set(0)
@@ -149,11 +161,19 @@ class Pipeline:
         # Taken right after the read: exactly the positions these records reach, whatever is read next.
         checkpoints = [cp for src in self.sources for cp in src.tailer.checkpoints()]
         result.events = len(records)
-        if self.settings.decode_workers:
-            self._step_with_workers(records, checkpoints, limit, result, now)
-            return result
-        if not records and not checkpoints:
-            return result
+        try:
+            if self.settings.decode_workers:
+                self._step_with_workers(records, checkpoints, limit, result, now)
+            elif records or checkpoints:
+                self._step_here(records, checkpoints, result, now)
+        except Exception as exc:
+            if not self._out_of_space(exc):
+                raise
+            result.events = result.new = result.bytes_read = 0
+        return result
+
+    def _step_here(self, records: list[RawRecord], checkpoints: list[Checkpoint], result: BatchResult,
+                   now: float) -> None:
         decoders = {src.name: src.decoder for src in self.sources}
         events: list[Event] = []
         for rec in records:
@@ -165,7 +185,28 @@ class Pipeline:
         invalid = Counter(e.source for e in events if "invalid_utf8" in (e.fields.get("tags") or ()))
         self._commit(events, None, [record_tuple(r) for r in records], checkpoints, result.outcomes, invalid,
                      result, now)
-        return result
+
+    def _out_of_space(self, exc: BaseException) -> bool:
+        """A batch rolled back because the disk is full: rewind and let the space watch pause reading."""
+        if self.space is None or not is_disk_full(exc):
+            return False
+        self.rewind()
+        self.space.failed(exc)
+        return True
+
+    def rewind(self) -> None:
+        """After a batch rolled back: forget everything read past the committed checkpoints, so that it is
+        read again (and decoded, detected, stored) by a later batch. New tailers restored from the database
+        are exactly what a restart would build."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        self._queued.clear()
+        self._failed = False
+        checkpoints = self.db.load_checkpoints()
+        for src in self.sources:
+            src.tailer.rewind(checkpoints)
+        self.discover()
 
     def _step_with_workers(self, records: list[RawRecord], checkpoints: list[Checkpoint], limit: int,
                            result: BatchResult, now: float) -> None:
@@ -205,6 +246,9 @@ class Pipeline:
                 self._commit_decoded(batch, result)
         except DecodeWorkerDied as exc:
             self._recover(exc, result)
+        except Exception as exc:
+            if not self._out_of_space(exc):
+                raise
 
     def close(self) -> None:
         """Stop the decode workers; batches they still hold are not committed, so they are read again."""
@@ -259,6 +303,8 @@ class Pipeline:
                 _count_outcomes(tx, outcomes)
             self.db.save_checkpoints(tx, checkpoints)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        if self.space is not None:
+            self.space.committed()
         if count:
             self.metrics.batch_events.observe(count)
             self._count(outcomes, invalid, now)

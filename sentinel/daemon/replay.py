@@ -19,7 +19,7 @@ from tqdm import tqdm
 from sentinel.collect.framing import FramingSpec
 from sentinel.collect.identity import FINGERPRINT_BYTES
 from sentinel.conf.models import LoadedConfig
-from sentinel.daemon.build import database_path, host_name
+from sentinel.daemon.build import database_path, host_name, source_host
 from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers, record_tuple
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, store_fresh
@@ -86,7 +86,7 @@ def replay_files(
                                   Location("--collector")))
         raise ConfigErrors(errors)
     spec = collectors[collector].spec
-    decoder = Decoder(spec, cfg.config.timezone, host_name(cfg))
+    decoder = Decoder(spec, cfg.config.timezone, source_host(cfg, spec))
     framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
     shipping: ElasticsearchParts | None = None
     if sink is None and cfg.config.storage.backend == "elasticsearch":

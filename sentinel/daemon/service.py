@@ -14,9 +14,13 @@ from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import build_sources, database_path, plan_sources, require
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, Pipeline
+from sentinel.daemon.space_guard import SpaceGuard
+from sentinel.errors import SentinelError
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
+from sentinel.store.identity import bind_state, check_state
 from sentinel.store.sink import EventSink
+from sentinel.store.space import SpaceReserve, is_disk_full
 from sentinel.store.sqlite_events import SqliteEventStore, enforce_retention
 
 log = logging.getLogger(__name__)
@@ -38,9 +42,11 @@ class LifecycleHooks(Protocol):
     def started(self) -> None: ...
     def reload(self) -> bool: ...
     def stopping(self, reason: str) -> None: ...
+    def failed(self, error: str) -> None: ...
     def stopped(self, drained_batches: int, drained_events: int, complete: bool) -> None: ...
 
 
+RESERVE_FILE = "space-reserve"  # in state_dir: see sentinel.store.space
 DRAIN_SECONDS = 20.0  # SIGTERM: keep committing what is already written for at most this long (unit: 45 s)
 
 
@@ -56,6 +62,9 @@ class Daemon:
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.db: Database | None = None
+        self.space: SpaceGuard | None = None
+        self.reset_state = False  # --reset-state: accept a state directory whose database is missing or swapped
+        self.state_reset: dict[str, object] | None = None  # what a reset accepted, for the audit trail
         self.pipeline: Pipeline | None = None
         self.watcher: ChangeWatcher | None = None
         self.workers: list[Worker] = []
@@ -77,11 +86,22 @@ class Daemon:
         plans, _, errors = plan_sources(cfg)
         require(errors)
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(database_path(cfg))
-        self.sink = self.sink or SqliteEventStore()
+        db_path = database_path(cfg)
+        self.state_reset = check_state(cfg.state_dir, db_path, self.reset_state)
+        self.db = Database(db_path)
+        state_id = bind_state(self.db.conn, cfg.state_dir, renew=self.state_reset is not None)
+        if self.state_reset is not None:
+            self.state_reset["state_id"] = state_id
+            log.warning("--reset-state: %s accepted as it is now (%s), new state id %s", db_path,
+                        self.state_reset["reason"], state_id)
+        self.sink = self.sink or SqliteEventStore(self.clock)
+        storage = cfg.config.storage
+        self.space = SpaceGuard(SpaceReserve(cfg.state_path(RESERVE_FILE), int(storage.reserve_mb * 1024 * 1024)),
+                                self.metrics, storage.full_retry_seconds)
+        self.space.start()
         sources = build_sources(cfg, plans, self.metrics, self.clock, self.wake)
         self.pipeline = Pipeline(self.db, self.sink, sources, cfg.config.pipeline, self.metrics, self.processors,
-                                 self.clock, accepting=lambda: self.accepting())
+                                 self.clock, accepting=lambda: self.accepting(), space=self.space)
         self.pipeline.restore()
         return self.pipeline
 
@@ -133,7 +153,14 @@ class Daemon:
             return
         self._last_retention = now
         if self.cfg.config.storage.backend == "sqlite":
-            result = enforce_retention(self.db.lock, self.db.conn, s.retention_days, s.max_size_mb, now)
+            try:
+                result = enforce_retention(self.db.lock, self.db.conn, s.retention_days, s.max_size_mb, now)
+            except Exception as exc:
+                # Deleting needs room in the WAL too; on a full disk the next pass tries again.
+                if not is_disk_full(exc):
+                    raise
+                log.error("retention pass failed, the disk is full: %s", exc)
+                return
             self.metrics.retention_deleted.labels("age").inc(result.by_age)
             self.metrics.retention_deleted.labels("size").inc(result.by_size)
         self.metrics.store_bytes.set(self.db.path.stat().st_size if self.db.path.exists() else 0)
@@ -150,7 +177,13 @@ class Daemon:
             if self.lifecycle is not None:
                 self.lifecycle.started()
             self.ready.set()
-            pipeline.run(self.stop_event, self.wake, self.idle)
+            try:
+                pipeline.run(self.stop_event, self.wake, self.idle)
+            except SentinelError as exc:
+                # No drain: a daemon that cannot trust its store must not write on (a deleted database).
+                if self.lifecycle is not None:
+                    self.lifecycle.failed(str(exc))
+                raise
             batches, events, complete = self.drain()
         finally:
             self.close()

@@ -72,6 +72,9 @@ class CollectorSpec(Strict):
     journal: JournalSpec | None = Field(default=None, description="how to find this source in the systemd journal")
     timestamp: TimestampSpec | None = None
     host_field: list[str] | None = Field(default=None, description="context keys holding the host name")
+    cloud: bool = Field(default=False, description="a cloud service's log: host.name is the organisation or "
+                                                   "tenant (host_field, else the source's host_name, else the "
+                                                   "collector's name), never the machine that collects it")
     set: dict[str, Any] = Field(default_factory=dict, description="fields every event of this source carries")
     map: dict[str, str | list[str]] = Field(default_factory=dict)
     lookup: dict[str, LookupSpec] = Field(default_factory=dict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sentinel.events.timestamps import bsd_timestamp, iso_timestamp
+from sentinel.events.timestamps import bsd_timestamp, iso_timestamp, year_doubtful
 
 # <PRI>? Mmm dd hh:mm:ss[.frac] [year]? host prog[pid]: msg
 RFC3164 = re.compile(
@@ -80,6 +80,12 @@ def _bsd_stamp(stamp: str, zone: str, reference: float) -> float:
     return ts
 
 
+def _doubt(ts: float, reference: float, fields: dict[str, Any]) -> None:
+    if year_doubtful(ts, reference):
+        # Tagged, time kept: an analyst filters on the tag; retention counts from arrival regardless.
+        fields["tags"] = ["timestamp_implausible"]
+
+
 def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any]) -> tuple[float | None, str, str]:
     """Fill header fields into ``fields``; return (timestamp or None, program, message)."""
     ts: float | None
@@ -87,6 +93,7 @@ def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any])
     if fast is not None:
         stamp, host, prog, pid, msg = fast.groups()
         ts = _bsd_stamp(stamp, zone, reference)  # first: an impossible date (Feb 30) raises before any field is set
+        _doubt(ts, reference, fields)
         fields["host.hostname"] = host
         fields["process.name"] = prog
         if pid:
@@ -125,6 +132,7 @@ def parse_header(line: str, zone: str, reference: float, fields: dict[str, Any])
             ts = iso_timestamp(f"{year}-{_month_num(mon):02d}-{int(day):02d}T{h}:{mi}:{s}", zone)
         else:
             ts = bsd_timestamp(mon, int(day), int(h), int(mi), second, zone, reference)
+            _doubt(ts, reference, fields)
         _pri(pri, fields)
         if host:
             fields["host.hostname"] = host

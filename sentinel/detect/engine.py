@@ -18,7 +18,17 @@ from typing import Any
 import orjson
 
 from sentinel.conf.models import DetectionSettings
-from sentinel.detect.kinds import Context, DormantEvaluator, Evaluator, Finding, build_evaluator
+from sentinel.detect import followup
+from sentinel.detect.kinds import (
+    Context,
+    DormantEvaluator,
+    Evaluator,
+    Finding,
+    MatchEvaluator,
+    SequenceEvaluator,
+    ThresholdEvaluator,
+    build_evaluator,
+)
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.loader import CompiledRule
 from sentinel.detect.model import format_duration
@@ -28,7 +38,7 @@ from sentinel.events.alerts import MAX_EVENT_IDS, Alert
 from sentinel.events.ids import alert_id
 from sentinel.events.model import Event, iso
 from sentinel.metrics.registry import Metrics
-from sentinel.store.alerts import write_alerts
+from sentinel.store.alerts import revise_digest, write_alerts
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,8 @@ class RuleRuntime:
     evaluator: Evaluator
     store: KeyStore
     evictions_reported: int = 0
+    # Set when later matching events join the rule's open alert (it suppresses, and its type follows).
+    keyer: MatchEvaluator | ThresholdEvaluator | SequenceEvaluator | None = None
 
 
 class RuleEngine:
@@ -69,8 +81,12 @@ class RuleEngine:
     # --- set-up and state -------------------------------------------------------------------------
 
     def _install(self, rules: Sequence[CompiledRule]) -> None:
-        self.runtimes = [RuleRuntime(r, build_evaluator(r, self.zone), KeyStore(r.id, self.settings.max_keys_per_rule))
-                         for r in rules]
+        self.runtimes = [RuleRuntime(r, build_evaluator(r, self.zone), self._keystore(r.id)) for r in rules]
+        for rt in self.runtimes:
+            ev = rt.evaluator
+            if rt.rule.spec.suppress is not None and isinstance(ev, MatchEvaluator | ThresholdEvaluator
+                                                                  | SequenceEvaluator):
+                rt.keyer = ev
         self.by_action = {}
         self.any_action = []
         for rt in self.runtimes:
@@ -83,6 +99,10 @@ class RuleEngine:
             # Keep pack order so alerts of one batch come out in a stable order.
             lst.extend(rt for rt in self.runtimes if rt.rule.actions is None or action in rt.rule.actions)
 
+    def _keystore(self, rule_id: str) -> KeyStore:
+        s = self.settings
+        return KeyStore(rule_id, s.max_keys_per_rule, int(s.max_state_mb_per_rule * 1024 * 1024))
+
     def load(self, conn: sqlite3.Connection) -> None:
         """(Re)load every rule's state, watermarks and generation from the database."""
         fingerprints = orjson.loads(read_meta(conn, "fingerprints") or "{}")
@@ -91,7 +111,7 @@ class RuleEngine:
             if fingerprints.get(rt.rule.id, rt.rule.fingerprint) != rt.rule.fingerprint:
                 # The rule's type or parameters changed: its old state means something else now, so it
                 # starts empty and the old rows go with the next batch.
-                rt.store = KeyStore(rt.rule.id, self.settings.max_keys_per_rule)
+                rt.store = self._keystore(rt.rule.id)
                 self._changed_rules.add(rt.rule.id)
             else:
                 rt.store.load(conn)
@@ -120,6 +140,7 @@ class RuleEngine:
             self.load(tx)
         self._maybe_reload_lists()
         alerts: list[Alert] = []
+        joined: dict[str, followup.Joined] = {}
         # Events per rule list (one list per event.action): every rule of a list evaluated each of them.
         routed: Counter[int] = Counter()
         lists: dict[int, list[RuleRuntime]] = {}
@@ -145,6 +166,8 @@ class RuleEngine:
                     if not rt.rule.predicate(fields):
                         continue
                     matched[rid] += 1
+                    if rt.keyer is not None and self._join(rt, ev, joined):
+                        continue
                     for finding in rt.evaluator.observe(ev, rt.store, ctx):
                         alert = self._alert(rt, finding, now)
                         if alert is not None:
@@ -158,6 +181,9 @@ class RuleEngine:
                 evaluated[rt.rule.id] += n
         alerts.extend(self._digests(now))
         written = write_alerts(tx, alerts) if alerts else 0
+        self._revise_digests(tx, now)
+        if joined:
+            followup.apply(tx, joined)
         for rt in self.runtimes:
             if rt.rule.id in self._changed_rules:
                 drop_rule(tx, rt.rule.id)
@@ -181,6 +207,7 @@ class RuleEngine:
                 m.alerts.labels(a.rule_id, a.severity).inc()
         for rt in self.runtimes:
             m.rule_state_keys.labels(rt.rule.id).set(len(rt.store))
+            m.rule_state_bytes.labels(rt.rule.id).set(rt.store.nbytes)
             new = rt.store.evictions - rt.evictions_reported
             if new:
                 m.rule_state_evictions.labels(rt.rule.id).inc(new)
@@ -197,14 +224,27 @@ class RuleEngine:
 
     # --- alerts -----------------------------------------------------------------------------------
 
+    @staticmethod
+    def _join(rt: RuleRuntime, ev: Event, joined: dict[str, followup.Joined]) -> bool:
+        """Count ``ev`` into its key's alert if one is inside its suppression period (then the rule's window
+        does not see it: it is part of that alert, not the start of the next)."""
+        assert rt.keyer is not None
+        hit = False
+        for key in rt.keyer.keys(ev):
+            state = rt.store.get("~" + key)
+            if state is not None and "a" in state and ev.timestamp < state["u"]:
+                followup.join(rt.rule.spec, state, ev, joined)
+                rt.store.put("~" + key, state)
+                hit = True
+        return hit
+
     def _alert(self, rt: RuleRuntime, f: Finding, now: float) -> Alert | None:
         spec = rt.rule.spec
+        skey = "~" + f.key
         if spec.suppress is not None:
-            skey = "~" + f.key
             state = rt.store.get(skey)
             if state is not None and f.event.timestamp < state["u"]:
                 return None
-            rt.store.put(skey, {"u": f.event.timestamp + spec.suppress.for_})
         computed: dict[str, Any] = {"rule": spec.id, "title": spec.title, "severity": spec.severity,
                                     "count": f.count, "first_seen": iso(f.first_seen), "last_seen": iso(f.last_seen)}
         computed.update(f.computed)
@@ -217,53 +257,95 @@ class RuleEngine:
                 labels[name] = str(value)
         details = dict(f.details)
         details["why"] = _why(spec.type, f)
-        return Alert(id=alert_id(spec.id, f.key, f.anchor), rule_id=spec.id, title=spec.title,
-                     severity=spec.severity, group_key=f.key, first_seen=f.first_seen, last_seen=f.last_seen,
-                     count=f.count, event_ids=f.event_ids[:MAX_EVENT_IDS],
-                     summary=render(spec.summary, f.event.fields, computed), runbook=spec.runbook.strip(),
-                     tags=list(spec.tags), labels=labels, details=details, created=now)
+        details["entity"] = followup.entity(spec, f.event)
+        alert = Alert(id=alert_id(spec.id, f.key, f.anchor), rule_id=spec.id, title=spec.title,
+                      severity=spec.severity, group_key=f.key, first_seen=f.first_seen, last_seen=f.last_seen,
+                      count=f.count, event_ids=f.event_ids[:MAX_EVENT_IDS],
+                      summary=render(spec.summary, f.event.fields, computed), runbook=spec.runbook.strip(),
+                      tags=list(spec.tags), labels=labels, details=details, created=now)
+        if spec.suppress is not None:
+            until = f.event.timestamp + spec.suppress.for_
+            rt.store.put(skey, followup.opened(spec, f, alert, until) if rt.keyer is not None else {"u": until})
+        return alert
 
     def _digests(self, now: float) -> list[Alert]:
-        """The scheduled dormant-account listing, once per ``digest_every`` of event time."""
+        """The scheduled dormant-account listing: one per ``digest_every`` boundary that the rule's own data
+        spans (not the newest time of any source, and every boundary a batch crosses, not one per batch), each
+        judged as of its boundary. So the digests are the same whatever order the history arrives in."""
         out: list[Alert] = []
-        if not self.watermarks:
-            return out
-        at = max(self.watermarks.values())
         for rt in self.runtimes:
             ev = rt.evaluator
             if not isinstance(ev, DormantEvaluator):
                 continue
+            span = rt.store.get(DormantEvaluator.SPAN)
+            if span is None:
+                continue
             every = ev.p.digest_every
-            period = int(at // every) if every is not None else None
-            marker = rt.store.get(DormantEvaluator.DIGEST)
-            due = period is not None and (marker is None or marker["p"] < period)
+            due: list[int] = []
+            done = _emitted(rt.store.get(DormantEvaluator.DIGEST))
+            if every is not None:
+                # Boundaries strictly after the first activity: before it there is no history to review.
+                first, last = int(span["lo"] // every) + 1, int(span["hi"] // every)
+                due = [p for p in range(first, last + 1) if done is None or not done[0] <= p <= done[1]]
             wall = self.clock()
-            # Scanning every account is O(keys): done for a digest, else at most once a minute for the gauge.
-            if not due and wall - self._last_dormant_scan < 60.0:
+            # Scanning every account is O(keys): with a digest, else at most once a minute for the gauge.
+            if due or wall - self._last_dormant_scan >= 60.0:
+                self._last_dormant_scan = wall
+                self.metrics.dormant_accounts.set(len(ev.idle_accounts(rt.store, span["hi"])))
+            if not due:
                 continue
-            self._last_dormant_scan = wall
-            idle = ev.idle_accounts(rt.store, at)
-            self.metrics.dormant_accounts.set(len(idle))
-            if not due or period is None:
-                continue
-            rt.store.put(DormantEvaluator.DIGEST, {"p": period})
-            if marker is None:
-                continue  # the first period only starts the schedule: there is no history to review yet
-            spec = rt.rule.spec
-            listed = [{"account": name, "last_activity": iso(last), "idle_days": int((at - last) // 86400)}
-                      for name, last in idle[: ev.p.digest_max_accounts]]
-            key = f"digest@{period}"
-            out.append(Alert(
-                id=alert_id(spec.id, key, str(period)), rule_id=spec.id, title=f"{spec.title}: access review digest",
-                severity=ev.p.digest_severity, group_key=key, first_seen=at, last_seen=at, count=len(idle),
-                event_ids=[],
-                summary=f"{len(idle)} account(s) idle for at least {format_duration(ev.p.idle)} as of {iso(at)}",
-                runbook=spec.runbook.strip(), tags=list(spec.tags),
-                labels={**spec.labels, "rule": spec.id, "severity": ev.p.digest_severity, "digest": "true"},
-                details={"accounts": listed, "total": len(idle), "idle_threshold_days": ev.p.idle / 86400,
-                         "as_of": iso(at)},
-                created=now))
+            lo, hi = (min(due), max(due)) if done is None else (min(done[0], *due), max(done[1], *due))
+            rt.store.put(DormantEvaluator.DIGEST, {"lo": lo, "hi": hi})
+            out.extend(self._digest(rt, ev, period, now) for period in due)
         return out
+
+    def _digest(self, rt: RuleRuntime, ev: DormantEvaluator, period: int, now: float) -> Alert:
+        assert ev.p.digest_every is not None
+        at = period * ev.p.digest_every
+        idle = ev.idle_accounts(rt.store, at)
+        spec = rt.rule.spec
+        listed = [{"account": name, "last_activity": iso(last), "idle_days": int((at - last) // 86400)}
+                  for name, last in idle[: ev.p.digest_max_accounts]]
+        key = f"digest@{period}"
+        return Alert(
+            id=alert_id(spec.id, key, str(period)), rule_id=spec.id, title=f"{spec.title}: access review digest",
+            severity=ev.p.digest_severity, group_key=key, first_seen=at, last_seen=at, count=len(idle),
+            event_ids=[],
+            summary=f"{len(idle)} account(s) idle for at least {format_duration(ev.p.idle)} as of {iso(at)}",
+            runbook=spec.runbook.strip(), tags=list(spec.tags),
+            labels={**spec.labels, "rule": spec.id, "severity": ev.p.digest_severity, "digest": "true"},
+            details={"accounts": listed, "total": len(idle), "idle_threshold_days": ev.p.idle / 86400,
+                     "as_of": iso(at)},
+            created=now)
+
+    def _revise_digests(self, tx: sqlite3.Connection, now: float) -> None:
+        """Data arriving late (another source replayed after the first) changes digests already written: they
+        are recomputed in place (no new notification), so each one says what its period's data says."""
+        for rt in self.runtimes:
+            ev = rt.evaluator
+            if not isinstance(ev, DormantEvaluator) or ev.changed_from is None:
+                continue
+            since, ev.changed_from = ev.changed_from, None
+            done = _emitted(rt.store.get(DormantEvaluator.DIGEST))
+            every = ev.p.digest_every
+            if done is None or every is None:
+                continue
+            start = max(done[0], int(since // every) + 1, done[1] - MAX_REVISED_DIGESTS + 1)
+            for period in range(start, done[1] + 1):
+                revise_digest(tx, self._digest(rt, ev, period, now))
+
+
+# Digests of at most this many past periods are recomputed when late data arrives (each is a scan of the accounts).
+MAX_REVISED_DIGESTS = 26
+
+
+def _emitted(marker: dict[str, Any] | None) -> tuple[int, int] | None:
+    """The range of digest periods already written (an older marker only knew the latest)."""
+    if marker is None:
+        return None
+    if "p" in marker:
+        return -(1 << 62), int(marker["p"])
+    return int(marker["lo"]), int(marker["hi"])
 
 
 def _why(kind: str, f: Finding) -> str:

@@ -51,6 +51,7 @@ class Finding:
     event_ids: list[str]
     computed: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    distinct: list[str] = field(default_factory=list)  # a distinct-count window's value digests
 
 
 @dataclass
@@ -127,6 +128,10 @@ class MatchEvaluator:
             return []
         return [Finding(key, ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id])]
 
+    def keys(self, ev: Event) -> list[str]:
+        key = field_key(ev, self.group_by)
+        return [] if key is None else [key]
+
 
 def metric_value(metric: str, field: str | None, ev: Event) -> Any:
     """What one event contributes to a count (1.0), a sum (the field as a number) or a distinct count
@@ -155,13 +160,21 @@ class ThresholdEvaluator:
             return float(len(entries))
         if metric == "sum":
             return float(sum(e[2] for e in entries))
+        return float(len(self._distinct(entries)))
+
+    @staticmethod
+    def _distinct(entries: Sequence[list[Any]]) -> set[str]:
         seen: set[str] = set()
         for e in entries:
             if isinstance(e[2], list):
                 seen.update(e[2])
             else:
                 seen.add(e[2])
-        return float(len(seen))
+        return seen
+
+    def keys(self, ev: Event) -> list[str]:
+        key = field_key(ev, self.group_by)
+        return [] if key is None else [key]
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
         if ctx.late:
@@ -202,8 +215,9 @@ class ThresholdEvaluator:
                             "metric": p.metric}
                 details = {"metric": p.metric, "field": p.field, "value": total, "threshold": p.min,
                            "window_seconds": p.window, "events_in_window": len(window)}
+                distinct = sorted(self._distinct(window)) if p.metric == "distinct" else []
                 findings.append(Finding(key, str(window[0][1]), ev, window[0][0], window[-1][0], len(window),
-                                        _ids(window), computed, details))
+                                        _ids(window), computed, details, distinct))
                 break
         if state["e"]:
             store.put(key, state)
@@ -223,12 +237,10 @@ class SequenceEvaluator:
         self.preds = rule.step_predicates
         self.steps = self.p.steps
 
-    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
-        if ctx.late:
-            return []
-        matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
-        if not matched:
-            return []
+    def keys(self, ev: Event) -> list[str]:
+        return list(self._by_key(ev, [i for i, pred in enumerate(self.preds) if pred(ev.fields)]))
+
+    def _by_key(self, ev: Event, matched: list[int]) -> dict[str, list[int]]:
         by_key: dict[str, list[int]] = {}
         for i in matched:
             # A step keyed by other fields (user.target.name at creation) still names the rule's key fields,
@@ -236,6 +248,15 @@ class SequenceEvaluator:
             key = field_key(ev, self.steps[i].group_by or self.group_by, self.group_by)
             if key is not None:
                 by_key.setdefault(key, []).append(i)
+        return by_key
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        if ctx.late:
+            return []
+        matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
+        if not matched:
+            return []
+        by_key = self._by_key(ev, matched)
         findings: list[Finding] = []
         for key, steps in by_key.items():
             findings.extend(self._advance(ev, key, steps, store))
@@ -463,26 +484,85 @@ class NewValueEvaluator:
         return findings
 
 
+# Idle gaps at least this long are remembered per account, so idleness can be judged as of any past time
+# (a digest for a period the data crossed long ago, ``accounts dormant --as-of``), for idle limits this long
+# or longer. Shorter gaps do not matter to an access review.
+GAP_MIN = 30 * 86400.0
+MAX_GAPS = 24  # the most recent ones; older history is then judged as if active
+
+
+def record_activity(state: State, ts: float) -> bool:
+    """Fold one activity time into an account's first/last/gaps (the result does not depend on the order
+    activities arrive in); whether anything changed."""
+    gaps: list[list[float]] = state.get("g") or []
+    if ts > state["l"]:
+        if ts - state["l"] >= GAP_MIN:
+            gaps.append([state["l"], ts])
+        state["l"] = ts
+    elif ts < state["f"]:
+        if state["f"] - ts >= GAP_MIN:
+            gaps.insert(0, [ts, state["f"]])
+        state["f"] = ts
+    else:
+        for i, (a, b) in enumerate(gaps):
+            if a < ts < b:
+                gaps[i:i + 1] = [g for g in ([a, ts], [ts, b]) if g[1] - g[0] >= GAP_MIN]
+                break
+        else:
+            return False
+    if len(gaps) > MAX_GAPS:
+        del gaps[: len(gaps) - MAX_GAPS]
+    if gaps:
+        state["g"] = gaps
+    else:
+        state.pop("g", None)
+    return True
+
+
+def last_activity_at(state: State, at: float) -> float | None:
+    """The account's last activity at or before ``at`` as far as idleness of GAP_MIN or more is concerned:
+    None if it was not known yet; ``at`` itself when it was active within GAP_MIN of then."""
+    if at < state["f"]:
+        return None
+    if at >= state["l"]:
+        return float(state["l"])
+    for a, b in state.get("g") or ():
+        if a <= at < b:
+            return float(a)
+    return at
+
+
 class DormantEvaluator:
-    """Activity by an account idle for ``idle``; remembers every account's last activity for the digest."""
+    """Activity by an account idle for ``idle``; remembers every account's activity (first, last, long gaps)
+    for the digest and for judging idleness as of a past time."""
 
     DIGEST = "#digest"
+    SPAN = "#span"  # the event time range the rule's data covers: digests are due on its period boundaries
 
     def __init__(self, rule: CompiledRule) -> None:
         p = rule.spec.params()
         assert isinstance(p, DormantParams)
         self.p = p
         self.group_by = rule.spec.group_by
+        # Earliest event time that changed an account in the current batch (digests already out may change).
+        self.changed_from: float | None = None
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
         key = field_key(ev, self.group_by)
         if key is None:
             return []
         ts = ev.timestamp
+        span = store.get(self.SPAN)
+        if span is None:
+            store.put(self.SPAN, {"lo": ts, "hi": ts})
+        elif ts < span["lo"] or ts > span["hi"]:
+            span["lo"], span["hi"] = min(span["lo"], ts), max(span["hi"], ts)
+            store.put(self.SPAN, span)
         state = store.get(key)
         findings: list[Finding] = []
         if state is None:
             store.put(key, {"f": ts, "l": ts, "n": _account(ev, self.group_by)})
+            self._changed(ts)
             return []
         last = state["l"]
         if ts - last >= self.p.idle:
@@ -491,19 +571,27 @@ class DormantEvaluator:
             details = {"idle_days": round(idle / 86400, 1), "last_activity": last, "idle_threshold_days":
                        round(self.p.idle / 86400, 1)}
             findings.append(Finding(key, ev.id, ev, ts, ts, 1, [ev.id], computed, details))
-        if ts > last:
-            state["l"] = ts
+        if record_activity(state, ts):
             store.put(key, state)
-        elif ts < state["f"]:
-            state["f"] = ts
-            store.put(key, state)
+            self._changed(ts)
         return findings
 
+    def _changed(self, ts: float) -> None:
+        if self.changed_from is None or ts < self.changed_from:
+            self.changed_from = ts
+
     def idle_accounts(self, store: KeyStore, at: float, idle: float | None = None) -> list[tuple[str, float]]:
-        """(account, last activity) of every account idle at least ``idle`` (default: the rule's) at ``at``."""
+        """(account, last activity) of every account known at ``at`` and idle at least ``idle`` (default: the
+        rule's) then: as of a past time too, from the gaps each account's state remembers."""
         limit = self.p.idle if idle is None else idle
-        return sorted(((s.get("n") or k, s["l"]) for k, s in store.items() if at - s["l"] >= limit),
-                      key=lambda item: item[1])
+        out = []
+        for k, s in store.items():
+            if k.startswith("~"):
+                continue
+            last = last_activity_at(s, at)
+            if last is not None and at - last >= limit:
+                out.append((s.get("n") or k, last))
+        return sorted(out, key=lambda item: item[1])
 
 
 def _account(ev: Event, fields: Sequence[str]) -> str:

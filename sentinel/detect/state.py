@@ -1,4 +1,5 @@
-"""Rule state: per rule, a bounded LRU of group key → JSON-able state, persisted in the batch transaction.
+"""Rule state: per rule, an LRU of group key → JSON-able state bounded in keys and bytes, persisted in the batch
+transaction.
 
 Only keys changed in a batch are written; evicted keys are deleted in the same transaction, so the
 table never holds more than the bound either. Keys starting with ``#`` are the rule's own bookkeeping
@@ -30,17 +31,36 @@ register_ddl(DDL)
 State = dict[str, Any]
 
 
-class KeyStore:
-    """One rule's keys. ``get`` marks a key recently used; ``put`` marks it dirty and enforces the bound."""
+# What one key costs besides its JSON: the key string, the bytes object, the ordered-dict entry (measured
+# on CPython 3.11, rounded up). Counted into the byte bound so that many small keys are bounded too.
+KEY_OVERHEAD_BYTES = 160
 
-    def __init__(self, rule_id: str, max_keys: int) -> None:
+
+def _pack(state: State) -> bytes:
+    """The state's JSON in a bytes object of its own size (orjson's result keeps a 4 KiB buffer)."""
+    return bytes(memoryview(orjson.dumps(state)))
+
+
+class KeyStore:
+    """One rule's keys, bounded in count and in bytes. ``get`` marks a key recently used; ``put`` marks it
+    dirty and enforces both bounds, evicting the least recently used keys.
+
+    Keys are held as their JSON (what the database stores too): a few dozen bytes where the parsed dicts and
+    lists took several hundred, so a key flood stays within the bound in bytes, not only in keys. A key read
+    in a batch is parsed once and kept parsed until the batch is flushed, so evaluators work on dicts.
+    """
+
+    def __init__(self, rule_id: str, max_keys: int, max_bytes: int = 1 << 62) -> None:
         self.rule_id = rule_id
         self.max_keys = max_keys
-        self.data: OrderedDict[str, State] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.data: OrderedDict[str, bytes] = OrderedDict()
+        self.hot: dict[str, State] = {}  # parsed this batch
         self.pinned: dict[str, State] = {}
         self.dirty: set[str] = set()
         self.removed: set[str] = set()
         self.evictions = 0
+        self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self.data)
@@ -48,9 +68,15 @@ class KeyStore:
     def get(self, key: str) -> State | None:
         if key.startswith("#"):
             return self.pinned.get(key)
-        state = self.data.get(key)
+        state = self.hot.get(key)
         if state is not None:
             self.data.move_to_end(key)
+            return state
+        blob = self.data.get(key)
+        if blob is None:
+            return None
+        self.data.move_to_end(key)
+        state = self.hot[key] = orjson.loads(blob)
         return state
 
     def put(self, key: str, state: State) -> None:
@@ -59,30 +85,55 @@ class KeyStore:
         if key.startswith("#"):
             self.pinned[key] = state
             return
-        self.data[key] = state
+        blob = _pack(state)
+        old = self.data.get(key)
+        if old is not None:
+            self.nbytes -= len(old) + len(key) + KEY_OVERHEAD_BYTES
+        self.data[key] = blob
         self.data.move_to_end(key)
-        while len(self.data) > self.max_keys:
-            old, _ = self.data.popitem(last=False)
-            self.dirty.discard(old)
-            self.removed.add(old)
-            self.evictions += 1
+        self.hot[key] = state
+        self.nbytes += len(blob) + len(key) + KEY_OVERHEAD_BYTES
+        while len(self.data) > self.max_keys or (self.nbytes > self.max_bytes and len(self.data) > 1):
+            self._evict()
+
+    def _evict(self) -> None:
+        old, blob = self.data.popitem(last=False)
+        self.nbytes -= len(blob) + len(old) + KEY_OVERHEAD_BYTES
+        self.hot.pop(old, None)
+        self.dirty.discard(old)
+        self.removed.add(old)
+        self.evictions += 1
 
     def delete(self, key: str) -> None:
-        if self.data.pop(key, None) is not None or self.pinned.pop(key, None) is not None:
+        blob = self.data.pop(key, None)
+        if blob is not None:
+            self.nbytes -= len(blob) + len(key) + KEY_OVERHEAD_BYTES
+        self.hot.pop(key, None)
+        if blob is not None or self.pinned.pop(key, None) is not None:
             self.dirty.discard(key)
             self.removed.add(key)
 
     def items(self) -> list[tuple[str, State]]:
-        return list(self.data.items())
+        """Every (non-pinned) key and its state, parsed (O(keys): for scans such as the dormant digest)."""
+        hot = self.hot
+        return [(k, hot[k] if k in hot else orjson.loads(b)) for k, b in self.data.items()]
 
     def flush(self, tx: sqlite3.Connection, now: float) -> None:
         """Write dirty keys and delete removed ones inside the caller's transaction."""
         if self.dirty:
             rows = []
             for key in self.dirty:
-                state = self.pinned.get(key) if key.startswith("#") else self.data.get(key)
-                if state is not None:
-                    rows.append((self.rule_id, key, orjson.dumps(state), now))
+                if key.startswith("#"):
+                    pinned = self.pinned.get(key)
+                    if pinned is not None:
+                        rows.append((self.rule_id, key, orjson.dumps(pinned), now))
+                    continue
+                state = self.hot.get(key)
+                if state is not None:  # it may have changed in place since put(): store what it is now
+                    blob = _pack(state)
+                    self.nbytes += len(blob) - len(self.data[key])
+                    self.data[key] = blob
+                    rows.append((self.rule_id, key, blob, now))
             tx.executemany(
                 "INSERT INTO rule_state (rule, key, blob, updated) VALUES (?,?,?,?) ON CONFLICT(rule, key) "
                 "DO UPDATE SET blob = excluded.blob, updated = excluded.updated", rows)
@@ -91,24 +142,32 @@ class KeyStore:
                            [(self.rule_id, k) for k in self.removed])
         self.dirty.clear()
         self.removed.clear()
+        self.hot.clear()
+        while self.nbytes > self.max_bytes and len(self.data) > 1:
+            self._evict()
+        if self.removed:  # evicted after growing in place: deleted with this batch too
+            tx.executemany("DELETE FROM rule_state WHERE rule = ? AND key = ?",
+                           [(self.rule_id, k) for k in self.removed])
+            self.removed.clear()
 
     def load(self, conn: sqlite3.Connection) -> None:
         """Replace the in-memory keys with what the database holds (least recently updated first)."""
         self.data.clear()
+        self.hot.clear()
         self.pinned.clear()
         self.dirty.clear()
         self.removed.clear()
+        self.nbytes = 0
         rows = conn.execute("SELECT key, blob FROM rule_state WHERE rule = ? ORDER BY updated", (self.rule_id,))
         for key, blob in rows:
-            state = orjson.loads(blob)
             if key.startswith("#"):
-                self.pinned[key] = state
+                self.pinned[key] = orjson.loads(blob)
             else:
-                self.data[key] = state
-        while len(self.data) > self.max_keys:
-            old, _ = self.data.popitem(last=False)
-            self.removed.add(old)
-            self.evictions += 1
+                blob = bytes(blob)
+                self.data[key] = blob
+                self.nbytes += len(blob) + len(key) + KEY_OVERHEAD_BYTES
+        while len(self.data) > self.max_keys or (self.nbytes > self.max_bytes and len(self.data) > 1):
+            self._evict()
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:

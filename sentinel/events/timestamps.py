@@ -45,6 +45,17 @@ def bsd_timestamp(month: str, day: int, hour: int, minute: int, second: float, z
     return ts
 
 
+# A year-less stamp that bsd_timestamp places this far before the reference might as well be a stamp up to a
+# month in the future (a wrong clock, or a forged line) read as last year: the two cannot be told apart.
+DOUBTFUL_YEAR_FROM = 334 * 86400.0
+DOUBTFUL_YEAR_TO = 366 * 86400.0
+
+
+def year_doubtful(ts: float, reference: float) -> bool:
+    """Whether a year-inferred stamp is 11-12 months old, i.e. equally a stamp days to weeks ahead."""
+    return reference - DOUBTFUL_YEAR_TO < ts <= reference - DOUBTFUL_YEAR_FROM
+
+
 @lru_cache(maxsize=8192)
 def _iso_cached(text: str, zone: str) -> float:
     try:

@@ -55,6 +55,11 @@ class Metrics:
         self.retention_deleted = Counter("sentinel_store_retention_deleted_events",
                                          "Events deleted by retention", ["reason"], registry=r)
         self.store_bytes = Gauge("sentinel_store_size_bytes", "Size of the local database", registry=r)
+        self.storage_full = Gauge("sentinel_storage_full",
+                                  "1 while the state directory's file system is full (reading paused)", registry=r)
+        self.storage_full_rollbacks = Counter("sentinel_storage_full_rollbacks",
+                                              "Batches rolled back because the disk was full (read again later)",
+                                              registry=r)
         self.paused = Gauge("sentinel_collection_paused", "1 while collection waits for the sink (backpressure)",
                             registry=r)
 
@@ -64,6 +69,9 @@ class Metrics:
         self.rule_matches = Counter("sentinel_rule_matches", "Events that passed a rule's filter", ["rule"],
                                     registry=r)
         self.rule_state_keys = Gauge("sentinel_rule_state_keys", "Keys held in a rule's state", ["rule"], registry=r)
+        self.rule_state_bytes = Gauge("sentinel_rule_state_bytes",
+                                      "Memory a rule's state is counted at (bounded by max_state_mb_per_rule)",
+                                      ["rule"], registry=r)
         self.rule_state_evictions = Counter("sentinel_rule_state_evictions",
                                             "Keys evicted from a rule's state at the key limit", ["rule"], registry=r)
         self.rule_errors = Counter("sentinel_rule_errors", "Rule evaluation errors", ["rule"], registry=r)

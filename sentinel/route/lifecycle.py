@@ -37,7 +37,8 @@ class AlertView:
         return {"id": a.id, "rule": a.rule_id, "title": a.title, "severity": a.severity, "status": self.status,
                 "count": a.count, "first_seen": a.first_seen, "last_seen": a.last_seen, "created": a.created,
                 "labels": a.labels, "tags": a.tags, "summary": a.summary, "runbook": a.runbook,
-                "details": a.details, "event_ids": a.event_ids, "acked_by": self.acked_by, "acked_at": self.acked_at,
+                "entity": a.details.get("entity", {}), "details": a.details, "event_ids": a.event_ids,
+                "acked_by": self.acked_by, "acked_at": self.acked_at,
                 "resolved_by": self.resolved_by, "resolved_at": self.resolved_at, "detected_at": self.detected_at,
                 "ba_deadline": self.ba_deadline, "breach_deadline": self.breach_deadline}
 

@@ -63,6 +63,14 @@ def write_alerts(tx: sqlite3.Connection, alerts: Sequence[Alert]) -> int:
     return new
 
 
+def revise_digest(tx: sqlite3.Connection, a: Alert) -> bool:
+    """Rewrite a scheduled listing's figures in place (late data changed them); whether the row changed."""
+    details = orjson.dumps(a.details, default=str).decode()
+    cur = tx.execute("UPDATE alerts SET count = ?, summary = ?, details = ? WHERE id = ? AND "
+                     "(count != ? OR details != ?)", (a.count, a.summary, details, a.id, a.count, details))
+    return cur.rowcount > 0
+
+
 def row_to_alert(row: sqlite3.Row | tuple[Any, ...]) -> Alert:
     """Rebuild an Alert from ``SELECT id, rule_id, title, severity, group_key, first_seen, last_seen, count,
     event_ids, summary, runbook, tags, labels, details, created FROM alerts``."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from sentinel.collect.records import Checkpoint
 from sentinel.errors import StoreError
 from sentinel.events.paths import path_from_db, path_to_db
+from sentinel.store.identity import FileIdentity
 from sentinel.store.schema import DDL, SCHEMA_VERSION, migrate
 
 _extra_ddl: list[str] = []
@@ -49,10 +50,12 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed COMMIT (a full disk) may or may not have rolled back already: SQLite decides.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 class Database:
@@ -70,7 +73,12 @@ class Database:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open the database: {exc}") from exc
+        self.file = FileIdentity(path)
         self.lock = threading.Lock()
+
+    def verify(self) -> None:
+        """Raise StoreError if the database file was deleted or replaced since it was opened."""
+        self.file.verify()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -50,6 +50,14 @@ CREATE INDEX IF NOT EXISTS events_ip_ts ON events(ip, ts) WHERE ip IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_host_ts ON events(host, ts);
 CREATE INDEX IF NOT EXISTS events_action_ts ON events(action, ts) WHERE action IS NOT NULL;
 
+-- When events arrived, by ranges of seq (seq grows with arrival): retention needs an event to be old by
+-- its own time AND by its arrival, so a backdated line cannot be made to vanish at the next pass.
+CREATE TABLE IF NOT EXISTS ingest_marks (
+    last_seq INTEGER PRIMARY KEY,
+    first_ingested REAL NOT NULL,
+    last_ingested REAL NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS source_stats (
     source TEXT NOT NULL,
     outcome TEXT NOT NULL,

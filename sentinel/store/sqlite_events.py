@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +45,9 @@ class SqliteEventStore:
 
     name = "sqlite"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.shapes = docs.ShapeWriter()
+        self.clock = clock
 
     def write(self, tx: sqlite3.Connection, events: Sequence[Event]) -> int:
         return sum(self.insert(tx, events))
@@ -74,6 +75,8 @@ class SqliteEventStore:
         before = tx.total_changes
         tx.executemany(_INSERT, rows)
         added = tx.total_changes - before
+        if added:
+            mark_ingested(tx, self.clock())
         if added == len(rows):
             return [True] * len(rows)
         if added == 0:
@@ -84,6 +87,30 @@ class SqliteEventStore:
             out.append(row[0] in new)
             new.discard(row[0])  # the same id twice in one batch: only its first row was stored
         return out
+
+
+MARK_SECONDS = 3600.0  # one ingest mark per hour of arrivals: retention counts in days
+
+
+def mark_ingested(tx: sqlite3.Connection, now: float) -> None:
+    """Record that the events up to the newest seq arrived by ``now`` (extending the current hour's mark)."""
+    newest = tx.execute("SELECT max(seq) FROM events").fetchone()[0]
+    last = tx.execute("SELECT last_seq, first_ingested FROM ingest_marks ORDER BY last_seq DESC LIMIT 1").fetchone()
+    if last is not None and last[0] >= newest:
+        # Every event above some seq was deleted and seqs are being handed out again: those marks are void.
+        tx.execute("DELETE FROM ingest_marks WHERE last_seq >= ?", (newest,))
+        last = None
+    if last is not None and now - last[1] < MARK_SECONDS:
+        tx.execute("UPDATE ingest_marks SET last_seq = ?, last_ingested = max(last_ingested, ?) WHERE last_seq = ?",
+                   (newest, now, last[0]))
+    else:
+        tx.execute("INSERT INTO ingest_marks VALUES (?, ?, ?)", (newest, now, now))
+
+
+def arrived_before(conn: sqlite3.Connection, cutoff: float) -> int:
+    """The highest seq of events known to have arrived before ``cutoff`` (0: none known)."""
+    row = conn.execute("SELECT max(last_seq) FROM ingest_marks WHERE last_ingested < ?", (cutoff,)).fetchone()
+    return int(row[0] or 0)
 
 
 def search(conn: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:
@@ -134,15 +161,22 @@ class RetentionResult:
 
 def enforce_retention(db_lock: Any, conn: sqlite3.Connection, max_age_days: float, max_size_mb: float,
                       now: float | None = None, chunk: int = 20_000) -> RetentionResult:
-    """Delete events older than the age limit, then the oldest until the file is under the size limit."""
+    """Delete events older than the age limit by their own time and by their arrival, then the oldest until
+    the file is under the size limit.
+
+    An event's time is whatever its line says; the age limit alone would let anyone who can write a log
+    line backdate it past the horizon and have it deleted at the next pass. Events stored before arrival
+    times were kept count as arriving with the first mark.
+    """
     now = time.time() if now is None else now
     result = RetentionResult()
     cutoff = now - max_age_days * 86400
-    while True:
+    arrived = arrived_before(conn, cutoff)
+    while arrived:
         with db_lock:
             cur = conn.execute(
-                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? ORDER BY ts LIMIT ?)",
-                (cutoff, chunk))
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE ts < ? AND seq <= ? ORDER BY ts "
+                "LIMIT ?)", (cutoff, arrived, chunk))
         result.by_age += cur.rowcount
         if cur.rowcount < chunk:
             break
@@ -163,6 +197,9 @@ def enforce_retention(db_lock: Any, conn: sqlite3.Connection, max_age_days: floa
             cur = conn.execute("DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY ts LIMIT ?)", (n,))
         result.by_size += cur.rowcount
     if result.by_age or result.by_size:
+        with db_lock:
+            # Marks whose every event is gone (seqs below the oldest kept).
+            conn.execute("DELETE FROM ingest_marks WHERE last_seq < (SELECT coalesce(min(seq), 0) FROM events)")
         with db_lock:
             conn.executescript("PRAGMA incremental_vacuum;")  # execute() would free one page per step
         # In WAL mode the file only shrinks once the WAL is checkpointed back into it.
