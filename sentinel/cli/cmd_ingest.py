@@ -12,10 +12,19 @@ from sentinel.cli.main import add_config_arg, command
 
 
 def run(args: argparse.Namespace) -> int:
+    from sentinel.conf.validate import validate_all
     from sentinel.daemon.assemble import assemble
+    from sentinel.errors import ConfigErrors
 
     cfg = config_from(args)
     setup_logging(args.log_level or cfg.config.logging.level, cfg.config.logging.format)
+    # Everything is checked before the state directory, database or audit trail is touched, so a refused
+    # start leaves no files behind.
+    report = validate_all(cfg)
+    if report.errors:
+        raise ConfigErrors(report.errors)
+    for warning in report.warnings:
+        logging.getLogger("sentinel.daemon").warning("%s", warning)
     daemon = assemble(cfg)
     daemon.install_signals()
     daemon.run()

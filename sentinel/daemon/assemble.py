@@ -75,10 +75,11 @@ def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
 def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Metrics endpoint, systemd notifications, the daemon's audit trail."""
     from sentinel.audit.chain import AuditLog
+    from sentinel.credentials import SecretError, resolve_reference
     from sentinel.daemon.health import Health
     from sentinel.daemon.lifecycle import Lifecycle, audit_path
     from sentinel.daemon.sdnotify import Notifier, WatchdogPinger, watchdog_interval
-    from sentinel.metrics.server import MetricsServer, SecretError, resolve_secret
+    from sentinel.metrics.server import MetricsServer
 
     notifier = Notifier()
     daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
@@ -87,7 +88,7 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     m = cfg.config.metrics
     if m.enabled:
         try:
-            password = resolve_secret(m.password)
+            password = resolve_reference(m.password, cfg.base) if m.password is not None else None
         except SecretError as exc:
             from sentinel.errors import ConfigError, Location
 
