@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sentinel.metrics.registry import Metrics
 from sentinel.credentials import SecretError
 from sentinel.credentials import resolve_reference as resolve_secret
+from sentinel.metrics.registry import Metrics
 from sentinel.metrics.server import MetricsServer, parse_listen
 
 
