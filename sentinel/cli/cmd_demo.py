@@ -6,19 +6,27 @@ import argparse
 import sys
 from pathlib import Path
 
+from sentinel.cli.common import positive_float, positive_int
 from sentinel.cli.main import command
+
+MIN_USERS = 10  # the generator needs this many people to plant every incident
 
 
 def run(args: argparse.Namespace) -> int:
     from sentinel.demo.runner import DemoOptions, run_demo
 
-    if args.days < 1 or args.duration <= 0:
-        print("error: --days must be at least 1 and --duration positive", file=sys.stderr)
-        return 2
     opts = DemoOptions(directory=args.dir, days=args.days, duration=args.duration, keep=args.keep,
                        users=args.users, seed=args.seed, interval=args.interval)
     run_demo(opts, sys.stdout)
     return 0
+
+
+def _users(text: str) -> int:
+    value = positive_int(text)
+    if value < MIN_USERS:
+        raise argparse.ArgumentTypeError(f"expected at least {MIN_USERS} people (the incidents need them), "
+                                         f"got {text!r}")
+    return value
 
 
 @command
@@ -26,11 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="generate a billing company's logs, run the daemon on them, show the alerts")
     p.add_argument("--dir", type=Path, default=None,
                    help="demo directory (kept afterwards); default: a temporary one, removed unless --keep")
-    p.add_argument("--days", type=int, default=10,
+    p.add_argument("--days", type=positive_int, default=10,
                    help="days of history to generate before going live (default 10: the rules learn for a week)")
-    p.add_argument("--duration", type=float, default=30.0, help="seconds to run live (default 30)")
+    p.add_argument("--duration", type=positive_float, default=30.0, help="seconds to run live (default 30)")
     p.add_argument("--keep", action="store_true", help="keep the temporary demo directory to explore afterwards")
-    p.add_argument("--users", type=int, default=80, help="people in the simulated company (default 80)")
+    p.add_argument("--users", type=_users, default=80, help="people in the simulated company (default 80)")
     p.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
-    p.add_argument("--interval", type=float, default=5.0, help=argparse.SUPPRESS)
+    p.add_argument("--interval", type=positive_float, default=5.0, help=argparse.SUPPRESS)
     p.set_defaults(func=run)

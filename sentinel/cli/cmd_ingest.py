@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from sentinel.cli.common import config_from
 from sentinel.cli.logsetup import setup_logging
@@ -80,5 +81,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="decode in N worker processes while this one stores (default: spare cores, up to 4; "
                         "0 decodes here)")
-    r.add_argument("paths", nargs="+", help="files to replay")
+    r.add_argument("paths", nargs="+", type=Path, help="files to replay")
     r.set_defaults(func=replay)

@@ -7,7 +7,7 @@ import sys
 
 import orjson
 
-from sentinel.cli.common import config_from
+from sentinel.cli.common import config_from, positive_int, time_arg
 from sentinel.cli.main import add_config_arg, command
 from sentinel.store.query import Query, parse_terms, parse_time
 
@@ -53,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search stored events: FIELD=VALUE terms (also != > >= < <=, VALUE* globs)")
     add_config_arg(p)
     p.add_argument("terms", nargs="*", help="e.g. user.name=alice event.outcome=failure")
-    p.add_argument("--since", help="15m, 2h, 7d or an ISO time")
-    p.add_argument("--until", help="15m, 2h, 7d or an ISO time")
+    p.add_argument("--since", type=time_arg, help="15m, 2h, 7d or an ISO time")
+    p.add_argument("--until", type=time_arg, help="15m, 2h, 7d or an ISO time")
     p.add_argument("--text", help="substring anywhere in the event")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=positive_int, default=50)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--fields", help="comma-separated columns for the table")
     p.add_argument("--local", action="store_true", help="search the local database even with Elasticsearch")

@@ -87,6 +87,8 @@ def prepare_directory(directory: Path | None) -> tuple[Path, bool]:
     if directory is None:
         return Path(tempfile.mkdtemp(prefix="sentinel-demo-")), True
     directory = directory.expanduser().resolve()
+    if directory.exists() and not directory.is_dir():
+        raise SentinelError(f"--dir {directory} is a file, not a folder")
     if directory.exists() and any(directory.iterdir()):
         if not (directory / MARKER).exists():
             raise SentinelError(f"{directory} is not empty and was not made by 'sentinel demo'; "
