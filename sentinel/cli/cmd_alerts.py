@@ -16,7 +16,15 @@ from sentinel.cli.common import config_from, duration_arg, open_db, positive_int
 from sentinel.cli.main import add_config_arg, command
 from sentinel.errors import SentinelError
 from sentinel.route.durations import format_duration, parse_duration
-from sentinel.route.lifecycle import STATUSES, LifecycleError, acknowledge, get_alert, list_alerts, resolve
+from sentinel.route.lifecycle import (
+    STATUSES,
+    LifecycleError,
+    acknowledge,
+    count_alerts,
+    get_alert,
+    list_alerts,
+    resolve,
+)
 from sentinel.route.report import build_report, to_markdown
 from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher
 from sentinel.route.state import ensure_schema
@@ -73,8 +81,14 @@ def run_list(args: argparse.Namespace) -> int:
         views = list_alerts(conn, status, args.severity, parse_time(args.since, now), None, args.limit)
     except sqlite3.OperationalError as exc:
         raise SentinelError(f"cannot read alerts: {exc}") from None
+    shown = f"({len(views)} alerts)"
+    if len(views) == args.limit:
+        total = count_alerts(conn, status, args.severity, parse_time(args.since, now))
+        if total > len(views):
+            shown = f"showing {len(views)} of {total} alerts (use --limit)"
     if args.format == "json":
         _json([v.as_dict() for v in views])
+        print(shown, file=sys.stderr)
         return 0
     print("\t".join(("id", "created", "severity", "rule", "user", "host", "status", "count", "BA deadline",
                      "breach deadline")))
@@ -84,7 +98,7 @@ def run_list(args: argparse.Namespace) -> int:
         print("\t".join((a.id[:12], _iso(a.created), a.severity, a.rule_id, str(a.labels.get("user.name", "-")),
                          str(a.labels.get("host.name", "-")), v.status, str(a.count),
                          _clock(v.ba_deadline, now, handled), _clock(v.breach_deadline, now, handled))))
-    print(f"({len(views)} alerts)", file=sys.stderr)
+    print(shown, file=sys.stderr)
     return 0
 
 
