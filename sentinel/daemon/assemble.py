@@ -5,6 +5,8 @@ Every part has one function below; the daemon and the CLI are the only places th
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sentinel.conf.models import LoadedConfig
@@ -14,9 +16,9 @@ from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 
 
-def assemble(cfg: LoadedConfig, metrics: Metrics | None = None) -> Daemon:
+def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> Daemon:
     """The daemon with every part the configuration enables."""
-    daemon = Daemon(cfg, metrics)
+    daemon = Daemon(cfg, metrics, clock)
     configure_storage(cfg, daemon)
     daemon.open()
     assert daemon.db is not None
