@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sentinel.cli.common import input_file
 from sentinel.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ COMMANDS = dict(leaves(build_parser()))
 
 
 def is_path(action: argparse.Action) -> bool:
-    return action.type is Path
+    return action.type in (Path, input_file)
 
 
 def path_cases() -> list[tuple[tuple[str, ...], str, str]]:

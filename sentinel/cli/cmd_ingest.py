@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-from sentinel.cli.common import config_from
+from sentinel.cli.common import config_from, input_file
 from sentinel.cli.logsetup import setup_logging
 from sentinel.cli.main import add_config_arg, command
 
@@ -81,5 +80,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="decode in N worker processes while this one stores (default: spare cores, up to 4; "
                         "0 decodes here)")
-    r.add_argument("paths", nargs="+", type=Path, help="files to replay")
+    r.add_argument("paths", nargs="+", type=input_file, help="files to replay")
     r.set_defaults(func=replay)

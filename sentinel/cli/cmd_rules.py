@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from sentinel.cli.common import config_from, count_or_zero, open_db, positive_float
+from sentinel.cli.common import config_from, count_or_zero, input_file, open_db, positive_float
 from sentinel.cli.main import add_config_arg, command
 from sentinel.conf.models import LoadedConfig
 from sentinel.detect.loader import CompiledRule, load_for_config
@@ -227,8 +227,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arg(t)
     t.add_argument("rule", help="rule id")
     src = t.add_mutually_exclusive_group(required=True)
-    src.add_argument("--events", type=Path, help="JSON lines of flat ECS events")
-    src.add_argument("--log", type=Path, help="a raw log file, decoded with --collector")
+    src.add_argument("--events", type=input_file, help="JSON lines of flat ECS events")
+    src.add_argument("--log", type=input_file, help="a raw log file, decoded with --collector")
     t.add_argument("--collector", help="collector that decodes --log")
     t.add_argument("--show", type=count_or_zero, default=10, help="contributing events shown per alert")
     t.set_defaults(func=test_rule)

@@ -385,7 +385,7 @@ def _deliveries(db: Path, thread: threading.Thread, limit: float = 20.0) -> None
 
 
 def _drain(db: Path, logs: Path, clock: Callable[[], float], thread: threading.Thread, limit: float = 300.0) -> None:
-    """Let the daemon catch up with everything written (until caught up, no progress for 2 s, or ``limit``):
+    """Let the daemon catch up with everything written (until caught up, no progress for 10 s, or ``limit``):
     a planted incident the daemon has not read yet would look like a missed detection."""
     deadline = clock() + limit
     total, still = -1, 0
@@ -394,7 +394,7 @@ def _drain(db: Path, logs: Path, clock: Callable[[], float], thread: threading.T
             return
         now_total = read_snapshot(db).total
         still = still + 1 if now_total == total else 0
-        if still >= 4:
+        if still >= 20:  # 10 s without a commit: a rule-heavy batch on a loaded machine can take seconds
             return
         total = now_total
         time.sleep(0.5)
