@@ -39,9 +39,12 @@ def validate_all(cfg: LoadedConfig) -> Report:
     report.summary.extend(lines)
     report.errors.extend(errs)
     report.warnings.extend(warns)
-    lines, errs = validate_routes(cfg)
-    report.summary.extend(lines)
-    report.errors.extend(errs)
+    if cfg.config.notify.enabled:
+        lines, errs = validate_routes(cfg)
+        report.summary.extend(lines)
+        report.errors.extend(errs)
+    else:
+        report.summary.append("alert routes: notifications disabled")
     report.errors.extend(secret_problems(cfg))
     return report
 
