@@ -97,7 +97,8 @@ def prepare_directory(directory: Path | None) -> Path:
         if (directory / MARKER).exists():
             raise SentinelError(f"--dir {directory} already holds a demo; explore it with 'sentinel alerts list -c "
                                 f"{directory / 'sentinel.yaml'}', or remove it yourself, or give another --dir")
-        raise SentinelError(f"--dir {directory} is not empty; give an empty or new directory")
+        raise SentinelError(f"--dir {directory} is not empty and was not made by 'sentinel demo'; give an empty "
+                            "or new directory")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).write_text("made by 'sentinel demo'; safe to delete\n")
     return directory
