@@ -37,7 +37,9 @@ def test_demo_stores_events_from_every_source_and_raises_alerts(tmp_path: Path) 
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    assert "Generating 8 days of logs" in out and "Demo finished" in out
+    # 8 days, or more when the rules' learning periods need them (the note says why).
+    assert ("Generating 8 days of logs" in out or "days of history instead of 8, so the rules' learning periods "
+            "end before the planted incidents" in out) and "Demo finished" in out
     assert f"sentinel search -c {demo / 'sentinel.yaml'}" in out
     events, unparsed, rules = stored(demo / "state" / "events.db")
     assert set(events) == SOURCES, events
@@ -55,7 +57,7 @@ def test_demo_stores_events_from_every_source_and_raises_alerts(tmp_path: Path) 
                              "sentinel.source=okta", "--since", "30d", "--limit", "3"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert search.returncode == 0, search.stderr
-    assert "(3 events)" in search.stderr
+    assert "showing 3 of" in search.stderr and "(use --limit)" in search.stderr
 
 
 @pytest.mark.slow

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from sentinel.credentials import SecretError
+from sentinel.credentials import resolve_reference as resolve_secret
 from sentinel.metrics.registry import Metrics
-from sentinel.metrics.server import MetricsServer, SecretError, parse_listen, resolve_secret
+from sentinel.metrics.server import MetricsServer, parse_listen
 
 
 def _get(url: str, auth: tuple[str, str] | None = None, context: ssl.SSLContext | None = None) -> tuple[int, str]:
@@ -100,6 +102,18 @@ def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         resolve_secret("${SENTINEL_UNSET_VARIABLE}")
     with pytest.raises(SecretError, match="cannot read"):
         resolve_secret(f"file:{tmp_path / 'missing'}")
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(SecretError, match="is empty"):
+        resolve_secret(f"file:{tmp_path / 'empty'}")
+    monkeypatch.setenv("SENTINEL_METRICS_EMPTY", "")
+    with pytest.raises(SecretError, match="is empty"):
+        resolve_secret("${SENTINEL_METRICS_EMPTY}")
+
+
+def test_an_empty_basic_auth_password_is_refused() -> None:
+    registry = CollectorRegistry()
+    with pytest.raises(ValueError, match="password is empty"):
+        MetricsServer(registry, "127.0.0.1:0", lambda: (True, "ok"), lambda: (True, "ok"), "prometheus", "")
 
 
 def test_listen_addresses() -> None:

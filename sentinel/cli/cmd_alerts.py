@@ -12,11 +12,19 @@ from typing import Any
 
 import orjson
 
-from sentinel.cli.common import config_from, open_db
+from sentinel.cli.common import config_from, duration_arg, open_db, positive_int, time_arg
 from sentinel.cli.main import add_config_arg, command
 from sentinel.errors import SentinelError
 from sentinel.route.durations import format_duration, parse_duration
-from sentinel.route.lifecycle import STATUSES, LifecycleError, acknowledge, get_alert, list_alerts, resolve
+from sentinel.route.lifecycle import (
+    STATUSES,
+    LifecycleError,
+    acknowledge,
+    count_alerts,
+    get_alert,
+    list_alerts,
+    resolve,
+)
 from sentinel.route.report import build_report, to_markdown
 from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher
 from sentinel.route.state import ensure_schema
@@ -73,8 +81,14 @@ def run_list(args: argparse.Namespace) -> int:
         views = list_alerts(conn, status, args.severity, parse_time(args.since, now), None, args.limit)
     except sqlite3.OperationalError as exc:
         raise SentinelError(f"cannot read alerts: {exc}") from None
+    shown = f"({len(views)} alerts)"
+    if len(views) == args.limit:
+        total = count_alerts(conn, status, args.severity, parse_time(args.since, now))
+        if total > len(views):
+            shown = f"showing {len(views)} of {total} alerts (use --limit)"
     if args.format == "json":
         _json([v.as_dict() for v in views])
+        print(shown, file=sys.stderr)
         return 0
     print("\t".join(("id", "created", "severity", "rule", "user", "host", "status", "count", "BA deadline",
                      "breach deadline")))
@@ -84,7 +98,7 @@ def run_list(args: argparse.Namespace) -> int:
         print("\t".join((a.id[:12], _iso(a.created), a.severity, a.rule_id, str(a.labels.get("user.name", "-")),
                          str(a.labels.get("host.name", "-")), v.status, str(a.count),
                          _clock(v.ba_deadline, now, handled), _clock(v.breach_deadline, now, handled))))
-    print(f"({len(views)} alerts)", file=sys.stderr)
+    print(shown, file=sys.stderr)
     return 0
 
 
@@ -208,8 +222,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--status", choices=[*STATUSES, "all"], default="all")
     q.add_argument("--severity", choices=["info", "low", "medium", "high", "critical"],
                    help="this severity and above")
-    q.add_argument("--since", help="15m, 2h, 7d or an ISO time")
-    q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--since", type=time_arg, help="15m, 2h, 7d or an ISO time")
+    q.add_argument("--limit", type=positive_int, default=100)
     q.add_argument("--format", choices=["table", "json"], default="table")
     q.set_defaults(func=run_list)
     q = asub.add_parser("show", help="one alert, its notifications and their delivery")
@@ -229,7 +243,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q = ssub.add_parser("add", help="silence alerts matching every MATCHER (label=value, label!=value, label=~re)")
     add_config_arg(q)
     q.add_argument("matchers", nargs="+", metavar="MATCHER")
-    q.add_argument("--duration", required=True, help="e.g. 30m, 2h, 1d")
+    q.add_argument("--duration", type=duration_arg, required=True, help="e.g. 30m, 2h, 1d")
     q.add_argument("--author", help="who (default: your login name)")
     q.add_argument("--reason", required=True, help="why; it goes into the evidence report")
     q.set_defaults(func=run_silence_add)
@@ -246,9 +260,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="evidence report: alerts, time to acknowledge, silences, dormant accounts, "
                                       "ingestion gaps")
     add_config_arg(p)
-    p.add_argument("--from", dest="since", required=True, help="start: 30d (ago) or an ISO time")
-    p.add_argument("--to", dest="until", help="end: ISO time or 1d (ago); default now")
+    p.add_argument("--from", dest="since", type=time_arg, required=True, help="start: 30d (ago) or an ISO time")
+    p.add_argument("--to", dest="until", type=time_arg, help="end: ISO time or 1d (ago); default now")
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
-    p.add_argument("--dormant", default="90d", help="idle time that makes an account dormant (default 90d)")
-    p.add_argument("--gap", default="1h", help="shortest stretch without events reported as a gap (default 1h)")
+    p.add_argument("--dormant", type=duration_arg, default="90d",
+                   help="idle time that makes an account dormant (default 90d)")
+    p.add_argument("--gap", type=duration_arg, default="1h",
+                   help="shortest stretch without events reported as a gap (default 1h)")
     p.set_defaults(func=run_report)

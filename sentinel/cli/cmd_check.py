@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
     report = validate_all(cfg)
     for err in report.errors:
         print(f"error: {err}", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for line in report.summary:
         print(line)
     if report.errors:

@@ -6,16 +6,25 @@ import argparse
 import logging
 import sys
 
-from sentinel.cli.common import config_from
+from sentinel.cli.common import config_from, input_file
 from sentinel.cli.logsetup import setup_logging
 from sentinel.cli.main import add_config_arg, command
 
 
 def run(args: argparse.Namespace) -> int:
+    from sentinel.conf.validate import validate_all
     from sentinel.daemon.assemble import assemble
+    from sentinel.errors import ConfigErrors
 
     cfg = config_from(args)
     setup_logging(args.log_level or cfg.config.logging.level, cfg.config.logging.format)
+    # Everything is checked before the state directory, database or audit trail is touched, so a refused
+    # start leaves no files behind.
+    report = validate_all(cfg)
+    if report.errors:
+        raise ConfigErrors(report.errors)
+    for warning in report.warnings:
+        logging.getLogger("sentinel.daemon").warning("%s", warning)
     daemon = assemble(cfg, reset_state=args.reset_state)
     daemon.install_signals()
     daemon.run()
@@ -89,5 +98,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--since", metavar="TIME", help='with --journal: from this time on (journalctl --since: '
                    '"2026-11-01", "yesterday", "-2h")')
     r.add_argument("--journal-directory", metavar="DIR", help="with --journal: journal files in DIR instead")
-    r.add_argument("paths", nargs="*", help="files to replay")
+    r.add_argument("paths", nargs="*", type=input_file, help="files to replay")
     r.set_defaults(func=replay)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from sentinel.audit.chain import AuditLog, read_head, verify
-from sentinel.cli.common import config_from
+from sentinel.cli.common import config_from, count_or_zero, positive_float
 from sentinel.cli.main import add_config_arg, command
 from sentinel.daemon.lifecycle import audit_path, pid_path
 from sentinel.errors import SentinelError
@@ -63,6 +63,8 @@ def audit_verify(args: argparse.Namespace) -> int:
     path = args.file or audit_path(config_from(args))
     if not path.exists():
         raise SentinelError(f"no audit log at {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise SentinelError(f"audit log {path} is empty: no records to verify")
     result = verify(path, allow_pruned=args.allow_pruned)
     for problem in result.problems:
         print(f"TAMPERED: {problem}", file=sys.stderr)
@@ -76,11 +78,17 @@ def audit_verify(args: argparse.Namespace) -> int:
 
 def audit_log(args: argparse.Namespace) -> int:
     path = args.file or audit_path(config_from(args))
+    if not path.exists():
+        raise SentinelError(f"no audit log at {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise SentinelError(f"audit log {path} is empty: no records to show")
     records = list(AuditLog(path).records())
+    if not records and path.is_file():
+        raise SentinelError(f"no audit records in {path}: is it an audit log? ('sentinel audit verify' checks it)")
     if args.action:
         records = [r for r in records if r.action == args.action]
     for rec in records[-args.limit:] if args.limit else records:
-        if args.json:
+        if args.format == "json":
             print(json.dumps(rec.__dict__, sort_keys=True))
             continue
         summary = ", ".join(f"{k}={v}" for k, v in rec.details.items() if not isinstance(v, (dict, list)))
@@ -93,7 +101,7 @@ def audit_log(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("reload", help="make the running daemon reload config, collectors, rules and routes")
     add_config_arg(r)
-    r.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the result (default 30)")
+    r.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait for the result (default 30)")
     r.add_argument("--no-wait", action="store_true", help="send the signal and return")
     r.set_defaults(func=reload)
 
@@ -108,7 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     lg = asub.add_parser("log", help="show audit records, oldest first")
     add_config_arg(lg)
     lg.add_argument("--file", type=Path, default=None, help="audit log to show (default: from the config)")
-    lg.add_argument("--limit", "-n", type=int, default=0, help="only the last N records")
+    lg.add_argument("--limit", "-n", type=count_or_zero, default=0, help="only the last N records")
     lg.add_argument("--action", default=None, help="only records of this action (start, stop, config_reload, …)")
-    lg.add_argument("--json", action="store_true", help="one JSON record per line")
+    lg.add_argument("--format", choices=["table", "json"], default="table", help="json: one record per line")
+    lg.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     lg.set_defaults(func=audit_log)

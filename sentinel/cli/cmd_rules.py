@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from sentinel.cli.common import config_from, open_db
+from sentinel.cli.common import config_from, count_or_zero, input_file, open_db, positive_float
 from sentinel.cli.main import add_config_arg, command
 from sentinel.conf.models import LoadedConfig
 from sentinel.detect.loader import CompiledRule, load_for_config
@@ -233,17 +233,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arg(t)
     t.add_argument("rule", help="rule id")
     src = t.add_mutually_exclusive_group(required=True)
-    src.add_argument("--events", type=Path, help="JSON lines of flat ECS events")
-    src.add_argument("--log", type=Path, help="a raw log file, decoded with --collector")
+    src.add_argument("--events", type=input_file, help="JSON lines of flat ECS events")
+    src.add_argument("--log", type=input_file, help="a raw log file, decoded with --collector")
     t.add_argument("--collector", help="collector that decodes --log")
-    t.add_argument("--show", type=int, default=10, help="contributing events shown per alert")
+    t.add_argument("--show", type=count_or_zero, default=10, help="contributing events shown per alert")
     t.set_defaults(func=test_rule)
 
     a = sub.add_parser("accounts", help="account reviews")
     asub = a.add_subparsers(dest="accounts_command", required=True, metavar="SUBCOMMAND")
     d = asub.add_parser("dormant", help="accounts idle for at least --days (the periodic access review)")
     add_config_arg(d)
-    d.add_argument("--days", type=float, default=90)
+    d.add_argument("--days", type=positive_float, default=90)
     d.add_argument("--format", choices=["table", "csv", "json"], default="table")
     d.add_argument("--as-of", type=_iso_arg, default=None,
                    help="judge idleness as of this time (default: now); a past time is judged from the idle gaps "

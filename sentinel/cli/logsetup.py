@@ -7,20 +7,10 @@ import sys
 
 import orjson
 
-_secrets: set[str] = set()
+from sentinel.credentials import mask
+from sentinel.credentials import remember as register_secret
 
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret so it is masked if it ever reaches a log line."""
-    if value and len(value) >= 4:
-        _secrets.add(value)
-
-
-def mask(text: str) -> str:
-    for secret in _secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+__all__ = ["mask", "register_secret", "setup_logging"]
 
 
 class _JsonFormatter(logging.Formatter):

@@ -47,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, SentinelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # A file or folder an argument named could not be used: say which and why, in one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

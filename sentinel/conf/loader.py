@@ -26,7 +26,9 @@ def load_config(path: Path) -> LoadedConfig:
     """Read and validate the daemon configuration; raises ConfigError/ConfigErrors with locations."""
     doc = load_yaml_file(path)
     if doc.data is None:
-        doc.data = {}
+        # An empty file would silently mean "all defaults" (state in /var/lib, no sources): say so instead.
+        raise ConfigError("the file is empty; expected the sentinel settings (see config/sentinel.yaml)",
+                          Location(str(path), 1))
     if not isinstance(doc.data, dict):
         raise ConfigError("expected a mapping at the top level", Location(str(path), 1))
     cfg = parse_model(SentinelConfig, doc)

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sentinel.credentials import is_reference
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,7 +41,7 @@ class AnalyzerSettings(Strict):
 
 
 def _secret_reference(value: str | None) -> str | None:
-    if value is None or value.startswith("file:") or (value.startswith("${") and value.endswith("}")):
+    if value is None or is_reference(value):
         return value
     raise ValueError("expected a reference such as ${ES_API_KEY} or file:/etc/sentinel/es.key, never the secret "
                      "itself")

@@ -1,37 +1,34 @@
-"""Everything ``sentinel check`` and a reload validate, collected in one report.
-
-Other parts (rules, routes) add their loaders through :func:`register_validator`.
-"""
+"""Everything ``sentinel check``, ``run`` and a reload validate, collected in one report."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import glob
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sentinel.conf.models import LoadedConfig
-from sentinel.errors import ConfigError
+from sentinel.credentials import SecretError, resolve_reference
+from sentinel.errors import ConfigError, Location
 
 if TYPE_CHECKING:
     from sentinel.daemon.build import SourcePlan
-
-Validator = Callable[[LoadedConfig], tuple[list[str], list[ConfigError]]]
-_validators: list[tuple[str, Validator]] = []
-
-
-def register_validator(name: str, fn: Validator) -> None:
-    if all(n != name for n, _ in _validators):
-        _validators.append((name, fn))
 
 
 @dataclass
 class Report:
     summary: list[str] = field(default_factory=list)
     errors: list[ConfigError] = field(default_factory=list)
+    warnings: list[ConfigError] = field(default_factory=list)
 
 
 def validate_all(cfg: LoadedConfig) -> Report:
+    """Collectors and sources, then rules (fields checked against what the collectors emit), then routes."""
+    # The parts above conf are imported here, when asked, so loading a config never drags them in.
     from sentinel.daemon.build import plan_sources
+    from sentinel.decode.vocabulary import vocabulary_of
+    from sentinel.detect.loader import validate as validate_rules
+    from sentinel.route.loader import validate as validate_routes
 
     report = Report()
     plans, collectors, errors = plan_sources(cfg)
@@ -47,11 +44,20 @@ def validate_all(cfg: LoadedConfig) -> Report:
             how = ", ".join(plan.paths)
         reason = f" (type: auto; {plan.why})" if plan.settings.type == "auto" else ""
         report.summary.append(f"source {plan.collector.spec.name}: reads {how}{reason}")
-    _load_plugins()
-    for _, fn in _validators:
-        lines, errs = fn(cfg)
+        index = cfg.config.sources.index(plan.settings)
+        report.warnings.extend(missing_directories(cfg, plan.settings.collector, plan.paths, index))
+    vocabulary = vocabulary_of(c.spec for c in collectors.values())
+    lines, errs, warns = validate_rules(cfg, vocabulary)
+    report.summary.extend(lines)
+    report.errors.extend(errs)
+    report.warnings.extend(warns)
+    if cfg.config.notify.enabled:
+        lines, errs = validate_routes(cfg)
         report.summary.extend(lines)
         report.errors.extend(errs)
+    else:
+        report.summary.append("alert routes: notifications disabled")
+    report.errors.extend(secret_problems(cfg))
     return report
 
 
@@ -61,13 +67,35 @@ def _journal_what(plan: SourcePlan) -> str:
     return where + (f" files {', '.join(journal.files)}" if journal.files else "")
 
 
-def _load_plugins() -> None:
-    """Import the parts that register validators (kept lazy so conf never imports them at load)."""
-    import importlib
-
-    for module in ("sentinel.detect.loader", "sentinel.route.loader"):
+def secret_problems(cfg: LoadedConfig) -> list[ConfigError]:
+    """The config's own secret references (metrics password, Elasticsearch credentials) must resolve."""
+    refs: list[tuple[str, str | None]] = []
+    if cfg.config.metrics.enabled:
+        refs.append(("metrics.password", cfg.config.metrics.password))
+    if cfg.config.storage.backend == "elasticsearch":
+        es = cfg.config.storage.elasticsearch
+        refs += [("storage.elasticsearch.api_key", es.api_key), ("storage.elasticsearch.password", es.password)]
+    errors = []
+    for name, reference in refs:
+        if reference is None:
+            continue
         try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+            resolve_reference(reference, cfg.base)
+        except SecretError as exc:
+            errors.append(ConfigError(str(exc), Location(str(cfg.path), None, name)))
+    return errors
+
+
+def missing_directories(cfg: LoadedConfig, collector: str, paths: list[str], index: int) -> list[ConfigError]:
+    """A source glob whose directory does not exist yet: not an error (it may appear later), but said."""
+    out = []
+    for path in paths:
+        directory = os.path.dirname(path)
+        # The fixed part of the glob: the directory that must exist for anything to ever match.
+        while glob.has_magic(directory):
+            directory = os.path.dirname(directory)
+        if directory and not os.path.isdir(directory):
+            out.append(ConfigError(f"source {collector}: directory {directory} does not exist (yet), so {path} "
+                                   "matches nothing until it appears",
+                                   Location(str(cfg.path), None, f"sources[{index}].paths")))
+    return out

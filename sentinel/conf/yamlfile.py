@@ -67,11 +67,20 @@ def load_yaml_text(text: str, path: str) -> LoadedYaml:
     return loaded
 
 
+MAX_YAML_BYTES = 16 << 20  # far above any real config, rule or route file; keeps a wrong path from eating memory
+
+
 def load_yaml_file(path: Path) -> LoadedYaml:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", Location(str(path))) from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"file is larger than {MAX_YAML_BYTES >> 20} MiB; is this the right file?",
+                          Location(str(path)))
+    if b"\0" in raw:
+        raise ConfigError("file is binary (contains NUL bytes), not YAML", Location(str(path)))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

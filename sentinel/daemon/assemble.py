@@ -5,6 +5,8 @@ Every part has one function below; the daemon and the CLI are the only places th
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sentinel.conf.models import LoadedConfig
@@ -14,9 +16,10 @@ from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 
 
-def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, reset_state: bool = False) -> Daemon:
+def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
+             reset_state: bool = False) -> Daemon:
     """The daemon with every part the configuration enables."""
-    daemon = Daemon(cfg, metrics)
+    daemon = Daemon(cfg, metrics, clock)
     daemon.reset_state = reset_state
     configure_storage(cfg, daemon)
     daemon.open()
@@ -76,10 +79,11 @@ def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
 def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Metrics endpoint, systemd notifications, the daemon's audit trail."""
     from sentinel.audit.chain import AuditLog
+    from sentinel.credentials import SecretError, resolve_reference
     from sentinel.daemon.health import Health
     from sentinel.daemon.lifecycle import Lifecycle, audit_path
     from sentinel.daemon.sdnotify import Notifier, WatchdogPinger, watchdog_interval
-    from sentinel.metrics.server import MetricsServer, SecretError, resolve_secret
+    from sentinel.metrics.server import MetricsServer
 
     notifier = Notifier()
     lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
@@ -91,7 +95,7 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     m = cfg.config.metrics
     if m.enabled:
         try:
-            password = resolve_secret(m.password)
+            password = resolve_reference(m.password, cfg.base) if m.password is not None else None
         except SecretError as exc:
             from sentinel.errors import ConfigError, Location
 

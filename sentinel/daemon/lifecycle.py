@@ -207,6 +207,8 @@ class Lifecycle:
         report = validate_all(cfg)
         if report.errors:
             raise ConfigErrors(report.errors)
+        for warning in report.warnings:
+            log.warning("reload: %s", warning)
         old = d.cfg.config
         for name, before, after in (("state_dir", d.cfg.state_dir, cfg.state_dir),
                                     ("storage", old.storage, cfg.config.storage)):

@@ -1,19 +1,21 @@
 """``sentinel demo``: generate a few days of company logs, run the real daemon on them, stream live lines.
 
-Everything lives in one scratch directory: ``logs/`` (generated files), ``state/`` (the database),
-``sentinel.yaml`` (pointing at the project's collectors, rules and alerts).
+Everything lives in one directory, kept afterwards: ``logs/`` (generated files), ``state/`` (the database),
+``alerts/`` (routes to the demo's own local receiver, which prints each alert as it is delivered) and
+``sentinel.yaml`` (pointing at the project's collectors and rules).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
+import math
 import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +26,8 @@ from sentinel.conf.loader import load_config
 from sentinel.daemon.build import database_path
 from sentinel.decode.registry import load_collectors
 from sentinel.demo.activity import FILES
-from sentinel.demo.generator import PHI_WORKSTATIONS_FILE, TERMINATED_FILE, GroundTruth, generate_world
+from sentinel.demo.console import TEMPLATE, ConsoleReceiver
+from sentinel.demo.generator import PHI_WORKSTATIONS_FILE, TERMINATED_FILE, GroundTruth, day_start, generate_world
 from sentinel.demo.incidents import Incident
 from sentinel.demo.live import LiveWriter, plan_live
 from sentinel.errors import SentinelError
@@ -41,10 +44,10 @@ class DemoOptions:
     directory: Path | None = None
     days: int = 10
     duration: float = 30.0
-    keep: bool = False
     users: int = 80
     seed: int = 7
     interval: float = 5.0
+    now: float | None = None  # pins the demo's clock (tests run it on every weekday and over a New Year)
 
 
 @dataclass
@@ -63,12 +66,13 @@ class Snapshot:
 @dataclass
 class DemoResult:
     directory: Path
-    kept: bool
     snapshot: Snapshot
     truth: GroundTruth
     live_incidents: list[Incident]
     live_lines: dict[str, int]
     alert_keys: list[tuple[str, str]] = field(default_factory=list)
+    delivered: int = 0
+    clock_now: float = 0.0
 
 
 def project_dir(name: str) -> Path | None:
@@ -82,24 +86,66 @@ def project_dir(name: str) -> Path | None:
     return None
 
 
-def prepare_directory(directory: Path | None) -> tuple[Path, bool]:
-    """A fresh demo directory; an existing one is reused only if an earlier demo made it."""
+def prepare_directory(directory: Path | None) -> Path:
+    """A new demo directory (kept afterwards); an existing non-empty one is never wiped."""
     if directory is None:
-        return Path(tempfile.mkdtemp(prefix="sentinel-demo-")), True
+        return Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
     directory = directory.expanduser().resolve()
+    if directory.exists() and not directory.is_dir():
+        raise SentinelError(f"--dir {directory} is a file, not a folder")
     if directory.exists() and any(directory.iterdir()):
-        if not (directory / MARKER).exists():
-            raise SentinelError(f"{directory} is not empty and was not made by 'sentinel demo'; "
-                                "give an empty or new directory")
-        for sub in ("logs", "state"):
-            shutil.rmtree(directory / sub, ignore_errors=True)
+        if (directory / MARKER).exists():
+            raise SentinelError(f"--dir {directory} already holds a demo; explore it with 'sentinel alerts list -c "
+                                f"{directory / 'sentinel.yaml'}', or remove it yourself, or give another --dir")
+        raise SentinelError(f"--dir {directory} is not empty and was not made by 'sentinel demo'; give an empty "
+                            "or new directory")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).write_text("made by 'sentinel demo'; safe to delete\n")
-    return directory, False
+    return directory
 
 
-def write_config(directory: Path, logs: Path, out: TextIO) -> Path:
-    """sentinel.yaml for the demo: the project's collectors/rules/alerts, state and logs in the directory."""
+def write_alerts(directory: Path, receiver_url: str) -> Path:
+    """Routes that send every alert, grouped per rule and user, to the demo's local receiver."""
+    alerts = directory / "alerts"
+    (alerts / "templates").mkdir(parents=True, exist_ok=True)
+    (alerts / "templates" / "demo.yaml").write_text(TEMPLATE)
+    (alerts / "routes.yaml").write_text(
+        "# Written by 'sentinel demo': everything to the local receiver the demo runs.\n"
+        "defaults: {group_by: [rule, user.name], group_wait: 1s, group_interval: 10s, repeat_interval: 4h}\n"
+        "route:\n  receivers: [demo-console]\n")
+    (alerts / "receivers.yaml").write_text(
+        "receivers:\n  - name: demo-console\n"
+        f"    urls: [\"{receiver_url}\"]\n    template: demo\n")
+    return alerts
+
+
+INCIDENT_DAYS = 5  # the planter uses the last five days of the history (day(4) .. day(0))
+DAY_SECONDS = 86400.0
+
+
+def history_days(requested: int, end: datetime, rules: list[Any]) -> int:
+    """Enough days that every rule's learning (new_value learn_for, baseline min_history) ends before the first
+    planted incident, counted from the first working day: a history starting on a weekend learns nothing then."""
+    learn = max((r.spec.new_value.learn_for / DAY_SECONDS for r in rules if r.spec.new_value), default=0.0)
+    buckets = max((r.spec.baseline.min_history for r in rules
+                   if r.spec.baseline and r.spec.baseline.bucket == DAY_SECONDS), default=0)
+    days = requested
+    while days < 400:
+        start = end - timedelta(days=days)
+        first_workday = start
+        while first_workday.weekday() >= 5:
+            first_workday += timedelta(days=1)
+        incidents = end - timedelta(days=INCIDENT_DAYS)
+        workdays = sum(1 for d in range((incidents - first_workday).days)
+                       if (first_workday + timedelta(days=d)).weekday() < 5)
+        if (incidents - first_workday).days >= math.ceil(learn) + 1 and workdays >= buckets + 1:
+            return days
+        days += 1
+    return days
+
+
+def write_config(directory: Path, logs: Path, out: TextIO, alerts: Path) -> Path:
+    """sentinel.yaml for the demo: the project's collectors and rules, state, logs and routes in the directory."""
     collectors = project_dir("collectors")
     if collectors is None:
         raise SentinelError("cannot find the project's collectors/ folder; run 'sentinel demo' from a checkout "
@@ -115,7 +161,6 @@ def write_config(directory: Path, logs: Path, out: TextIO) -> Path:
         else:
             out.write(f"  note: no '{collector}' collector in {collectors}; {name} is generated but not read\n")
     rules = project_dir("rules")
-    alerts = project_dir("alerts")
     has_rules = rules is not None and any(rules.rglob("*.yaml"))
     if not has_rules:
         out.write("  note: no rules found; events are stored but no alerts will be raised\n")
@@ -125,14 +170,13 @@ def write_config(directory: Path, logs: Path, out: TextIO) -> Path:
         "timezone": "UTC",
         "collectors_dir": str(collectors),
         "rules_dir": str(rules or directory / "rules"),
-        "alerts_dir": str(alerts or directory / "alerts"),
+        "alerts_dir": str(alerts),
         "pipeline": {"start_position": "beginning", "poll_interval_ms": 100},
         "sources": sources,
         "detection": {"enabled": has_rules,
                       "terminated_accounts_file": str((logs / TERMINATED_FILE).relative_to(directory)),
                       "phi_workstations_file": str((logs / PHI_WORKSTATIONS_FILE).relative_to(directory))},
-        # Deliveries need receivers with real secrets; the demo shows alerts from the database instead.
-        "notify": {"enabled": False},
+        "notify": {"enabled": True, "poll_interval_ms": 100},
         "metrics": {"enabled": False},
         "api": {"enabled": False},
         "logging": {"level": "WARNING"},
@@ -237,40 +281,50 @@ def summary(result: DemoResult, elapsed: float, config: Path, out: TextIO) -> No
         mark = "x" if len(hits) == len(inc.expected_rules) else ("~" if hits else " ")
         out.write(f"  [{mark}] {inc.name:<28} {', '.join(inc.expected_rules)}\n")
     out.write("\n")
-    if result.kept:
-        someone = next((i.user for i in result.truth.incidents if i.name == "export-burst-night"), None)
-        out.write(f"Everything is in {result.directory} (logs/ground-truth.json lists the incidents). Explore:\n")
-        out.write(f"  sentinel search -c {config} event.action=phi_export --since 7d --limit 20\n")
-        if someone:
-            out.write(f"  sentinel search -c {config} user.name={someone} event.action=phi_export --since 7d\n")
-        out.write(f"  sentinel search -c {config} source.ip=185.220.101.47 --since 7d\n")
-        out.write(f"  sentinel alerts list -c {config}\n")
-    else:
-        out.write("The demo directory was removed; run 'sentinel demo --keep' (or --dir DIR) to explore the data "
-                  "afterwards with 'sentinel search' and 'sentinel alerts list'.\n")
+    since = f"{max(2, math.ceil((result.clock_now - result.truth.start.timestamp()) / DAY_SECONDS))}d"
+    out.write(f"Everything is kept in {result.directory} (logs/ground-truth.json lists the incidents). Explore:\n")
+    out.write(f"  sentinel alerts list -c {config}\n")
+    out.write(f"  sentinel search -c {config} event.action=phi_export --since {since} --limit 20\n")
+    out.write(f"  sentinel report -c {config} --from {since}\n")
 
 
 def run_demo(opts: DemoOptions, out: TextIO, clock: Callable[[], float] = time.time) -> DemoResult:
-    """Run the whole demo; returns what happened (the directory is removed unless kept)."""
+    """Run the whole demo; returns what happened (the directory is kept)."""
     from sentinel.daemon.assemble import assemble
+    from sentinel.detect.loader import load_for_config
 
-    directory, temporary = prepare_directory(opts.directory)
-    kept = opts.keep or not temporary
+    if opts.now is not None:
+        offset = opts.now - clock()
+        real = clock
+
+        def clock() -> float:
+            return real() + offset
+
+    directory = prepare_directory(opts.directory)
     logs = directory / "logs"
+    receiver = ConsoleReceiver(out)
+    receiver.start()
     try:
         began = clock()
-        out.write(f"Generating {opts.days} days of logs for a {opts.users}-person billing company in {logs} ...\n")
-        truth, world = generate_world(logs, days=opts.days, users=opts.users, seed=opts.seed)
+        config = write_config(directory, logs, out, write_alerts(directory, receiver.url))
+        cfg = load_config(config)
+        end = day_start(datetime.fromtimestamp(clock(), UTC))
+        rules, _, _ = load_for_config(cfg)
+        days = history_days(opts.days, end, rules)
+        if days > opts.days:
+            out.write(f"  note: {days} days of history instead of {opts.days}, so the rules' learning periods "
+                      f"end before the planted incidents (the history starts on a {(end - timedelta(days=days)):%A})\n")
+        out.write(f"Generating {days} days of logs for a {opts.users}-person billing company in {logs} ...\n")
+        truth, world = generate_world(logs, days=days, users=opts.users, seed=opts.seed,
+                                      start=end - timedelta(days=days))
         lines = sum(f.lines for f in truth.files.values())
         size = sum(f.bytes for f in truth.files.values())
         out.write(f"  {_n(lines)} lines, {size / 1e6:.1f} MB in {clock() - began:.1f} s; "
                   f"{len(truth.incidents)} incidents planted\n")
-        config = write_config(directory, logs, out)
-        cfg = load_config(config)
         logging.getLogger("sentinel").setLevel(logging.WARNING)
         start = clock()
         live, live_incidents = plan_live(world, int(start * 1000) + 1500, opts.duration)
-        daemon = assemble(cfg)
+        daemon = assemble(cfg, clock=clock)
         failure: list[BaseException] = []
 
         def run_daemon() -> None:
@@ -281,8 +335,8 @@ def run_demo(opts: DemoOptions, out: TextIO, clock: Callable[[], float] = time.t
 
         thread = threading.Thread(target=run_daemon, name="sentinel-daemon", daemon=True)
         writer = LiveWriter(logs, live, clock)
-        out.write(f"Running the daemon for {opts.duration:.0f} s while live events stream in "
-                  f"(Ctrl-C stops) ...\n")
+        out.write(f"Running the daemon for {opts.duration:.0f} s while live events stream in; each alert is "
+                  f"printed as the local receiver gets it (Ctrl-C stops) ...\n")
         out.flush()
         thread.start()
         writer.start()
@@ -293,28 +347,47 @@ def run_demo(opts: DemoOptions, out: TextIO, clock: Callable[[], float] = time.t
                 time.sleep(min(opts.interval, max(0.05, opts.duration - (clock() - start))))
                 snap = read_snapshot(db)
                 now = clock()
-                out.write(live_line(now - start, snap, previous, now - last) + "\n")
-                out.flush()
+                with receiver.lock:
+                    out.write(live_line(now - start, snap, previous, now - last) + "\n")
+                    out.flush()
                 previous, last = snap, now
         except KeyboardInterrupt:
             out.write("\nstopping ...\n")
         writer.stop()
         _drain(db, logs, clock, thread)
+        _deliveries(db, thread)
         daemon.request_stop()
         thread.join(timeout=30)
         if failure:
             raise SentinelError(f"the daemon stopped with an error: {failure[0]!r}") from failure[0]
-        result = DemoResult(directory, kept, read_snapshot(db), truth, live_incidents, dict(writer.written),
-                            read_alert_keys(db))
+        result = DemoResult(directory, read_snapshot(db), truth, live_incidents, dict(writer.written),
+                            read_alert_keys(db), receiver.received, clock())
         summary(result, clock() - began, config, out)
         return result
     finally:
-        if not kept:
-            shutil.rmtree(directory, ignore_errors=True)
+        receiver.stop()
 
 
-def _drain(db: Path, logs: Path, clock: Callable[[], float], thread: threading.Thread, limit: float = 15.0) -> None:
-    """Give the daemon a moment to store what was just written (until caught up, idle, or ``limit``)."""
+def _deliveries(db: Path, thread: threading.Thread, limit: float = 20.0) -> None:
+    """Let the notifier deliver what the last batches raised (group_wait, then the send)."""
+    deadline = time.monotonic() + limit
+    time.sleep(2.5)  # the demo routes' group_wait plus a poll
+    while time.monotonic() < deadline and thread.is_alive():
+        conn = connect(db, readonly=True, timeout=5)
+        try:
+            pending = conn.execute("SELECT count(*) FROM notifications WHERE status = 'pending'").fetchone()[0]
+        except sqlite3.OperationalError:
+            pending = 0
+        finally:
+            conn.close()
+        if not pending:
+            return
+        time.sleep(0.3)
+
+
+def _drain(db: Path, logs: Path, clock: Callable[[], float], thread: threading.Thread, limit: float = 300.0) -> None:
+    """Let the daemon catch up with everything written (until caught up, no progress for 10 s, or ``limit``):
+    a planted incident the daemon has not read yet would look like a missed detection."""
     deadline = clock() + limit
     total, still = -1, 0
     while clock() < deadline and thread.is_alive():
@@ -322,7 +395,7 @@ def _drain(db: Path, logs: Path, clock: Callable[[], float], thread: threading.T
             return
         now_total = read_snapshot(db).total
         still = still + 1 if now_total == total else 0
-        if still >= 4:
+        if still >= 20:  # 10 s without a commit: a rule-heavy batch on a loaded machine can take seconds
             return
         total = now_total
         time.sleep(0.5)

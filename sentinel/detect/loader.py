@@ -1,7 +1,4 @@
-"""Load the rule pack: every ``rules/**/*.yaml`` into a compiled rule, every problem with file:line: field.
-
-Importing this module registers the ``rules`` validator for ``sentinel check``.
-"""
+"""Load the rule pack: every ``rules/**/*.yaml`` into a compiled rule, every problem with file:line: field."""
 
 from __future__ import annotations
 
@@ -11,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.conf.models import LoadedConfig
-from sentinel.conf.validate import register_validator
 from sentinel.conf.yamlfile import LoadedYaml, load_each, load_yaml_file, parse_model
+from sentinel.detect.fields import field_problems
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.model import RuleSpec
 from sentinel.detect.template import template_problems
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.events.conditions import ConditionError, Predicate, compile_condition
+from sentinel.events.vocabulary import FieldVocabulary
 
 
 @dataclass(frozen=True)
@@ -31,6 +29,7 @@ class CompiledRule:
     actions: frozenset[str] | None = None
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[ConfigError, ...] = ()  # e.g. an event.action value no loaded collector emits
 
     @property
     def id(self) -> str:
@@ -72,8 +71,10 @@ def _condition(spec: Any, doc: LoadedYaml, where: tuple[str | int, ...], lists: 
         return None
 
 
-def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]]) -> CompiledRule:
-    """Validate one rule document; raises ConfigErrors with every problem found in it."""
+def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]],
+                 vocabulary: FieldVocabulary | None = None) -> CompiledRule:
+    """Validate one rule document (its fields against ``vocabulary`` when given); raises ConfigErrors with
+    every problem found in it."""
     path = doc.path
     if not isinstance(doc.data, dict):
         raise ConfigError("expected a mapping with id, title, severity, type, filter, summary and runbook",
@@ -99,28 +100,35 @@ def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]]) -> Compil
             actions = frozenset(step_actions)
     for problem in template_problems(spec):
         errors.append(ConfigError(problem, doc.location(("summary",))))
+    warnings: list[ConfigError] = []
+    if vocabulary is not None:
+        field_errors, warnings = field_problems(spec, doc, vocabulary)
+        errors.extend(field_errors)
     if errors:
         raise ConfigErrors(errors)
     assert predicate is not None
     fingerprint = spec.model_dump_json(include={"type", "threshold", "sequence", "baseline", "new_value",
                                                 "dormant", "group_by"})
-    return CompiledRule(spec, Path(path), predicate, tuple(steps), actions, fingerprint)
+    return CompiledRule(spec, Path(path), predicate, tuple(steps), actions, fingerprint, warnings=tuple(warnings))
 
 
-def load_rules(directory: Path, lists: Mapping[str, frozenset[str]]) -> tuple[list[CompiledRule], list[ConfigError]]:
+def load_rules(directory: Path, lists: Mapping[str, frozenset[str]], vocabulary: FieldVocabulary | None = None
+               ) -> tuple[list[CompiledRule], list[ConfigError]]:
     """Every ``*.yaml`` under ``directory`` (recursively); returns the rules that loaded and every error."""
     if not directory.is_dir():
         return [], [ConfigError("rules folder does not exist", Location(str(directory)))]
-    return load_each(sorted(directory.rglob("*.yaml")), lambda path: compile_rule(load_yaml_file(path), lists),
+    return load_each(sorted(directory.rglob("*.yaml")),
+                     lambda path: compile_rule(load_yaml_file(path), lists, vocabulary),
                      lambda rule: rule.id, "rule id", "id")
 
 
-def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None) -> tuple[list[CompiledRule], NamedLists,
-                                                                                  list[ConfigError]]:
-    """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids)."""
+def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
+                    ) -> tuple[list[CompiledRule], NamedLists, list[ConfigError]]:
+    """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids); with a
+    ``vocabulary`` (what the loaded collectors emit), unknown fields too."""
     lists = lists if lists is not None else NamedLists.from_config(cfg)
     errors = lists.reload()
-    rules, rule_errors = load_rules(cfg.rules_dir, lists)
+    rules, rule_errors = load_rules(cfg.rules_dir, lists, vocabulary)
     errors.extend(rule_errors)
     known = {r.id for r in rules}
     for i, rid in enumerate(cfg.config.detection.disabled_rules):
@@ -132,12 +140,12 @@ def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None) -> tuple
     return enabled, lists, errors
 
 
-def _validate(cfg: LoadedConfig) -> tuple[list[str], list[ConfigError]]:
+def validate(cfg: LoadedConfig, vocabulary: FieldVocabulary) -> tuple[list[str], list[ConfigError],
+                                                                     list[ConfigError]]:
+    """``sentinel check``: summary lines, errors and warnings of the rules and lists."""
     if not cfg.config.detection.enabled:
-        return ["rules: detection disabled"], []
-    rules, lists, errors = load_for_config(cfg)
+        return ["rules: detection disabled"], [], []
+    rules, lists, errors = load_for_config(cfg, vocabulary=vocabulary)
     sizes = ", ".join(f"{name} {len(lists[name])}" for name in lists)
-    return [f"rules: {len(rules)} enabled from {cfg.rules_dir}; lists: {sizes}"], errors
-
-
-register_validator("rules", _validate)
+    warnings = [w for rule in rules for w in rule.warnings]
+    return [f"rules: {len(rules)} enabled from {cfg.rules_dir}; lists: {sizes}"], errors, warnings

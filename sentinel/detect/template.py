@@ -7,6 +7,7 @@ address, counts) but never patient data, queries or export targets. Anything els
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -51,7 +52,9 @@ def template_problems(rule: RuleSpec) -> list[str]:
     for inner in PLACEHOLDER.findall(rule.summary):
         name = inner.partition("|")[0]
         if name not in allowed:
-            problems.append(f"placeholder {{{name}}} is not allowed in a summary (PHI-safe fields: "
+            close = difflib.get_close_matches(name, sorted(allowed), n=1, cutoff=0.75)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            problems.append(f"placeholder {{{name}}} is not allowed in a summary{hint} (PHI-safe fields: "
                             f"{', '.join(sorted(SAFE_FIELDS))}; computed for {rule.type}: "
                             f"{', '.join(sorted(COMMON | COMPUTED[rule.type]))})")
     text = PLACEHOLDER.sub("", rule.summary)

@@ -5,14 +5,11 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
-import os
-import re
 import socket
 import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -20,28 +17,6 @@ from prometheus_client.exposition import choose_encoder
 log = logging.getLogger(__name__)
 
 Probe = Callable[[], tuple[bool, str]]
-_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-
-
-class SecretError(ValueError):
-    """A secret reference that cannot be resolved."""
-
-
-def resolve_secret(value: str | None) -> str | None:
-    """``${NAME}`` → the environment variable, ``file:/path`` → the file's first line; anything else is refused."""
-    if value is None:
-        return None
-    m = _ENV_REF.match(value)
-    if m:
-        if m.group(1) not in os.environ:
-            raise SecretError(f"environment variable {m.group(1)} is not set")
-        return os.environ[m.group(1)]
-    if value.startswith("file:"):
-        try:
-            return Path(value[5:]).read_text().splitlines()[0] if Path(value[5:]).stat().st_size else ""
-        except OSError as exc:
-            raise SecretError(f"cannot read secret file {value[5:]}: {exc.strerror}") from None
-    raise SecretError("expected ${ENV_VAR} or file:/path, never the secret itself")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -75,6 +50,9 @@ class MetricsServer:
         self.host, self.requested_port = parse_listen(listen)
         self.health = health
         self.ready = ready
+        if username is not None and not password:
+            # An empty password would let anyone who sends the user name in: refuse rather than serve that.
+            raise ValueError("metrics basic auth: the password is empty")
         self.credentials = (username, password) if username is not None and password is not None else None
         self.tls = (tls_cert, tls_key) if tls_cert else None
         self._httpd: _Server | None = None

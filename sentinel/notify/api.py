@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sentinel.cli.logsetup import register_secret
+from sentinel.credentials import remember as register_secret
 from sentinel.route.durations import parse_duration
 from sentinel.route.lifecycle import LifecycleError, acknowledge, get_alert, list_alerts, resolve
 from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher

@@ -71,14 +71,38 @@ def list_alerts(conn: sqlite3.Connection, status: str | None = None, severity_at
         where.append("a.created < ?")
         params.append(until)
     sql = _VIEW + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.created DESC, a.id LIMIT ?"
-    params.append(limit)
-    return [_view(r) for r in conn.execute(sql, params)]
+    return [_view(r) for r in conn.execute(sql, [*params, limit])]
+
+
+def count_alerts(conn: sqlite3.Connection, status: str | None = None, severity_at_least: str | None = None,
+                 since: float | None = None) -> int:
+    """How many alerts :func:`list_alerts` would show without its limit."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if severity_at_least:
+        allowed = [s for s, rank in SEVERITY_RANK.items() if rank >= SEVERITY_RANK[severity_at_least]]
+        where.append(f"severity IN ({','.join('?' * len(allowed))})")
+        params.extend(allowed)
+    if since is not None:
+        where.append("created >= ?")
+        params.append(since)
+    sql = "SELECT count(*) FROM alerts" + (" WHERE " + " AND ".join(where) if where else "")
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+MIN_PREFIX = 6
 
 
 def get_alert(conn: sqlite3.Connection, alert_id: str) -> AlertView:
     """By full id or a unique prefix (at least 6 characters)."""
     rows = conn.execute(_VIEW + " WHERE a.id = ?", (alert_id,)).fetchall()
-    if not rows and len(alert_id) >= 6:
+    if not rows and len(alert_id) < MIN_PREFIX:
+        raise LifecycleError(f"alert id prefix {alert_id!r} is too short: give at least {MIN_PREFIX} characters "
+                             "(the id column of 'sentinel alerts list' shows 12)")
+    if not rows:
         rows = conn.execute(_VIEW + " WHERE a.id GLOB ? LIMIT 2", (_glob_escape(alert_id) + "*",)).fetchall()
     if not rows:
         raise LifecycleError(f"no alert {alert_id!r}")

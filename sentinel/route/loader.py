@@ -8,10 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sentinel.conf.models import LoadedConfig
-from sentinel.conf.validate import register_validator
 from sentinel.conf.yamlfile import LoadedYaml, load_yaml_file, parse_model
+from sentinel.credentials import SecretError, inline_secret, resolve_embedded
 from sentinel.errors import ConfigError, ConfigErrors, Location
-from sentinel.route.secrets import SecretError, inline_secret_suspected, resolve
 from sentinel.route.spec import ReceiversFile, RoutesFile
 from sentinel.route.tree import RoutingTree
 
@@ -78,15 +77,16 @@ def _load(alerts_dir: Path, default_zone: str, resolve_secrets: bool) -> tuple[R
         problems: list[str] = []
         for j, url in enumerate(spec.urls):
             where = receivers_doc.location(("receivers", i, "urls", j))
-            if inline_secret_suspected(url):
-                errors.append(ConfigError("this URL carries a credential inline; reference it as ${ENV_VAR} or "
-                                          "file:/path instead", where))
+            found = inline_secret(url)
+            if found:
+                errors.append(ConfigError(f"this URL carries a credential inline: {found}; reference it as "
+                                          "${ENV_VAR} or file:/path instead", where))
                 continue
             if not resolve_secrets:
                 urls.append(url)
                 continue
             try:
-                urls.append(resolve(url))
+                urls.append(resolve_embedded(url, alerts_dir))
             except SecretError as exc:
                 # Not fatal: the receiver's messages fail (recorded) and go to its fallback; check warns.
                 problems.append(f"{where}: {exc}")
@@ -184,5 +184,3 @@ def validate(cfg: LoadedConfig) -> tuple[list[str], list[ConfigError]]:
                f"{len(routing.spec.escalation)} escalation policies, zone {routing.zone.key}")
     return [summary, *warnings], errors
 
-
-register_validator("routes", validate)

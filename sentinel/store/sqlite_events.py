@@ -115,6 +115,24 @@ def arrived_before(conn: sqlite3.Connection, cutoff: float) -> int:
 
 def search(conn: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:
     """Run a field query against stored events, newest first."""
+    where, params = _where(conn, query)
+    sql = "SELECT shape, doc FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY ts DESC, seq DESC LIMIT ?"
+    params.append(query.limit)
+    reader = docs.ShapeReader(conn)
+    return [reader.fields(shape, doc) for shape, doc in conn.execute(sql, params)]
+
+
+def count(conn: sqlite3.Connection, query: Query) -> int:
+    """How many events the query matches, whatever its limit (to say what a listing left out)."""
+    where, params = _where(conn, query)
+    sql = "SELECT count(*) FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+def _where(conn: sqlite3.Connection, query: Query) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     for name, op, value in query.terms:
@@ -144,13 +162,7 @@ def search(conn: sqlite3.Connection, query: Query) -> list[dict[str, Any]]:
     if query.text:
         where.append("instr(doc, ?) > 0")
         params.append(query.text)
-    sql = "SELECT shape, doc FROM events"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY ts DESC, seq DESC LIMIT ?"
-    params.append(query.limit)
-    reader = docs.ShapeReader(conn)
-    return [reader.fields(shape, doc) for shape, doc in conn.execute(sql, params)]
+    return where, params
 
 
 @dataclass

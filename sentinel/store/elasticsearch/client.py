@@ -3,41 +3,25 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from sentinel.cli.logsetup import register_secret
 from sentinel.conf.models import ElasticsearchSettings, LoadedConfig
+from sentinel.credentials import SecretError, resolve_reference
 from sentinel.errors import ConfigError, Location
 
 log = logging.getLogger(__name__)
 
 
 def resolve_secret(reference: str | None, where: Location, base: Path | None = None) -> str | None:
-    """Read ``${ENV}`` or ``file:/path``; the value is registered for masking and never logged."""
+    """Read ``${ENV}`` or ``file:/path`` (see :mod:`sentinel.credentials`); errors name the setting."""
     if reference is None:
         return None
-    if reference.startswith("${") and reference.endswith("}"):
-        name = reference[2:-1]
-        value = os.environ.get(name)
-        if not value:
-            raise ConfigError(f"environment variable {name} is not set (expected the secret there)", where)
-    elif reference.startswith("file:"):
-        path = Path(reference[5:]).expanduser()
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        try:
-            value = path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read secret file {path}: {exc.strerror}", where) from None
-        if not value:
-            raise ConfigError(f"secret file {path} is empty", where)
-    else:
-        raise ConfigError("expected ${ENV} or file:/path, never the secret itself", where)
-    register_secret(value)
-    return value
+    try:
+        return resolve_reference(reference, base)
+    except SecretError as exc:
+        raise ConfigError(str(exc), where) from None
 
 
 def build_client(cfg: LoadedConfig, settings: ElasticsearchSettings | None = None,
