@@ -85,8 +85,9 @@ class Harness:
     """A rule engine over a real SQLite database in ``tmp``, with a chosen subset of the shipped pack."""
 
     def __init__(self, tmp: Path, rules: Sequence[str] | None = None, lists: dict[str, Sequence[str]] | None = None,
-                 metrics: Metrics | None = None, **settings: Any) -> None:
+                 metrics: Metrics | None = None, zone: str = "UTC", **settings: Any) -> None:
         self.tmp = tmp
+        self.zone = zone
         self.metrics = metrics or Metrics()
         files: dict[str, Path | None] = {"terminated_accounts": None, "phi_workstations": None}
         for name, names in (lists or {}).items():
@@ -105,7 +106,8 @@ class Harness:
 
     def new_engine(self) -> RuleEngine:
         """A fresh engine loading its state from the database, as after a restart."""
-        return RuleEngine(self.rules, self.settings, self.db.conn, self.metrics, self.lists, clock=lambda: 0.0)
+        return RuleEngine(self.rules, self.settings, self.db.conn, self.metrics, self.lists, clock=lambda: 0.0,
+                          zone=self.zone)
 
     def feed(self, events: Iterable[Event], batch: int = 500) -> list[Alert]:
         """Process events in committed batches; returns the alerts newly written."""
