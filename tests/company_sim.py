@@ -370,11 +370,11 @@ class Company:
             at = end + int(rng.uniform(2, 4) * HOUR)
             for i in range(rng.randint(5, 15)):
                 self.bill(at + i * 90_000, p, "view", patients=1, records=2, patient_ids=[rng.choice(p.panel)])
-        exports = 1 + (2 if month_end else 0)
+        exports = 2 if month_end else 1  # month-end close: a second run of the day's reports, a little larger
         for h in (p.export_hours * 2)[:exports]:
             at = self.local(day, h + (p.start_hour - 8.0) + rng.gauss(0, 0.2), p.zone)
             dest = p.dests[-1] if p.role == "biller" else p.dests[0]
-            records = int(p.records * rng.uniform(0.6, 1.4) * (2 if month_end else 1))
+            records = int(p.records * rng.uniform(0.6, 1.4) * (1.2 if month_end else 1))
             self.export(at, p, dest, records)
         if rng.random() < 0.15:  # a report saved to one's own workstation
             self.export(rng.randint(begin, end), p, ("download", p.workstation), rng.randint(5, 60), "download")
