@@ -15,6 +15,8 @@ import pytest
 
 from tests.quality_eval import Score, evaluate, report
 
+pytestmark = pytest.mark.slow
+
 WEEKS = 3
 START = datetime(2026, 2, 16, tzinfo=UTC)  # Presidents' Day; month-end on the 27th; DST on 8 March, the last day
 FP_BUDGET_PER_100_USERS_WEEK = 1.0
