@@ -72,21 +72,28 @@ def ev(action: str, at: float, user: str | None = None, outcome: str | None = No
     return Event(flat["event.id"], ts, name, flat)
 
 
+# The class the billing collector gives each kind of destination used here (collectors/billing-audit.yaml).
+DEST_CLASS = {"sftp": "clearinghouse", "email": "email_external", "printer": "printer", "file": "internal_share",
+              "download": "own_device"}
+
+
 def export(at: float, user: str, records: int, dest: str = "sftp://edi.clearinghouse.example/claims",
-           dest_type: str = "sftp", action: str = "phi_export") -> Event:
+           dest_type: str = "sftp", action: str = "phi_export", dest_class: str | None = None) -> Event:
     """A billing-app export with the fields the billing collector maps."""
     return ev(action, at, user, "success", phi__record_count=records, phi__patient_count=max(1, records // 4),
               phi__patient_ids=[f"MRN-{100000 + i}" for i in range(min(5, records))],
               phi__export__destination=dest, phi__export__destination_type=dest_type, source__ip="10.1.2.30",
-              phi__workstation="ws-billing-07")
+              phi__workstation="ws-billing-07",
+              phi__export__destination_class=dest_class or DEST_CLASS.get(dest_type, "external_host"))
 
 
 class Harness:
     """A rule engine over a real SQLite database in ``tmp``, with a chosen subset of the shipped pack."""
 
     def __init__(self, tmp: Path, rules: Sequence[str] | None = None, lists: dict[str, Sequence[str]] | None = None,
-                 metrics: Metrics | None = None, **settings: Any) -> None:
+                 metrics: Metrics | None = None, zone: str = "UTC", **settings: Any) -> None:
         self.tmp = tmp
+        self.zone = zone
         self.metrics = metrics or Metrics()
         files: dict[str, Path | None] = {"terminated_accounts": None, "phi_workstations": None}
         for name, names in (lists or {}).items():
@@ -105,7 +112,8 @@ class Harness:
 
     def new_engine(self) -> RuleEngine:
         """A fresh engine loading its state from the database, as after a restart."""
-        return RuleEngine(self.rules, self.settings, self.db.conn, self.metrics, self.lists, clock=lambda: 0.0)
+        return RuleEngine(self.rules, self.settings, self.db.conn, self.metrics, self.lists, clock=lambda: 0.0,
+                          zone=self.zone)
 
     def feed(self, events: Iterable[Event], batch: int = 500) -> list[Alert]:
         """Process events in committed batches; returns the alerts newly written."""

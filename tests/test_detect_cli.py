@@ -22,7 +22,7 @@ def test_rules_lists_the_pack(make_config: MakeConfig, capsys: pytest.CaptureFix
     assert main(["rules", "--config", str(cfg.path)]) == 0
     out = capsys.readouterr().out
     assert "account-terminated-activity" in out and "critical" in out
-    assert "sudo-failure" not in out and "23 rule(s) enabled" in out
+    assert "sudo-failure" not in out and "26 rule(s) enabled" in out
 
 
 def test_rules_hipaa_matrix(make_config: MakeConfig, capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,8 +37,9 @@ def test_rules_hipaa_matrix(make_config: MakeConfig, capsys: pytest.CaptureFixtu
 
 def test_test_rule_with_jsonl_events(tmp_path: Path, make_config: MakeConfig,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    events = [ev("mfa_push_denied", i * 60, "alice@corp.example", "failure", source__ip="198.51.100.7")
-              for i in range(4)]
+    # A failed Okta Verify push, as every Okta form logs it (user.authentication.auth_via_mfa).
+    events = [ev("mfa_verify", i * 60, "alice@corp.example", "failure", source__ip="198.51.100.7",
+                 authentication__factor="push") for i in range(4)]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(e.fields) for e in events) + b"\n")
     cfg = make_config()
@@ -48,13 +49,14 @@ def test_test_rule_with_jsonl_events(tmp_path: Path, make_config: MakeConfig,
     # Fired at the third push; the fourth, inside its suppression, joins it: the summary gives the real figures.
     assert "alice@corp.example denied 4 MFA pushes within 3m" in out
     assert "why:      count = 3 within 10m (threshold 3)" in out
-    assert out.count("mfa_push_denied  failure  user=alice@corp.example") == 4
+    assert out.count("mfa_verify  failure  user=alice@corp.example") == 4
 
 
 def test_test_rule_with_a_raw_log_and_collector(tmp_path: Path, make_config: MakeConfig,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "auth.log"
-    lines = [f"Mar  2 09:00:{i:02d} web1 sshd[2738]: Failed password for invalid user u{i} from 203.0.113.9 "
+    # Real accounts: guesses at names the server does not know ("invalid user") are a scanner's, not a spray.
+    lines = [f"Mar  2 09:00:{i:02d} web1 sshd[2738]: Failed password for u{i} from 203.0.113.9 "
              f"port {52100 + i} ssh2" for i in range(14)]
     log.write_text("\n".join(lines) + "\n")
     cfg = make_config()

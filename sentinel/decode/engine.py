@@ -15,6 +15,7 @@ from sentinel.decode.atna import parse_audit_message
 from sentinel.decode.journal import parse_entry
 from sentinel.decode.keyvalue import AuditError, parse_records
 from sentinel.decode.spec import CollectorSpec, LookupSpec, PatternSpec
+from sentinel.decode.standard_tables import STANDARD_TABLES
 from sentinel.decode.syslog import HeaderError, parse_header
 from sentinel.events.conditions import Predicate, compile_condition
 from sentinel.events.ecs import FIELD_TYPES, LIST_FIELDS, coerce, normalise_ip
@@ -236,7 +237,8 @@ def _apply_common(maps: MapSpec, sets: SetSpec,
 def _compile_lookups(spec: dict[str, LookupSpec]) -> tuple[_Lookup, ...]:
     out = []
     for target, lk in spec.items():
-        table = {str(k).lower(): v for k, v in lk.table.items()}
+        table: dict[str, Any] = dict(STANDARD_TABLES[lk.standard]()) if lk.standard else {}
+        table.update({str(k).lower(): v for k, v in lk.table.items()})
         keys = [lk.source] if isinstance(lk.source, str) else lk.source
         out.append(_Lookup(target, tuple(compile_source(k) for k in keys), table, lk.default))
     return tuple(out)

@@ -15,7 +15,9 @@ class LookupSpec(Strict):
     """Translate a raw value through a table (e.g. Okta's ``outcome.result`` into ECS outcome)."""
 
     source: str | list[str] = Field(alias="from", description="context key(s) looked up; the first present wins")
-    table: dict[str, Any]
+    table: dict[str, Any] = Field(default_factory=dict)
+    standard: Literal["iso3166-alpha2"] | None = Field(
+        default=None, description="a maintained table to start from (table entries override it)")
     default: Any = None
 
 

@@ -74,6 +74,8 @@ class RuleEngine:
         self.generation = 0
         self._last_list_check = 0.0
         self._last_dormant_scan = 0.0
+        self._last_learning_scan = 0.0
+        self._learning_scanned = False
         ensure_schema(conn)
         self._install(rules)
         self.load(conn)
@@ -205,9 +207,18 @@ class RuleEngine:
         if written:
             for a in alerts:
                 m.alerts.labels(a.rule_id, a.severity).inc()
+        wall = self.clock()
+        # Counting learners walks every key: at most once a minute (and on the first batch).
+        scan = self.watermarks and (wall - self._last_learning_scan >= 60.0 or not self._learning_scanned)
+        if scan:
+            self._last_learning_scan = wall
+            self._learning_scanned = True
+            at = max(self.watermarks.values())
         for rt in self.runtimes:
             m.rule_state_keys.labels(rt.rule.id).set(len(rt.store))
             m.rule_state_bytes.labels(rt.rule.id).set(rt.store.nbytes)
+            if scan and hasattr(rt.evaluator, "learning"):
+                m.rule_entities_learning.labels(rt.rule.id).set(rt.evaluator.learning(rt.store, at))
             new = rt.store.evictions - rt.evictions_reported
             if new:
                 m.rule_state_evictions.labels(rt.rule.id).inc(new)
@@ -249,7 +260,7 @@ class RuleEngine:
                                     "count": f.count, "first_seen": iso(f.first_seen), "last_seen": iso(f.last_seen)}
         computed.update(f.computed)
         labels = {**spec.labels, "rule": spec.id, "severity": spec.severity}
-        single = spec.type in ("match", "new_value", "dormant")
+        single = spec.type in ("match", "new_value", "dormant", "terminated")
         for name in ("host.name", "user.name"):
             value = f.event.fields.get(name)
             # From an aggregate only when it is the group key: the last event's user says nothing about a spray.
@@ -368,6 +379,15 @@ def _why(kind: str, f: Finding) -> str:
     if kind == "new_value":
         return (f"new {d['field']} after {d['known_values']} known value(s); entity learnt since "
                 f"{iso(d['entity_first_seen'])}")
+    if kind == "hourly":
+        limits = [f"{name} limit {d[name + '_limit']:g} (median {d[name + '_median']:g})"
+                  for name in ("own", "team") if name + "_limit" in d]
+        compared = "; ".join(limits) or f"no pattern yet, fallback floor {d['fallback']:g}"
+        return (f"{d['metric']}{' of ' + str(d['field']) if d.get('field') else ''} = {d['value']:g} in the hour "
+                f"from {d['hour']:02d}:00; {compared}; exceeded: {', '.join(d['compared_with'])}")
+    if kind == "terminated":
+        when = iso(d["terminated_at"]) if d.get("terminated_at") else "the operator's list"
+        return f"account {d['account']} ended by {d['terminated_by']} ({when}) and active again"
     if kind == "dormant":
         return f"first activity after {d['idle_days']} days idle (threshold {d['idle_threshold_days']} days)"
     return "matching event"

@@ -7,6 +7,7 @@ counted distinct are kept as short hashes, so rule state never holds patient ide
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import math
 import statistics
 from collections.abc import Sequence
@@ -16,24 +17,31 @@ from hashlib import blake2b
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sentinel.detect.identity import IdentityMap
 from sentinel.detect.loader import CompiledRule
 from sentinel.detect.model import (
     BaselineParams,
     DormantParams,
+    HourlyParams,
     NewValueParams,
     SequenceParams,
+    TerminatedParams,
     ThresholdParams,
     format_duration,
 )
 from sentinel.detect.state import KeyStore, State
 from sentinel.detect.template import LOCAL_HOUR
 from sentinel.events.alerts import MAX_EVENT_IDS
-from sentinel.events.model import Event
+from sentinel.events.model import Event, iso
 
+# The virtual group field for an address's network.
+SOURCE_NETWORK = "@source_network"
 # Entries a threshold window keeps per key; beyond it the oldest go (the count is then a lower bound).
 MAX_WINDOW_ENTRIES = 5000
 # Distinct values a baseline bucket remembers per key.
 MAX_DISTINCT = 20000
+# Values an unseen sequence step remembers per key (the most recent).
+MAX_SEEN = 64
 # Peer values a baseline keeps for its distribution.
 MAX_PEER_VALUES = 20000
 
@@ -68,13 +76,38 @@ class Evaluator(Protocol):
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]: ...
 
 
+class Learner(Protocol):
+    """A rule type that learns per entity before it may alert, and can say how many it is still learning."""
+
+    def learning(self, store: KeyStore, at: float) -> int: ...
+
+
+def _entities(store: KeyStore) -> list[State]:
+    """Entity states only: not suppression markers (``~``) nor shared state (``#``)."""
+    return [s for k, s in store.items() if not k.startswith(("~", "#"))]
+
+
 def hashed(value: Any) -> str:
     """A short stable digest of a value (process-independent, unlike ``hash``)."""
     return blake2b(str(value).encode(), digest_size=6).hexdigest()
 
 
+def source_network(ip: Any) -> str | None:
+    """The /24 of an IPv4 address, the /64 of an IPv6 one: addresses an attacker rotates through together."""
+    if not isinstance(ip, str) or not ip:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if addr.version == 4 else 64
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+
+
 def field_key(ev: Event, fields: Sequence[str], names: Sequence[str] | None = None) -> str | None:
     """``user.name=alice|source.ip=10.0.0.1``; None when a group field is missing.
+
+    ``@source_network`` groups by the source address's network (see ``source_network``).
 
     Accounts are keyed by login name, lower-cased, with an e-mail address reduced to its local part: the
     identity provider's ``JDoe@corp.example`` and the servers' and billing app's ``jdoe`` are one account.
@@ -86,6 +119,8 @@ def field_key(ev: Event, fields: Sequence[str], names: Sequence[str] | None = No
     parts = []
     for i, name in enumerate(fields):
         value = get(name)
+        if value is None and name == SOURCE_NETWORK:
+            value = source_network(get("source.ip"))
         if value.__class__ is str:  # the common case, without the general checks below
             if not value:
                 return None
@@ -212,7 +247,7 @@ class ThresholdEvaluator:
                 fired = {id(e) for e in window}
                 state["e"] = [e for e in entries if id(e) not in fired]
                 computed = {"value": total, "threshold": p.min, "window": format_duration(p.window),
-                            "metric": p.metric}
+                            "metric": p.metric, "group": key.split("=", 1)[-1] if "|" not in key else key}
                 details = {"metric": p.metric, "field": p.field, "value": total, "threshold": p.min,
                            "window_seconds": p.window, "events_in_window": len(window)}
                 distinct = sorted(self._distinct(window)) if p.metric == "distinct" else []
@@ -240,13 +275,15 @@ class SequenceEvaluator:
     def keys(self, ev: Event) -> list[str]:
         return list(self._by_key(ev, [i for i, pred in enumerate(self.preds) if pred(ev.fields)]))
 
-    def _by_key(self, ev: Event, matched: list[int]) -> dict[str, list[int]]:
+    def _by_key(self, ev: Event, matched: list[int], store: KeyStore | None = None) -> dict[str, list[int]]:
+        """The steps ``ev`` advances, per key; without ``store`` (which keys may it touch?) a step that wants
+        an unseen value counts as advanced."""
         by_key: dict[str, list[int]] = {}
         for i in matched:
             # A step keyed by other fields (user.target.name at creation) still names the rule's key fields,
             # so both steps meet on one key.
             key = field_key(ev, self.steps[i].group_by or self.group_by, self.group_by)
-            if key is not None:
+            if key is not None and (self.steps[i].unseen is None or store is None or self._novel(ev, key, i, store)):
                 by_key.setdefault(key, []).append(i)
         return by_key
 
@@ -256,11 +293,27 @@ class SequenceEvaluator:
         matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
         if not matched:
             return []
-        by_key = self._by_key(ev, matched)
+        by_key = self._by_key(ev, matched, store)
         findings: list[Finding] = []
         for key, steps in by_key.items():
             findings.extend(self._advance(ev, key, steps, store))
         return findings
+
+    def _novel(self, ev: Event, key: str, step: int, store: KeyStore) -> bool:
+        """Whether the step's ``unseen`` field has a value not seen on this step for the key lately; remembers it."""
+        raw = ev.fields.get(self.steps[step].unseen or "")
+        if raw is None or raw == "":
+            return False
+        digest = hashed(str(raw).lower())
+        skey = f"#seen{step}|{key}"
+        seen = store.get(skey) or {"v": []}
+        cut = ev.timestamp - self.p.remember
+        novel = not any(v[0] == digest and v[1] >= cut for v in seen["v"])
+        values: list[list[Any]] = [v for v in seen["v"] if v[1] >= cut and v[0] != digest]
+        values.append([digest, ev.timestamp])
+        seen["v"] = values[-MAX_SEEN:]
+        store.put(skey, seen)
+        return novel
 
     def _advance(self, ev: Event, key: str, matches: list[int], store: KeyStore) -> list[Finding]:
         ts = ev.timestamp
@@ -389,6 +442,11 @@ class BaselineEvaluator:
         store.put(key, state)
         return findings
 
+    def learning(self, store: KeyStore, at: float) -> int:
+        if self.p.compare == "peers":
+            return 0
+        return sum(1 for s in _entities(store) if len(s["h"]) < self.p.min_history)
+
     def _judge(self, state: State, store: KeyStore) -> tuple[dict[str, Any], dict[str, Any]] | None:
         p = self.p
         value = state["v"]
@@ -431,13 +489,19 @@ class NewValueEvaluator:
         self.group_by = rule.spec.group_by
         self.hours = self.p.field == LOCAL_HOUR
         self.safe_value = safe_value or self.hours
-        self.zone = ZoneInfo(zone)
+        self.work = self.p.working_hours if self.hours else None
+        self.fires = rule.step_predicates[0] if self.p.fire_on is not None else None
+        self.zone = ZoneInfo(self.work.zone if self.work is not None and self.work.zone else zone)
 
     def _known(self, value: str, known: list[str]) -> bool:
         if not self.hours:
             return hashed(value) in known
         hour = int(value)
         return any(str((hour + d) % 24) in known for d in range(-self.p.neighbors, self.p.neighbors + 1))
+
+    def learning(self, store: KeyStore, at: float) -> int:
+        return sum(1 for s in _entities(store)
+                   if at - s["f"] < self.p.learn_for or s.get("n", self.p.min_samples) < self.p.min_samples)
 
     def _normalise(self, value: Any) -> str:
         text = str(value)
@@ -446,8 +510,13 @@ class NewValueEvaluator:
         return text.lower() if self.p.transform != "none" else text
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
-        raw = (datetime.fromtimestamp(ev.timestamp, self.zone).hour if self.hours
-               else ev.fields.get(self.p.field))
+        at_work = False
+        if self.hours:
+            local = datetime.fromtimestamp(ev.timestamp, self.zone)
+            raw: Any = local.hour
+            at_work = self.work is not None and self.work.covers(local.weekday(), local.hour * 60 + local.minute)
+        else:
+            raw = ev.fields.get(self.p.field)
         if raw is None or raw == "" or raw == []:
             return []
         key = field_key(ev, self.group_by)
@@ -457,14 +526,22 @@ class NewValueEvaluator:
         state = store.get(key)
         if state is None:
             state = {"f": ev.timestamp, "v": []}
-        learning = ev.timestamp - state["f"] < self.p.learn_for
+        samples = state.get("n", 0)
+        # Silent while the entity's history is thin: too short, or too few events to know its pattern.
+        learning = ev.timestamp - state["f"] < self.p.learn_for or samples < self.p.min_samples
+        if self.p.min_samples:
+            state["n"] = samples + 1
         if ev.timestamp < state["f"]:
             state["f"] = ev.timestamp
         known: list[str] = state["v"]
         findings: list[Finding] = []
-        changed = False
+        changed = bool(self.p.min_samples)
+        if self.fires is not None and not self.fires(ev.fields):
+            learning = True  # an event that only teaches
         for value in values:
             if self._known(value, known):
+                continue
+            if at_work:  # the organisation's working hours are nobody's unusual hours; not learnt as the user's
                 continue
             # Hours are kept as they are (needed for the neighbour test); other values only as digests.
             known.append(value if self.hours else hashed(value))
@@ -473,7 +550,8 @@ class NewValueEvaluator:
                 shown = value if self.safe_value else "(not shown: may identify a person or destination)"
                 computed = {"value": shown, "learn_for": format_duration(self.p.learn_for)}
                 details = {"field": self.p.field, "known_values": len(known) - 1,
-                           "entity_first_seen": state["f"], "learn_for_seconds": self.p.learn_for}
+                           "entity_first_seen": state["f"], "learn_for_seconds": self.p.learn_for,
+                           "samples": samples}
                 if self.safe_value:
                     details["new_value"] = value
                 findings.append(Finding(key, ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id], computed, details))
@@ -594,6 +672,222 @@ class DormantEvaluator:
         return sorted(out, key=lambda item: item[1])
 
 
+class HourlyEvaluator:
+    """A metric per local clock hour against the entity's own pattern at that hour of day, and its team's.
+
+    State per entity: the current hour (``b``: local day ordinal * 24 + hour) with its value and distinct hashes,
+    the values of its closed hours (``h``: [day, hour, value]) and its active days (``d``). A day the entity was
+    active without activity at an hour counts as a zero there, so 2 am for a day worker is learnt as "nothing".
+    A team (``#team:<name>``) keeps its members' closed hours and member-days the same way.
+    """
+
+    def __init__(self, rule: CompiledRule, zone: str = "UTC") -> None:
+        assert isinstance(rule.spec.hourly, HourlyParams)
+        self.p = rule.spec.hourly
+        self.group_by = rule.spec.group_by
+        self.zone = ZoneInfo(zone)
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        if ctx.late:
+            return []
+        key = field_key(ev, self.group_by)
+        contribution = metric_value(self.p.metric, self.p.field, ev)
+        if key is None or contribution is None:
+            return []
+        p = self.p
+        local = datetime.fromtimestamp(ev.timestamp, self.zone)
+        day = local.toordinal()
+        bucket = day * 24 + local.hour
+        team = ev.fields.get(p.team_by) if p.team_by else None
+        if isinstance(team, list):  # user.roles is a list field: the first role names the team
+            team = team[0] if team else None
+        tkey = f"#team:{str(team).lower()}" if isinstance(team, str) and team else None
+        state = store.get(key) or {"b": bucket, "v": 0.0, "dv": [], "ids": [], "f": ev.timestamp, "x": None,
+                                   "h": [], "d": [], "t": tkey}
+        if bucket < state["b"]:
+            return []  # a late event for an hour already closed: the pattern does not need it
+        if bucket > state["b"]:
+            self._close(state, store)
+            state.update({"b": bucket, "v": 0.0, "dv": [], "ids": [], "f": ev.timestamp, "x": None, "t": tkey})
+        if not state["d"] or state["d"][-1] != day:
+            state["d"].append(day)
+            del state["d"][: max(0, len(state["d"]) - p.days)]
+            if tkey is not None:
+                self._team_day(store, tkey, day)
+        if p.metric == "distinct":
+            seen = set(state["dv"])
+            for h in contribution:
+                if h not in seen and len(seen) < MAX_DISTINCT:
+                    seen.add(h)
+                    state["dv"].append(h)
+            state["v"] = float(len(state["dv"]))
+        else:
+            state["v"] += contribution
+        if len(state["ids"]) < MAX_EVENT_IDS:
+            state["ids"].append(ev.id)
+        findings: list[Finding] = []
+        if state["x"] != bucket and state["v"] >= p.floor:
+            verdict = self._judge(state, store, local.hour, day, tkey)
+            if verdict is not None:
+                state["x"] = bucket
+                computed, details = verdict
+                findings.append(Finding(key, str(state["ids"][0]), ev, state["f"], ev.timestamp, len(state["ids"]),
+                                        list(state["ids"]), computed, details))
+        store.put(key, state)
+        return findings
+
+    def learning(self, store: KeyStore, at: float) -> int:
+        return sum(1 for s in _entities(store) if len(s["d"]) <= self.p.min_days)
+
+    def _close(self, state: State, store: KeyStore) -> None:
+        day, hour = divmod(state["b"], 24)
+        entry = [day, hour, state["v"]]
+        first_day = state["d"][0] if state["d"] else day
+        closed: list[list[Any]] = state["h"]
+        closed.append(entry)
+        if closed[0][0] < first_day or len(closed) > self.p.days * 24:
+            state["h"] = [h for h in closed if h[0] >= first_day][-(self.p.days * 24):]
+        if state.get("t"):
+            team = store.get(state["t"]) or {"h": [], "d": []}
+            members: list[list[Any]] = team["h"]
+            members.append(entry)
+            cut = day - self.p.days
+            # Pruned in one pass once the oldest entry falls out of the horizon, not on every hour closed.
+            if members[0][0] <= cut - 1 or len(members) > MAX_PEER_VALUES:
+                team["h"] = [h for h in members if h[0] > cut][-MAX_PEER_VALUES:]
+            store.put(state["t"], team)
+
+    def _team_day(self, store: KeyStore, tkey: str, day: int) -> None:
+        team = store.get(tkey) or {"h": [], "d": []}
+        days: list[list[int]] = team["d"]
+        if days and days[-1][0] == day:
+            days[-1][1] += 1
+        else:
+            days.append([day, 1])
+            del days[: max(0, len(days) - self.p.days)]
+        store.put(tkey, team)
+
+    def _samples(self, closed: list[list[Any]], days: list[int], hour: int, today: int) -> list[float]:
+        """The entity's value at ``hour`` (or a neighbouring hour, the largest) on each past active day."""
+        n = self.p.neighbors
+        near = {(hour + d) % 24 for d in range(-n, n + 1)}
+        best: dict[int, float] = {}
+        for day, h, value in closed:
+            if h in near and day != today:
+                best[day] = max(best.get(day, 0.0), value)
+        return [best.get(d, 0.0) for d in days if d != today]
+
+    def _team_samples(self, team: State, hour: int, today: int) -> list[float]:
+        """Closed member-hours at ``hour`` (or a neighbour) plus a zero for every member-day without one.
+
+        Neighbouring hours of one member-day count as separate samples: that widens the team's pattern a little,
+        which errs on the quiet side."""
+        n = self.p.neighbors
+        near = {(hour + d) % 24 for d in range(-n, n + 1)}
+        values = [float(v) for day, h, v in team["h"] if h in near and day != today]
+        member_days = sum(c for day, c in team["d"] if day != today)
+        return values + [0.0] * max(0, member_days - len(values))
+
+    def _limit(self, values: list[float]) -> tuple[float, float]:
+        med, mad = median_mad(values)
+        return med, max(med + self.p.mad_multiplier * mad, self.p.min_ratio * med)
+
+    def _judge(self, state: State, store: KeyStore, hour: int, today: int,
+               tkey: str | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        p = self.p
+        value = state["v"]
+        computed: dict[str, Any] = {"value": value, "hour": f"{hour:02d}:00", "own_median": "n/a",
+                                    "team_median": "n/a"}
+        details: dict[str, Any] = {"metric": p.metric, "field": p.field, "value": value, "floor": p.floor,
+                                   "fallback": p.fallback, "hour": hour}
+        reasons = []
+        past_days = [d for d in state["d"] if d != today]
+        if len(past_days) < p.min_days and value < p.fallback:
+            # Without the entity's own pattern only the fallback floor may decide: a team that works days says
+            # nothing about a new night-shift colleague. The team pattern still vetoes above it.
+            return None
+        if len(past_days) >= p.min_days:
+            med, limit = self._limit(self._samples(state["h"], past_days, hour, today))
+            computed["own_median"] = med
+            details.update({"own_median": med, "own_limit": round(limit, 3), "own_days": len(past_days)})
+            if value <= limit:
+                return None
+            reasons.append("own pattern")
+        team = store.get(tkey) if tkey else None
+        if team is not None:
+            samples = self._team_samples(team, hour, today)
+            if len(samples) >= p.min_team_days:
+                med, limit = self._limit(samples)
+                computed["team_median"] = med
+                details.update({"team_median": med, "team_limit": round(limit, 3), "team_samples": len(samples)})
+                if value <= limit:
+                    return None
+                reasons.append("team pattern")
+        if not reasons:
+            reasons.append("fallback floor")
+        computed["compared_with"] = " and ".join(reasons)
+        details["compared_with"] = reasons
+        return computed, details
+
+
+class TerminatedEvaluator:
+    """Activity by an account after the identity provider ended it, or by one the operator's list names.
+
+    Revoke events (Okta deactivate / suspend, Entra's "account disabled") mark the account, restore events
+    (unsuspend, reactivate) clear it; both are keyed through the identity map, so an Okta ``jdoe@corp`` ended
+    today matches tomorrow's sshd ``jdoe`` and a display name seen beside either.
+    """
+
+    def __init__(self, rule: CompiledRule) -> None:
+        assert isinstance(rule.spec.terminated, TerminatedParams)
+        self.p = rule.spec.terminated
+        self.group_by = rule.spec.group_by
+        self.activity, self.revoke, self.restore, self.listed = rule.step_predicates
+
+    def _learn(self, ev: Event, ids: IdentityMap) -> None:
+        get = ev.fields.get
+        ids.learn(get("user.name"), get("user.full_name"))
+        ids.learn(get("user.target.name"), get("user.target.full_name"))
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        ids = IdentityMap(store)
+        self._learn(ev, ids)
+        fields = ev.fields
+        if self.revoke(fields):
+            for name in self.p.revoke_key:
+                account = ids.canonical(fields.get(name))
+                if account is not None:
+                    if store.get(account) is None:
+                        store.put(account, {"t": ev.timestamp, "by": str(fields.get("event.action") or "revoke"),
+                                            "e": ev.id})
+                    return []
+            return []
+        if self.restore(fields):
+            for name in self.p.revoke_key:
+                account = ids.canonical(fields.get(name))
+                if account is not None:
+                    store.delete(account)
+                    return []
+            return []
+        if not self.activity(fields):
+            return []
+        account = ids.canonical(fields.get(self.group_by[0]))
+        if account is None:
+            return []
+        ended = store.get(account)
+        if ended is not None and ev.timestamp >= ended["t"] + self.p.grace:
+            when, by = ended["t"], ended["by"]
+        elif self.listed(fields):
+            when, by = None, "operator list"
+        else:
+            return []
+        computed = {"terminated_by": by, "terminated_at": iso(when) if when is not None else "n/a"}
+        details = {"terminated_by": by, "terminated_at": when, "account": account,
+                   "revoke_event": ended.get("e") if ended else None}
+        return [Finding(f"{self.group_by[0]}={account}", ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id],
+                        computed, details)]
+
+
 def _account(ev: Event, fields: Sequence[str]) -> str:
     return "|".join(str(ev.fields.get(f)) for f in fields)
 
@@ -614,4 +908,8 @@ def build_evaluator(rule: CompiledRule, zone: str = "UTC") -> Evaluator:
     if kind == "new_value":
         assert rule.spec.new_value is not None
         return NewValueEvaluator(rule, rule.spec.new_value.field in SAFE_FIELDS, zone)
+    if kind == "hourly":
+        return HourlyEvaluator(rule, zone)
+    if kind == "terminated":
+        return TerminatedEvaluator(rule)
     return DormantEvaluator(rule)

@@ -71,6 +71,10 @@ def _condition(spec: Any, doc: LoadedYaml, where: tuple[str | int, ...], lists: 
         return None
 
 
+def _never(fields: Mapping[str, Any]) -> bool:
+    return False
+
+
 def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]],
                  vocabulary: FieldVocabulary | None = None) -> CompiledRule:
     """Validate one rule document (its fields against ``vocabulary`` when given); raises ConfigErrors with
@@ -98,6 +102,22 @@ def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]],
                 step_actions |= found
         if actions is None and every_step_has_actions:
             actions = frozenset(step_actions)
+    if spec.new_value is not None and spec.new_value.fire_on is not None:
+        p = _condition(spec.new_value.fire_on, doc, ("new_value", "fire_on"), lists, errors)
+        if p is not None:
+            steps.append(p)
+    if spec.terminated is not None and predicate is not None:
+        # The evaluator needs the activity (the filter), revokes, restores and the list: step predicates in that
+        # order; the rule sees every event any of them accepts.
+        t = spec.terminated
+        steps.append(predicate)
+        for name, cond in (("revoke", t.revoke), ("restore", t.restore), ("listed", t.listed)):
+            p = _condition(cond, doc, ("terminated", name), lists, errors) if cond else _never
+            if p is not None:
+                steps.append(p)
+        parts = tuple(steps)
+        predicate = lambda fields: any(part(fields) for part in parts)  # noqa: E731
+        actions = None
     for problem in template_problems(spec):
         errors.append(ConfigError(problem, doc.location(("summary",))))
     warnings: list[ConfigError] = []
@@ -108,7 +128,7 @@ def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]],
         raise ConfigErrors(errors)
     assert predicate is not None
     fingerprint = spec.model_dump_json(include={"type", "threshold", "sequence", "baseline", "new_value",
-                                                "dormant", "group_by"})
+                                                "dormant", "hourly", "terminated", "group_by"})
     return CompiledRule(spec, Path(path), predicate, tuple(steps), actions, fingerprint, warnings=tuple(warnings))
 
 

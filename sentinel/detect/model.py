@@ -76,6 +76,9 @@ class Step(Strict):
     count: int = Field(default=1, ge=1, le=200)
     group_by: list[str] | None = Field(
         default=None, description="this step's key fields when they differ (user.target.name at creation)")
+    unseen: str | None = Field(
+        default=None, description="counts only when this field's value (a source.ip) is new for the key: not seen "
+                                  "on this step's events within the sequence's remember period")
 
 
 class SequenceParams(Strict):
@@ -83,6 +86,7 @@ class SequenceParams(Strict):
 
     window: Duration
     steps: list[Step] = Field(min_length=2)
+    remember: Duration = Field(default=30 * 86400.0, description="how long an unseen step's values stay known")
 
 
 class PeerParams(Strict):
@@ -117,6 +121,47 @@ class BaselineParams(Strict):
         return self
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class WorkingHours(Strict):
+    """The organisation's working hours in its own time zone (DST included): never unusual for anyone."""
+
+    zone: str | None = Field(default=None, description="IANA time zone (America/Chicago); default: the configured "
+                                                       "timezone")
+    start: str = Field(default="07:00", description="HH:MM local")
+    end: str = Field(default="19:00", description="HH:MM local, exclusive")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon", "tue", "wed", "thu", "fri"]
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError(f"expected HH:MM, got {value!r}")
+        return value
+
+    def minutes(self, text: str) -> int:
+        h, m = text.split(":")
+        return int(h) * 60 + int(m)
+
+    def covers(self, weekday: int, minute_of_day: int) -> bool:
+        return _DAYS[weekday] in self.days and self.minutes(self.start) <= minute_of_day < self.minutes(self.end)
+
+
 class NewValueParams(Strict):
     """The first time an entity (the group key) shows a value of ``field``, after it has been learnt."""
 
@@ -127,6 +172,52 @@ class NewValueParams(Strict):
     max_values: int = Field(default=256, ge=1, le=10_000, description="values remembered per entity")
     transform: Literal["none", "lower", "domain"] = Field(
         default="lower", description="domain: keep what follows the last @ (an e-mail address's domain)")
+    min_samples: int = Field(default=0, ge=0, description="events an entity needs (besides learn_for) before it may "
+                                                          "fire: silent while its history is thin")
+    fire_on: dict[str, Any] | None = Field(
+        default=None, description="only events matching this may fire; the rule's other events only teach values "
+                                  "(a user's views teach their working hours, their exports are judged)")
+    working_hours: WorkingHours | None = Field(
+        default=None, description="@local_hour: hours inside these are known for everyone, and the hour is taken "
+                                  "in this zone")
+
+
+class HourlyParams(Strict):
+    """A per-entity metric per local clock hour against that entity's own pattern at that hour of day, and its
+    team's; an absolute floor decides alone while neither pattern is known."""
+
+    metric: Literal["count", "distinct", "sum"] = "distinct"
+    field: str | None = None
+    days: int = Field(default=28, ge=3, le=120, description="active days remembered per entity")
+    min_days: int = Field(default=10, ge=1, description="active days before the entity's own pattern counts")
+    neighbors: int = Field(default=1, ge=0, le=3, description="hours this close count as the same hour of day")
+    floor: float = Field(gt=0, description="never fires below this value in an hour")
+    fallback: float = Field(gt=0, description="while the entity's own pattern is not known, fires only from this "
+                                              "value (and only if the team's pattern, when known, is exceeded too)")
+    mad_multiplier: float = Field(default=6.0, gt=0)
+    min_ratio: float = Field(default=3.0, ge=1.0)
+    team_by: str | None = Field(default=None, description="event field naming the entity's team (user.roles)")
+    min_team_days: int = Field(default=30, ge=1, description="member-days before the team's pattern counts")
+
+    @model_validator(mode="after")
+    def _check(self) -> HourlyParams:
+        if self.metric != "count" and not self.field:
+            raise ValueError(f"metric {self.metric} needs a field")
+        if self.min_days > self.days:
+            raise ValueError("min_days cannot exceed days")
+        return self
+
+
+class TerminatedParams(Strict):
+    """Activity by an account after the identity provider ended it (or while it is on an operator's list)."""
+
+    revoke: dict[str, Any] = Field(description="events that end an account (Okta deactivate/suspend, Entra 50057)")
+    revoke_key: list[str] = Field(default=["user.target.name", "user.name"],
+                                  description="the ended account's field in a revoke event; the first present")
+    restore: dict[str, Any] = Field(default={}, description="events that bring an account back (unsuspend)")
+    listed: dict[str, Any] = Field(default={}, description="a condition that marks an account as terminated "
+                                                           "regardless of the identity provider (the operator list)")
+    grace: Duration = Field(default=600.0, description="activity this soon after the revoke is its own clean-up")
 
 
 class DormantParams(Strict):
@@ -138,8 +229,8 @@ class DormantParams(Strict):
     digest_max_accounts: int = Field(default=500, ge=1)
 
 
-RuleType = Literal["match", "threshold", "sequence", "baseline", "new_value", "dormant"]
-TYPE_PARAMS = ("threshold", "sequence", "baseline", "new_value", "dormant")
+RuleType = Literal["match", "threshold", "sequence", "baseline", "new_value", "dormant", "hourly", "terminated"]
+TYPE_PARAMS = ("threshold", "sequence", "baseline", "new_value", "dormant", "hourly", "terminated")
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 _TAGS = {
     "hipaa": re.compile(r"^hipaa:164\.\d{3}(\([a-zA-Z0-9]+\))*$"),
@@ -164,6 +255,8 @@ class RuleSpec(Strict):
     baseline: BaselineParams | None = None
     new_value: NewValueParams | None = None
     dormant: DormantParams | None = None
+    hourly: HourlyParams | None = None
+    terminated: TerminatedParams | None = None
     group_by: list[str] = []
     suppress: Suppress | None = None
     summary: str = Field(min_length=1)
@@ -194,7 +287,7 @@ class RuleSpec(Strict):
                 raise ValueError(f"type {self.type} needs a '{name}:' section with its parameters")
             if name != self.type and given:
                 raise ValueError(f"a '{name}:' section does not belong to a rule of type {self.type}")
-        if self.type in ("new_value", "dormant", "baseline") and not self.group_by:
+        if self.type in ("new_value", "dormant", "baseline", "hourly", "terminated") and not self.group_by:
             raise ValueError(f"type {self.type} needs group_by: the entity (for example [user.name])")
         for step in self.sequence.steps if self.sequence else ():
             if step.group_by is not None and len(step.group_by) != len(self.group_by):

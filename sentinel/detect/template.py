@@ -20,7 +20,8 @@ SAFE_FIELDS = frozenset({
     "source.ip", "source.geo.country_iso_code", "source.geo.country_name", "host.name", "host.hostname",
     "event.action", "event.outcome", "event.reason", "event.dataset", "event.module", "sentinel.source",
     "authentication.factor", "authentication.method", "group.name", "process.name",
-    "phi.export.destination_type", "phi.export.format", "phi.record_count", "phi.patient_count", "phi.application",
+    "phi.export.destination_type", "phi.export.destination_class",
+    "phi.export.format", "phi.record_count", "phi.patient_count", "phi.application",
     "device.id", "device.model.name",
 })
 
@@ -28,12 +29,14 @@ SAFE_FIELDS = frozenset({
 COMMON = frozenset({"rule", "title", "severity", "count", "first_seen", "last_seen"})
 COMPUTED: dict[str, frozenset[str]] = {
     "match": frozenset(),
-    "threshold": frozenset({"value", "threshold", "window", "metric"}),
+    "threshold": frozenset({"value", "threshold", "window", "metric", "group"}),
     "sequence": frozenset({"window", "steps"}),
     "baseline": frozenset({"value", "bucket", "baseline_median", "baseline_mad", "ratio", "peer_median",
                            "peer_ratio", "history_buckets", "compared_with"}),
     "new_value": frozenset({"learn_for", "value"}),
     "dormant": frozenset({"idle_days", "idle", "accounts"}),
+    "hourly": frozenset({"value", "hour", "own_median", "team_median", "compared_with"}),
+    "terminated": frozenset({"terminated_by", "terminated_at"}),
 }
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

@@ -74,6 +74,9 @@ class Metrics:
                                       ["rule"], registry=r)
         self.rule_state_evictions = Counter("sentinel_rule_state_evictions",
                                             "Keys evicted from a rule's state at the key limit", ["rule"], registry=r)
+        self.rule_entities_learning = Gauge(
+            "sentinel_rule_entities_learning",
+            "Entities (accounts) a learning rule is still learning and will not alert on yet", ["rule"], registry=r)
         self.rule_errors = Counter("sentinel_rule_errors", "Rule evaluation errors", ["rule"], registry=r)
         self.alerts = Counter("sentinel_alerts", "Alerts raised", ["rule", "severity"], registry=r)
         self.dormant_accounts = Gauge("sentinel_dormant_accounts", "Accounts idle beyond the dormancy threshold",
