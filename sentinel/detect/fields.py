@@ -11,12 +11,16 @@ from typing import Any
 
 from sentinel.conf.yamlfile import LoadedYaml, Path_
 from sentinel.detect.model import RuleSpec
-from sentinel.detect.template import LOCAL_HOUR
+from sentinel.detect.template import LOCAL_HOUR, SOURCE_NETWORK
 from sentinel.errors import ConfigError
 from sentinel.events.vocabulary import FieldVocabulary
 
 _FIELD_ARGUMENTS = ("field_eq", "field_ne")  # operators whose argument is another field's name
 _VALUE_OPERATORS = ("eq", "ne", "in", "not_in")
+
+
+# Fields the engine derives per event: the hour in the organisation's time zone, the source address's network.
+DERIVED_FIELDS = frozenset({LOCAL_HOUR, SOURCE_NETWORK})
 
 
 def field_problems(spec: RuleSpec, doc: LoadedYaml, vocab: FieldVocabulary) -> tuple[list[ConfigError],
@@ -25,8 +29,8 @@ def field_problems(spec: RuleSpec, doc: LoadedYaml, vocab: FieldVocabulary) -> t
     errors: list[ConfigError] = []
     warnings: list[ConfigError] = []
     for name, value, where in _named(spec):
-        if name == LOCAL_HOUR and where[:2] == ("new_value", "field"):
-            continue
+        if name in DERIVED_FIELDS:
+            continue  # computed by the engine from an event's fields, not stored in it
         if not vocab.known(name):
             errors.append(ConfigError(f"unknown field `{name}`{vocab.suggest(name)}; expected an ECS field or one "
                                       "a loaded collector emits", doc.location(where)))

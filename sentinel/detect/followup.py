@@ -139,7 +139,7 @@ def apply(tx: sqlite3.Connection, batch: dict[str, Joined]) -> int:
     """Write the batch's joins into the alert rows; returns how many alerts changed."""
     changed = 0
     for alert_id, j in batch.items():
-        row = tx.execute("SELECT event_ids, details FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        row = tx.execute("SELECT event_ids, details, group_key FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         if row is None:
             continue  # deleted by an operator: nothing to update
         ids: list[str] = orjson.loads(row[0])
@@ -155,7 +155,10 @@ def apply(tx: sqlite3.Connection, batch: dict[str, Joined]) -> int:
             details["value"] = state["v"]
             if state.get("over"):
                 details["value_is_upper_bound"] = True
-        summary = render(j.spec.summary, j.event.fields, computed_for(j.spec, state))
+        computed = computed_for(j.spec, state)
+        group_key: str = row[2]
+        computed["group"] = group_key.split("=", 1)[-1] if "|" not in group_key else group_key  # as at raise
+        summary = render(j.spec.summary, j.event.fields, computed)
         tx.execute("UPDATE alerts SET count = ?, last_seen = max(last_seen, ?), first_seen = min(first_seen, ?), "
                    "event_ids = ?, summary = ?, details = ? WHERE id = ?",
                    (state["n"], state["l"], state["f"], orjson.dumps(ids).decode(), summary,

@@ -30,12 +30,12 @@ from sentinel.detect.model import (
     format_duration,
 )
 from sentinel.detect.state import KeyStore, State
-from sentinel.detect.template import LOCAL_HOUR
+from sentinel.detect.template import LOCAL_HOUR, SOURCE_NETWORK
 from sentinel.events.alerts import MAX_EVENT_IDS
 from sentinel.events.model import Event, iso
 
 # The virtual group field for an address's network.
-SOURCE_NETWORK = "@source_network"
+
 # Entries a threshold window keeps per key; beyond it the oldest go (the count is then a lower bound).
 MAX_WINDOW_ENTRIES = 5000
 # Distinct values a baseline bucket remembers per key.

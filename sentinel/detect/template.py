@@ -42,6 +42,7 @@ COMPUTED: dict[str, frozenset[str]] = {
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 # The virtual field a new_value rule may learn: the event's hour of day in the configured zone.
 LOCAL_HOUR = "@local_hour"
+SOURCE_NETWORK = "@source_network"  # the source address's /24 or /64 (see detect.kinds.source_network)
 
 
 def template_problems(rule: RuleSpec) -> list[str]:
