@@ -153,15 +153,15 @@ def continuity_chart(cont: dict[str, Any], gaps: list[dict[str, Any]], since: fl
     first_day = datetime.strptime(days[0], "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
     scale = cell_w / 86400
     for g in gaps:
-        row = rows.get(g["source"])
-        if row is None:
+        at = rows.get(g["source"])
+        if at is None:
             continue
         x0 = left + (max(g["from"], since) - first_day) * scale
         x1 = left + (min(g["to"], until) - first_day) * scale
-        y = top + row * cell_h + cell_h - 1.5
-        out.append(f'<line x1="{x0:.1f}" x2="{max(x1, x0 + 1):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#b3261e" '
-                   f'stroke-width="3"><title>{_e(g["source"])}: no events for {_e(format_duration(g["seconds"]))}'
-                   '</title></line>')
+        line_y = top + at * cell_h + cell_h - 1.5
+        out.append(f'<line x1="{x0:.1f}" x2="{max(x1, x0 + 1):.1f}" y1="{line_y:.1f}" y2="{line_y:.1f}" '
+                   f'stroke="#b3261e" stroke-width="3"><title>{_e(g["source"])}: no events for '
+                   f'{_e(format_duration(g["seconds"]))}</title></line>')
     step = _day_label_every(len(days))
     base = top + cell_h * len(sources) + 16
     for col in range(0, len(days), step):
