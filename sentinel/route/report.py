@@ -276,4 +276,21 @@ def to_markdown(rep: dict[str, Any]) -> str:
             for g in rep["ingestion_gaps"]]
     if not rep["ingestion_gaps"]:
         out.append("| (none) | | | |")
+    cont = rep.get("continuity") or {"sources": {}}
+    out += ["", "## Monitoring continuity", "", "| source | events | days without events |", "| --- | --- | --- |"]
+    out += [f"| {src} | {c['total']} | {c['days_without_events']} |" for src, c in cont["sources"].items()]
+    cov = rep.get("coverage") or {"controls": [], "covered": 0, "total": 0}
+    out += ["", f"## HIPAA control coverage ({cov['covered']} of {cov['total']} covered)", "",
+            "| control | covered | rules (events evaluated) |", "| --- | --- | --- |"]
+    for c in cov["controls"]:
+        rules = ", ".join(f"{m['rule']} ({m['evaluations'] if m['enabled'] else 'disabled'})" for m in c["rules"])
+        out.append(f"| {c['control']} | {'yes' if c['covered'] else 'NO'} | {rules or '-'} |")
+    audit = rep.get("audit")
+    out += ["", "## Audit trail", ""]
+    if audit is None or not audit["found"]:
+        out.append("No audit trail found.")
+    else:
+        out.append(f"{'Chain intact' if audit['ok'] else 'TAMPERED'}: {audit['records']} records, head seq "
+                   f"{audit['head_seq']}, head hash `{audit['head_hash']}`.")
+        out += [f"- {problem}" for problem in audit["problems"]]
     return "\n".join(out) + "\n"
