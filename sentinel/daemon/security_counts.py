@@ -22,8 +22,13 @@ from sentinel.metrics.registry import (
     Metrics,
 )
 
-SIGN_IN_ACTIONS = frozenset({"user_login", "ssh_login"})
-MFA_ACTIONS = frozenset({"mfa_challenge", "mfa_verify", "mfa_push_denied"})
+SIGN_IN_ACTIONS = ("user_login", "ssh_login")
+# event.action → what it counts as; every other action is skipped with one lookup.
+_KIND_OF: dict[str, str] = {
+    **dict.fromkeys(SIGN_IN_ACTIONS, "sign_in"), "mfa_challenge": "challenge", "mfa_push_denied": "denial",
+    "mfa_verify": "mfa_verify", **dict.fromkeys(PHI_ACCESS_ACTIONS, "access"),
+    **dict.fromkeys(PHI_EXPORT_ACTIONS, "export"),
+}
 
 # What sshd, PAM, Okta (credentialType) and Entra call a first factor, folded onto the metric's methods.
 _METHOD_WORDS: tuple[tuple[str, str], ...] = (
@@ -83,26 +88,25 @@ class BatchCounts:
     def add(self, ev: Event) -> None:
         f = ev.fields
         action = f.get("event.action")
-        if action in SIGN_IN_ACTIONS:
+        kind = _KIND_OF.get(action) if isinstance(action, str) else None
+        if kind is None:
+            return  # most events: one dict lookup and out
+        outcome = f.get("event.outcome")
+        if kind == "sign_in":
             method = sign_in_method(f.get("authentication.method"))
-            self.sign_ins[(ev.source, _outcome(f.get("event.outcome")), method)] += 1
-        elif action in MFA_ACTIONS:
-            if action == "mfa_challenge":
-                kind = "challenge"
-            elif action == "mfa_push_denied":
-                kind = "denial"
-            else:
-                outcome = f.get("event.outcome")
-                kind = "success" if outcome == "success" else "failure" if outcome == "failure" else ""
-            if kind:
-                self.mfa[(ev.source, kind)] += 1
-        elif f.get("event.outcome") == "failure":
+            self.sign_ins[(ev.source, _outcome(outcome), method)] += 1
+        elif kind == "mfa_verify":
+            if outcome in ("success", "failure"):
+                self.mfa[(ev.source, outcome)] += 1
+        elif kind in ("challenge", "denial"):
+            self.mfa[(ev.source, kind)] += 1
+        elif outcome == "failure":
             return  # a refused view or export moved no records
-        elif action in PHI_ACCESS_ACTIONS:
+        elif kind == "access":
             self.accessed[(str(action),)] += _records(f.get("phi.record_count"))
-        elif action in PHI_EXPORT_ACTIONS:
-            kind = destination_type(f.get("phi.export.destination_type"))
-            self.exported[(str(action), kind)] += _records(f.get("phi.record_count"))
+        else:
+            dest = destination_type(f.get("phi.export.destination_type"))
+            self.exported[(str(action), dest)] += _records(f.get("phi.record_count"))
 
 
 class SecurityCounter:
