@@ -17,6 +17,7 @@ from tests.ops_helpers import DaemonProcess, OpsEnv, append, auth_line, scrape, 
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "config" / "grafana" / "sentinel.json"
+DASHBOARDS = [DASHBOARD, ROOT / "config" / "grafana" / "security-overview.json"]
 RULES = ROOT / "config" / "prometheus" / "sentinel-alerts.yml"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
@@ -92,9 +93,10 @@ def test_prometheus_scrapes_the_ingesting_daemon(tmp_path: Path, prometheus: Sta
         daemon.stop()
 
 
-def test_dashboard_follows_the_linter_rules() -> None:
+@pytest.mark.parametrize("dashboard", DASHBOARDS, ids=[p.stem for p in DASHBOARDS])
+def test_dashboard_follows_the_linter_rules(dashboard: Path) -> None:
     """The rules dashboard-linter enforces, checked here because its module cannot be fetched in this sandbox."""
-    doc = json.loads(DASHBOARD.read_text())
+    doc = json.loads(dashboard.read_text())
     variables = {v["name"]: v for v in doc["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     for name in ("job", "instance"):

@@ -8,6 +8,7 @@ import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ import orjson
 from sentinel.cli.common import config_from, duration_arg, open_db, positive_int, time_arg
 from sentinel.cli.main import add_config_arg, command
 from sentinel.errors import SentinelError
+from sentinel.metrics.registry import HIPAA_CONTROLS
 from sentinel.route.durations import format_duration, parse_duration
 from sentinel.route.lifecycle import (
     STATUSES,
@@ -25,7 +27,7 @@ from sentinel.route.lifecycle import (
     list_alerts,
     resolve,
 )
-from sentinel.route.report import build_report, to_markdown
+from sentinel.route.report import AuditStatus, RuleControls, build_report, to_markdown
 from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import immediate
@@ -205,12 +207,52 @@ def run_report(args: argparse.Namespace) -> int:
     if since is None or until is None or until <= since:
         raise SentinelError("give --from before --to (e.g. --from 30d, or ISO times)")
     conn = _conn(args)
-    rep = build_report(conn, since, until, now, parse_duration(args.dormant) / 86400, parse_duration(args.gap))
+    cfg = config_from(args)
+    rep = build_report(conn, since, until, now, parse_duration(args.dormant) / 86400, parse_duration(args.gap),
+                       _rule_controls(cfg), HIPAA_CONTROLS, _audit_status(cfg))
     if args.format == "json":
-        _json(rep)
+        text = orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() + "\n"
+    elif args.format == "html":
+        from sentinel.route.report_html import to_html
+
+        text = to_html(rep)
     else:
-        sys.stdout.write(to_markdown(rep))
+        text = to_markdown(rep)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"report written to {args.output}", file=sys.stderr)
     return 0
+
+
+def _rule_controls(cfg: Any) -> list[RuleControls]:
+    """Every rule of the pack with its HIPAA controls; rules that do not load are left out (``check`` names them)."""
+    from sentinel.detect.engine import hipaa_controls
+    from sentinel.detect.lists import NamedLists
+    from sentinel.detect.loader import load_rules
+
+    lists = NamedLists.from_config(cfg)
+    lists.reload()
+    rules, _errors = load_rules(cfg.rules_dir, lists)
+    disabled = set(cfg.config.detection.disabled_rules)
+    on = cfg.config.detection.enabled
+    return [RuleControls(r.id, r.spec.severity, on and r.spec.enabled and r.id not in disabled,
+                         tuple(hipaa_controls(r.spec.tags))) for r in rules]
+
+
+def _audit_status(cfg: Any) -> AuditStatus:
+    """The audit trail checked as ``sentinel audit verify --allow-pruned`` does (retention may drop old segments)."""
+    from sentinel.audit.chain import verify
+    from sentinel.daemon.lifecycle import audit_path
+
+    path = audit_path(cfg)
+    if not path.exists():
+        return AuditStatus(str(path), False)
+    result = verify(path, allow_pruned=True)
+    head = result.head
+    return AuditStatus(str(path), True, result.records, head[0] if head else None, head[1] if head else None,
+                       tuple(result.problems))
 
 
 @command
@@ -262,7 +304,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(p)
     p.add_argument("--from", dest="since", type=time_arg, required=True, help="start: 30d (ago) or an ISO time")
     p.add_argument("--to", dest="until", type=time_arg, help="end: ISO time or 1d (ago); default now")
-    p.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    p.add_argument("--format", choices=["markdown", "json", "html"], default="markdown",
+                   help="html: one self-contained page (inline CSS and SVG, printable)")
+    p.add_argument("-o", "--output", type=Path, default=None, help="write the report to this file (default: stdout)")
     p.add_argument("--dormant", type=duration_arg, default="90d",
                    help="idle time that makes an account dormant (default 90d)")
     p.add_argument("--gap", type=duration_arg, default="1h",

@@ -27,6 +27,7 @@ def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[
     daemon.processors.extend(detection_processors(cfg, daemon.db, daemon.metrics))
     daemon.workers.extend(notification_workers(cfg, daemon))
     daemon.workers.extend(operations_workers(cfg, daemon))
+    daemon.workers.extend(security_metrics(cfg, daemon))
     return daemon
 
 
@@ -55,6 +56,29 @@ def detection_processors(cfg: LoadedConfig, db: Database, metrics: Metrics | Non
     from sentinel.detect.engine import engine_for_config
 
     return [engine_for_config(cfg, db.conn, metrics)]
+
+
+def security_metrics(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
+    """Sign-in, MFA and PHI counters over committed events; alert-queue and coverage gauges (metrics on)."""
+    if not cfg.config.metrics.enabled:
+        return []
+    from sentinel.daemon.build import database_path
+    from sentinel.daemon.security_counts import SecurityCounter
+    from sentinel.daemon.security_gauges import SecurityGaugeWorker
+    from sentinel.detect.engine import RuleEngine
+    from sentinel.route.gauges import AlertGauges
+
+    assert daemon.pipeline is not None
+    counter = SecurityCounter(daemon.metrics)
+    daemon.processors.append(counter)
+    daemon.pipeline.after_commit.append(counter.committed)
+
+    def engines() -> list[Callable[[float], None]]:
+        # Whichever rule engine is installed now: a reload replaces it in the daemon's processor list.
+        return [p.refresh_coverage for p in daemon.processors if isinstance(p, RuleEngine)]
+
+    return [SecurityGaugeWorker(database_path(cfg), AlertGauges(daemon.metrics, daemon.clock()), daemon.clock,
+                                engines)]
 
 
 def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:

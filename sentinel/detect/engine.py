@@ -32,18 +32,28 @@ from sentinel.detect.kinds import (
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.loader import CompiledRule
 from sentinel.detect.model import format_duration
-from sentinel.detect.state import KeyStore, drop_rule, ensure_schema, read_meta, write_meta
+from sentinel.detect.state import (
+    KeyStore,
+    drop_rule,
+    ensure_schema,
+    last_activity,
+    read_meta,
+    record_activity,
+    write_meta,
+)
 from sentinel.detect.template import render
 from sentinel.events.alerts import MAX_EVENT_IDS, Alert
 from sentinel.events.ids import alert_id
 from sentinel.events.model import Event, iso
-from sentinel.metrics.registry import Metrics
+from sentinel.metrics.registry import HIPAA_CONTROLS, Metrics
 from sentinel.store.alerts import revise_digest, write_alerts
 
 log = logging.getLogger(__name__)
 
 # How often (wall clock) the list files are checked for changes between reloads.
 LIST_CHECK_SECONDS = 10.0
+# A HIPAA control counts as monitored while one of its enabled rules evaluated events this recently.
+COVERAGE_SECONDS = 86400.0
 
 
 @dataclass
@@ -71,6 +81,7 @@ class RuleEngine:
         self.by_action: dict[str, list[RuleRuntime]] = {}
         self.any_action: list[RuleRuntime] = []
         self.watermarks: dict[str, float] = {}
+        self.last_evaluated: dict[str, float] = {}
         self.generation = 0
         self._last_list_check = 0.0
         self._last_dormant_scan = 0.0
@@ -119,6 +130,7 @@ class RuleEngine:
                 rt.store.load(conn)
         self.watermarks = orjson.loads(read_meta(conn, "watermarks") or "{}")
         self.generation = int(read_meta(conn, "generation") or 0)
+        self.last_evaluated = last_activity(conn)
 
     def reload(self, rules: Sequence[CompiledRule], conn: sqlite3.Connection) -> None:
         """Swap in a new rule set (config reload); state of unchanged rules carries over from the database."""
@@ -191,17 +203,38 @@ class RuleEngine:
                 drop_rule(tx, rt.rule.id)
             rt.store.flush(tx, now)
         self._changed_rules = set()
+        record_activity(tx, evaluated, matched, now)
+        for rid, n in evaluated.items():
+            if n:
+                self.last_evaluated[rid] = now
         self.generation += 1
         write_meta(tx, "generation", str(self.generation))
         write_meta(tx, "watermarks", orjson.dumps(watermarks).decode())
         write_meta(tx, "fingerprints", orjson.dumps({rt.rule.id: rt.rule.fingerprint
                                                      for rt in self.runtimes}).decode())
         self._count(evaluated, matched, alerts, written)
+        self.refresh_coverage(now)
+
+    def coverage(self, now: float) -> dict[str, bool]:
+        """Per HIPAA control (the known ones and any an enabled rule names): whether an enabled rule
+        supporting it evaluated events within the last ``COVERAGE_SECONDS``."""
+        out = dict.fromkeys(HIPAA_CONTROLS, False)
+        last = dict(self.last_evaluated)  # read from the metrics thread too: a copy, not the live dict
+        for rt in self.runtimes:
+            ran = last.get(rt.rule.id, float("-inf")) >= now - COVERAGE_SECONDS
+            for control in hipaa_controls(rt.rule.spec.tags):
+                out[control] = out.get(control, False) or ran
+        return out
+
+    def refresh_coverage(self, now: float) -> None:
+        for control, covered in self.coverage(now).items():
+            self.metrics.control_covered.labels(control).set(1 if covered else 0)
 
     def _count(self, evaluated: Counter[str], matched: Counter[str], alerts: list[Alert], written: int) -> None:
         m = self.metrics
         for rid, n in evaluated.items():
             m.rule_evaluations.labels(rid).inc(n)
+            m.rule_last_evaluation.labels(rid).set(self.last_evaluated.get(rid, 0.0))
         for rid, n in matched.items():
             m.rule_matches.labels(rid).inc(n)
         if written:
@@ -357,6 +390,11 @@ def _emitted(marker: dict[str, Any] | None) -> tuple[int, int] | None:
     if "p" in marker:
         return -(1 << 62), int(marker["p"])
     return int(marker["lo"]), int(marker["hi"])
+
+
+def hipaa_controls(tags: Sequence[str]) -> list[str]:
+    """The HIPAA controls in a rule's tags (``hipaa:164.312(b)`` → ``164.312(b)``)."""
+    return [t[len("hipaa:"):] for t in tags if t.startswith("hipaa:")]
 
 
 def _why(kind: str, f: Finding) -> str:

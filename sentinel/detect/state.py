@@ -25,6 +25,15 @@ CREATE TABLE IF NOT EXISTS rule_state (
     PRIMARY KEY (rule, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS detect_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Per rule and UTC day: events evaluated and matched, and when last. The evidence that a control's rules ran.
+CREATE TABLE IF NOT EXISTS rule_activity (
+    rule TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    evaluations INTEGER NOT NULL,
+    matches INTEGER NOT NULL,
+    last REAL NOT NULL,
+    PRIMARY KEY (rule, day)
+) WITHOUT ROWID;
 """
 register_ddl(DDL)
 
@@ -187,3 +196,17 @@ def write_meta(tx: sqlite3.Connection, name: str, value: str) -> None:
 
 def drop_rule(tx: sqlite3.Connection, rule_id: str) -> None:
     tx.execute("DELETE FROM rule_state WHERE rule = ?", (rule_id,))
+
+
+def record_activity(tx: sqlite3.Connection, evaluated: dict[str, int], matched: dict[str, int], now: float) -> None:
+    """Add one batch's evaluation and match counts to each rule's row for the day of ``now``."""
+    day = int(now // 86400)
+    tx.executemany(
+        "INSERT INTO rule_activity VALUES (?,?,?,?,?) ON CONFLICT(rule, day) DO UPDATE SET "
+        "evaluations = evaluations + excluded.evaluations, matches = matches + excluded.matches, last = excluded.last",
+        [(rid, day, n, matched.get(rid, 0), now) for rid, n in evaluated.items() if n])
+
+
+def last_activity(conn: sqlite3.Connection) -> dict[str, float]:
+    """When each rule last evaluated an event, from the committed activity rows."""
+    return {rule: float(last) for rule, last in conn.execute("SELECT rule, MAX(last) FROM rule_activity GROUP BY rule")}

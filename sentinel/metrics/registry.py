@@ -11,6 +11,25 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from sentinel import __version__
 
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# From a minute to three days: acknowledgement targets run in minutes, resolution in hours to days.
+RESPONSE_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 259200.0)
+
+# The closed label vocabularies of the security metrics: anything else is counted as "other", so a
+# log line can never mint a new series (no user, address, patient, file or destination names).
+SIGN_IN_METHODS = ("password", "publickey", "keyboard_interactive", "sso", "certificate", "mfa", "other",
+                   "unknown")
+OUTCOMES = ("success", "failure", "unknown")
+MFA_KINDS = ("challenge", "denial", "failure", "success")
+PHI_ACCESS_ACTIONS = ("phi_view", "phi_search")
+PHI_EXPORT_ACTIONS = ("phi_export", "phi_print", "phi_download")
+DESTINATION_TYPES = ("email", "printer", "file", "sftp", "external_host", "removable_media", "cloud_storage",
+                     "fax", "other", "unknown")
+INCIDENT_CLOCKS = ("business_associate", "breach")
+# The HIPAA Security Rule controls the rule pack is mapped to (DESIGN.md's anchors): each one is reported,
+# covered or not, so a control no enabled rule supports shows as a gap instead of being absent.
+HIPAA_CONTROLS = ("164.308(a)(1)(ii)(D)", "164.308(a)(5)(ii)(C)", "164.308(a)(6)", "164.312(a)(1)",
+                  "164.312(a)(2)(i)", "164.312(a)(2)(iii)", "164.312(b)", "164.312(c)(1)", "164.312(d)",
+                  "164.312(e)(1)")
 
 
 class Metrics:
@@ -81,6 +100,33 @@ class Metrics:
         self.alerts = Counter("sentinel_alerts", "Alerts raised", ["rule", "severity"], registry=r)
         self.dormant_accounts = Gauge("sentinel_dormant_accounts", "Accounts idle beyond the dormancy threshold",
                                       registry=r)
+        self.rule_last_evaluation = Gauge("sentinel_rule_last_evaluation_timestamp_seconds",
+                                          "When a rule last evaluated an event", ["rule"], registry=r)
+        self.control_covered = Gauge("sentinel_hipaa_control_covered",
+                                     "1 when an enabled rule supporting the HIPAA control evaluated events in the "
+                                     "last 24 hours", ["control"], registry=r)
+        # --- the security picture (counted from committed events and the alert table) ---
+        self.sign_ins = Counter("sentinel_sign_ins", "Sign-in attempts by source, outcome and method",
+                                ["source", "outcome", "method"], registry=r)
+        self.mfa = Counter("sentinel_mfa_events", "MFA challenges, denials, failures and successes by source",
+                           ["source", "kind"], registry=r)
+        self.phi_accessed = Counter("sentinel_phi_records_accessed", "PHI records viewed or searched, by action",
+                                    ["action"], registry=r)
+        self.phi_exported = Counter("sentinel_phi_records_exported",
+                                    "PHI records exported, printed or downloaded, by action and destination type",
+                                    ["action", "destination_type"], registry=r)
+        self.alerts_open = Gauge("sentinel_alerts_open", "Alerts not yet resolved", ["severity"], registry=r)
+        self.alerts_unacknowledged = Gauge("sentinel_alerts_unacknowledged", "Open alerts nobody acknowledged",
+                                           ["severity"], registry=r)
+        self.ack_seconds = Histogram("sentinel_alert_acknowledge_duration_seconds",
+                                     "Time from an alert being raised to its acknowledgement", ["severity"],
+                                     buckets=RESPONSE_BUCKETS, registry=r)
+        self.resolve_seconds = Histogram("sentinel_alert_resolve_duration_seconds",
+                                         "Time from an alert being raised to its resolution", ["severity"],
+                                         buckets=RESPONSE_BUCKETS, registry=r)
+        self.incident_deadline = Gauge("sentinel_incident_clock_deadline_seconds",
+                                       "Seconds until the nearest notification deadline of an unacknowledged "
+                                       "incident (negative: missed)", ["clock"], registry=r)
         # --- routing and delivery (sentinel.route, sentinel.notify) ---
         self.notifications = Counter("sentinel_notifications", "Notification attempts by receiver and outcome",
                                      ["receiver", "outcome"], registry=r)

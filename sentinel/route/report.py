@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +24,41 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
 
+DAY = 86400
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+_DISPOSITION = {"open": 2, "acknowledged": 3, "resolved": 4}  # where by_rule keeps each status's count
+
+
+@dataclass(frozen=True)
+class RuleControls:
+    """One rule of the pack as the coverage matrix needs it (the CLI reads the pack; routing does not)."""
+
+    rule: str
+    severity: str
+    enabled: bool
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AuditStatus:
+    """The audit trail's verification result, as ``sentinel audit verify`` finds it."""
+
+    path: str
+    found: bool
+    records: int = 0
+    head_seq: int | None = None
+    head_hash: str | None = None
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "found": self.found, "ok": self.found and not self.problems,
+                "records": self.records, "head_seq": self.head_seq, "head_hash": self.head_hash,
+                "problems": list(self.problems)}
+
+
 def build_report(conn: sqlite3.Connection, since: float, until: float, now: float, dormant_days: float = 90.0,
-                 gap_seconds: float = 3600.0) -> dict[str, Any]:
+                 gap_seconds: float = 3600.0, rules: Sequence[RuleControls] = (), known_controls: Sequence[str] = (),
+                 audit: AuditStatus | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain data (the JSON format is exactly this)."""
     rows = conn.execute("SELECT id, rule_id, severity, count, created, status, acked_at, acked_by, resolved_at "
                         "FROM alerts WHERE created >= ? AND created < ?", (since, until)).fetchall()
@@ -31,11 +66,15 @@ def build_report(conn: sqlite3.Connection, since: float, until: float, now: floa
     by_rule: dict[tuple[str, str], list[int]] = {}
     ack_times: dict[str, list[float]] = {}
     unacked: dict[str, int] = {}
-    for _id, rule, sev, count, created, _status, acked_at, _by, _res in rows:
+    days = _days(since, until)
+    per_day: dict[str, list[int]] = {}
+    for _id, rule, sev, count, created, status, acked_at, _by, _res in rows:
         by_sev[sev] = by_sev.get(sev, 0) + 1
-        agg = by_rule.setdefault((rule, sev), [0, 0])
+        agg = by_rule.setdefault((rule, sev), [0, 0, 0, 0, 0])
         agg[0] += 1
         agg[1] += count
+        agg[_DISPOSITION.get(status, 2)] += 1
+        per_day.setdefault(sev, [0] * len(days))[_day_index(created, since)] += 1
         if acked_at is not None:
             ack_times.setdefault(sev, []).append(acked_at - created)
         else:
@@ -69,15 +108,66 @@ def build_report(conn: sqlite3.Connection, since: float, until: float, now: floa
     return {
         "period": {"from": since, "to": until, "generated": now},
         "alerts": {"total": len(rows), "by_severity": by_sev,
-                   "by_rule": [{"rule": k[0], "severity": k[1], "alerts": v[0], "events": v[1]}
-                               for k, v in sorted(by_rule.items(), key=lambda kv: (-kv[1][0], kv[0]))]},
+                   "by_rule": [{"rule": k[0], "severity": k[1], "alerts": v[0], "events": v[1], "open": v[2],
+                                "acknowledged": v[3], "resolved": v[4]}
+                               for k, v in sorted(by_rule.items(), key=lambda kv: (-kv[1][0], kv[0]))],
+                   "per_day": {"days": days, "by_severity": {s: per_day[s] for s in SEVERITY_ORDER if s in per_day}}},
         "time_to_acknowledge": tta,
         "incidents": incidents,
         "silences": silences,
         "delivery": delivery,
         "dormant_accounts": dormant_accounts(conn, until, dormant_days),
         "ingestion_gaps": ingestion_gaps(conn, since, until, gap_seconds),
+        "continuity": continuity(conn, since, until),
+        "coverage": coverage(conn, since, until, rules, known_controls),
+        "audit": audit.as_dict() if audit is not None else None,
     }
+
+
+def _days(since: float, until: float) -> list[str]:
+    """The UTC dates the period touches, oldest first."""
+    first, last = int(since // DAY), int((until - 1e-6) // DAY)
+    return [datetime.fromtimestamp(d * DAY, UTC).strftime("%Y-%m-%d") for d in range(first, last + 1)]
+
+
+def _day_index(ts: float, since: float) -> int:
+    return int(ts // DAY) - int(since // DAY)
+
+
+def continuity(conn: sqlite3.Connection, since: float, until: float) -> dict[str, Any]:
+    """Events stored per source and UTC day of the period: a day at 0 is a day the source was not monitored."""
+    days = _days(since, until)
+    sources: dict[str, list[int]] = {}
+    if _has_table(conn, "events"):
+        known = [r[0] for r in conn.execute("SELECT DISTINCT source FROM events WHERE ts < ?", (until,))]
+        for source in sorted(known):
+            sources[source] = [0] * len(days)
+        first = int(since // DAY)
+        for source, day, n in conn.execute("SELECT source, CAST(ts / 86400 AS INTEGER), COUNT(*) FROM events "
+                                           "WHERE ts >= ? AND ts < ? GROUP BY 1, 2", (since, until)):
+            sources.setdefault(source, [0] * len(days))[int(day) - first] += n
+    return {"days": days, "sources": {s: {"per_day": v, "total": sum(v), "days_without_events": v.count(0)}
+                                      for s, v in sources.items()}}
+
+
+def coverage(conn: sqlite3.Connection, since: float, until: float, rules: Sequence[RuleControls],
+             known_controls: Sequence[str]) -> dict[str, Any]:
+    """The HIPAA control matrix: per control, its rules and the events each enabled one evaluated in the
+    period (from the detection engine's per-day activity); a control is covered when one of them did."""
+    evaluated: dict[str, int] = {}
+    if _has_table(conn, "rule_activity"):
+        evaluated = {r: int(n) for r, n in conn.execute(
+            "SELECT rule, SUM(evaluations) FROM rule_activity WHERE day >= ? AND day <= ? GROUP BY rule",
+            (int(since // DAY), int((until - 1e-6) // DAY)))}
+    controls = list(dict.fromkeys([*known_controls, *sorted({c for r in rules for c in r.controls})]))
+    out = []
+    for control in controls:
+        members: list[dict[str, Any]] = [{"rule": r.rule, "severity": r.severity, "enabled": r.enabled,
+                    "evaluations": evaluated.get(r.rule, 0) if r.enabled else 0}
+                   for r in rules if control in r.controls]
+        out.append({"control": control, "rules": members,
+                    "covered": any(m["enabled"] and m["evaluations"] > 0 for m in members)})
+    return {"controls": out, "covered": sum(1 for c in out if c["covered"]), "total": len(out)}
 
 
 def dormant_accounts(conn: sqlite3.Connection, at: float, days: float) -> dict[str, Any]:
@@ -186,4 +276,21 @@ def to_markdown(rep: dict[str, Any]) -> str:
             for g in rep["ingestion_gaps"]]
     if not rep["ingestion_gaps"]:
         out.append("| (none) | | | |")
+    cont = rep.get("continuity") or {"sources": {}}
+    out += ["", "## Monitoring continuity", "", "| source | events | days without events |", "| --- | --- | --- |"]
+    out += [f"| {src} | {c['total']} | {c['days_without_events']} |" for src, c in cont["sources"].items()]
+    cov = rep.get("coverage") or {"controls": [], "covered": 0, "total": 0}
+    out += ["", f"## HIPAA control coverage ({cov['covered']} of {cov['total']} covered)", "",
+            "| control | covered | rules (events evaluated) |", "| --- | --- | --- |"]
+    for c in cov["controls"]:
+        rules = ", ".join(f"{m['rule']} ({m['evaluations'] if m['enabled'] else 'disabled'})" for m in c["rules"])
+        out.append(f"| {c['control']} | {'yes' if c['covered'] else 'NO'} | {rules or '-'} |")
+    audit = rep.get("audit")
+    out += ["", "## Audit trail", ""]
+    if audit is None or not audit["found"]:
+        out.append("No audit trail found.")
+    else:
+        out.append(f"{'Chain intact' if audit['ok'] else 'TAMPERED'}: {audit['records']} records, head seq "
+                   f"{audit['head_seq']}, head hash `{audit['head_hash']}`.")
+        out += [f"- {problem}" for problem in audit["problems"]]
     return "\n".join(out) + "\n"
