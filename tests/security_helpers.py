@@ -38,7 +38,7 @@ class DemoScenario:
         alerts.mkdir()
         (alerts / "routes.yaml").write_text("route:\n  receivers: [ops]\n  group_wait: 1s\n")
         (alerts / "receivers.yaml").write_text(f'receivers:\n  - name: ops\n    urls: ["json://{receiver_url}/"]\n')
-        self.config = write_config(base, self.logs, io.StringIO())
+        self.config = write_config(base, self.logs, io.StringIO(), alerts)
         doc: dict[str, Any] = yaml.safe_load(self.config.read_text())
         doc["alerts_dir"] = str(alerts)
         doc["metrics"] = {"enabled": True, "listen": f"127.0.0.1:{self.metrics_port}"}
