@@ -53,7 +53,7 @@ class OpsEnv:
         self.state = tmp_path / "state"
         # The shipped collectors and routes; rules start empty so the rule pack's own tests own its content.
         for name in ("collectors", "alerts"):
-            shutil.copytree(ROOT / name, tmp_path / name, dirs_exist_ok=True)
+            shutil.copytree(ROOT / "sentinel" / "shipped" / name, tmp_path / name, dirs_exist_ok=True)
         (tmp_path / "rules").mkdir()
         alerts = tmp_path / "alerts"
         if not (alerts / "routes.yaml").exists():

@@ -23,6 +23,7 @@ import yaml
 from sentinel.store.docs import ShapeReader
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 TOTAL_LINES = 200_000
 FILES = ("auth.log", "app.log", "secure.log")
 
@@ -108,7 +109,7 @@ def test_sigkill_during_writes_and_rotations_loses_and_duplicates_nothing(tmp_pa
         (logs / name).touch()
     cfg = {
         "state_dir": str(tmp_path / "state"),
-        "collectors_dir": str(ROOT / "collectors"),
+        "collectors_dir": str(SHIPPED / "collectors"),
         "rules_dir": str(tmp_path / "no-rules"),
         "alerts_dir": str(tmp_path / "no-alerts"),
         "pipeline": {"start_position": "beginning", "poll_interval_ms": 50, "decode_workers": decode_workers,
