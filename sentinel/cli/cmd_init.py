@@ -13,8 +13,10 @@ from sentinel.shipped import shipped_path
 
 
 def run(args: argparse.Namespace) -> int:
-    prefix = args.prefix.resolve() if args.prefix else Path("/")
-    layout = Layout.under(prefix)
+    if args.prefix and args.destdir:
+        raise SentinelError("give --prefix (a scratch trial) or --destdir (a package's staging tree), not both")
+    target = args.prefix or args.destdir
+    layout = Layout.under(target.resolve() if target else Path("/"))
     sources = tuple(Source.parse(s) for s in args.source) if args.source else SiteChoices.sources
     known, _ = load_collectors(shipped_path("collectors"))
     unknown = [s.collector for s in sources if s.collector not in known]
@@ -23,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
                             f"shipped: {', '.join(sorted(known))}")
     site = SiteChoices(timezone=args.timezone, host_name=args.host_name, sources=sources,
                        metrics_listen=args.metrics, api_listen=args.api)
-    owners = owners_for(args.user, scratch=args.prefix is not None)
-    result = lay_out(layout, site, owners)
+    owners = owners_for(args.user, scratch=target is not None)
+    result = lay_out(layout, site, owners, Layout.under(Path("/")) if args.destdir else None)
     for path in result.created:
         print(f"created {path}")
     for path in result.kept:
@@ -49,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init", help="lay out /etc/sentinel/ and the state directory for this site")
     p.add_argument("--prefix", type=Path, default=None,
                    help="lay out PREFIX/etc/sentinel and PREFIX/var/lib/sentinel instead (a scratch trial)")
+    p.add_argument("--destdir", type=Path, default=None,
+                   help="write under DESTDIR, the files naming /etc/sentinel and /var/lib/sentinel (for packaging)")
     p.add_argument("--timezone", default="UTC", help="zone of syslog timestamps that carry none (default UTC)")
     p.add_argument("--host-name", default=None, help="host.name of the events (default: the machine's)")
     p.add_argument("--source", action="append", metavar="COLLECTOR[=PATH,...]",

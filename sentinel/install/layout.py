@@ -13,7 +13,6 @@ import pwd
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -128,6 +127,7 @@ def env_text(variables: Sequence[str]) -> str:
 
 
 def config_text(layout: Layout, site: SiteChoices) -> str:
+    """The site's sentinel.yaml; ``layout`` names the paths as they are on the machine that runs it."""
     sources = [{"collector": s.collector, **({"paths": list(s.paths)} if s.paths else {})} for s in site.sources]
     body = {
         "shipped_defaults": True,
@@ -142,8 +142,7 @@ def config_text(layout: Layout, site: SiteChoices) -> str:
         "metrics": {"listen": site.metrics_listen},
         "api": {"listen": site.api_listen},
     }
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    return (f"# sentinel configuration, written by `sentinel init` on {stamp}; validate with\n"
+    return ("# sentinel configuration, written by `sentinel init`; validate with\n"
             f"#   sentinel check -c {layout.config}\n"
             "# Everything not set here keeps its default (the full list: the shipped config/sentinel.yaml).\n"
             "# shipped_defaults: the collectors, rules and alert routes inside the package are the base; the\n"
@@ -184,8 +183,9 @@ class _Writer:
         self.result.created.append(path)
 
 
-def lay_out(layout: Layout, site: SiteChoices, owners: Owners) -> InitResult:
-    """Create what is missing of the config folder, its override folders, receivers, secrets file and state."""
+def lay_out(layout: Layout, site: SiteChoices, owners: Owners, named: Layout | None = None) -> InitResult:
+    """Create what is missing of the config folder, its override folders, receivers, secrets file and state.
+    ``named``: the paths the written files refer to, when they are written elsewhere (a package's staging tree)."""
     result = InitResult()
     w = _Writer(owners, result)
     admin, service_gid = owners.admin_uid, owners.service_gid
@@ -194,7 +194,7 @@ def lay_out(layout: Layout, site: SiteChoices, owners: Owners) -> InitResult:
     w.folder(layout.config_dir, 0o750, admin, service_gid)
     for sub in OVERRIDE_DIRS:
         w.folder(layout.config_dir / sub, 0o750, admin, service_gid)
-    w.file(layout.config, config_text(layout, site), 0o640, admin, service_gid)
+    w.file(layout.config, config_text(named or layout, site), 0o640, admin, service_gid)
     receivers, variables = receivers_text()
     w.file(layout.config_dir / "alerts" / "receivers.yaml", receivers, 0o640, admin, service_gid)
     w.file(layout.env_file, env_text(variables), 0o600, admin, root_gid)
