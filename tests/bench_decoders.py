@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -90,7 +91,7 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=9)
     parser.add_argument("--stages", type=int, default=0, help="also time every stage on this many generated lines")
     args = parser.parse_args()
-    loaded, errors = load_collectors(ROOT / "collectors")
+    loaded, errors = load_collectors(SHIPPED / "collectors")
     if errors:
         raise SystemExit("\n".join(str(e) for e in errors))
     decoder = Decoder(loaded["linux-auth"].spec, "UTC", "bench")

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 sys.path.insert(0, str(ROOT))
 
 from sentinel.conf.loader import load_config  # noqa: E402
@@ -42,8 +43,8 @@ COLLECTOR_OF = {"auth.log": "linux-auth", "okta.jsonl": "okta", "billing-audit.j
 
 
 def config(base: Path, **extra: object) -> LoadedConfig:
-    doc = {"state_dir": str(base / "state"), "collectors_dir": str(ROOT / "collectors"),
-           "rules_dir": str(ROOT / "rules"), "alerts_dir": str(ROOT / "alerts"),
+    doc = {"state_dir": str(base / "state"), "collectors_dir": str(SHIPPED / "collectors"),
+           "rules_dir": str(SHIPPED / "rules"), "alerts_dir": str(SHIPPED / "alerts"),
            "pipeline": {"start_position": "beginning", "poll_interval_ms": 20, "batch_max_wait_ms": 5},
            "metrics": {"enabled": False}, "api": {"enabled": False}, **extra}
     base.mkdir(parents=True, exist_ok=True)
@@ -191,7 +192,7 @@ def flood(work: Path, n: int = 1_000_000) -> None:
     from sentinel.events.model import Event
 
     lists = NamedLists({"terminated_accounts": None, "phi_workstations": None})
-    rules, _ = load_rules(ROOT / "rules", lists)
+    rules, _ = load_rules(SHIPPED / "rules", lists)
     settings = DetectionSettings()
     db = Database(work / "flood" / "events.db")
     engine = RuleEngine(rules, settings, db.conn, Metrics(), lists)

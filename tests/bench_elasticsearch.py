@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 sys.path.insert(0, str(ROOT))
 
 from elasticsearch import Elasticsearch, helpers  # noqa: E402
@@ -35,7 +36,7 @@ from sentinel.store.elasticsearch.wiring import build_parts  # noqa: E402
 
 def decoded_events(n: int, round_no: int) -> list[Event]:
     """``n`` sshd lines through the project's linux-auth decoder (unique ids per round)."""
-    collectors, _ = load_collectors(ROOT / "collectors")
+    collectors, _ = load_collectors(SHIPPED / "collectors")
     decoder = Decoder(collectors["linux-auth"].spec, "UTC", "bench01")
     out = []
     offset = 0
@@ -54,7 +55,7 @@ def decoded_events(n: int, round_no: int) -> list[Event]:
 def write_config(workdir: Path, url: str, prefix: str) -> Path:
     path = workdir / f"{prefix}.yaml"
     path.write_text(f"""state_dir: {workdir / prefix}
-collectors_dir: {ROOT / 'collectors'}
+collectors_dir: {SHIPPED / 'collectors'}
 storage:
   backend: elasticsearch
   elasticsearch:

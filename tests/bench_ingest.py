@@ -33,6 +33,7 @@ import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 USERS = ["root", "admin", "oracle", "test", "ubuntu", "postgres", "jdoe", "asmith", "svc backup", "jörg"]
 
 
@@ -197,7 +198,8 @@ def startup_seconds(work: Path, runs: int) -> float:
     empty = work / "empty.log"
     empty.touch()
     cfg = work / "startup.yaml"
-    cfg.write_text(yaml.safe_dump({"state_dir": str(work / "startup-state"), "collectors_dir": str(ROOT / "collectors"),
+    cfg.write_text(yaml.safe_dump({"state_dir": str(work / "startup-state"),
+                                   "collectors_dir": str(SHIPPED / "collectors"),
                                    "sources": [{"collector": "linux-auth", "paths": [str(empty)]}]}))
     times = [run_measured([sys.executable, "-m", "sentinel", "replay", "-c", str(cfg), "--collector", "linux-auth",
                            "--no-detect", "-q", str(empty)], ROOT)[0] for _ in range(runs)]
@@ -213,8 +215,8 @@ def daemon_catch_up(log: Path, work: Path, lines: int, workers: int) -> float:
     state = work / f"daemon-{workers}"
     cfg = work / f"daemon-{workers}.yaml"
     cfg.write_text(yaml.safe_dump({
-        "state_dir": str(state), "collectors_dir": str(ROOT / "collectors"), "rules_dir": str(ROOT / "rules"),
-        "alerts_dir": str(ROOT / "alerts"), "metrics": {"enabled": False}, "api": {"enabled": False},
+        "state_dir": str(state), "collectors_dir": str(SHIPPED / "collectors"), "rules_dir": str(SHIPPED / "rules"),
+        "alerts_dir": str(SHIPPED / "alerts"), "metrics": {"enabled": False}, "api": {"enabled": False},
         "notify": {"enabled": False},
         "pipeline": {"start_position": "beginning", "decode_workers": workers},
         "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
@@ -272,7 +274,7 @@ def main() -> None:
     for run in range(args.runs):
         state = work / f"state{run}"
         cfg = work / f"sentinel{run}.yaml"
-        cfg.write_text(yaml.safe_dump({"state_dir": str(state), "collectors_dir": str(ROOT / "collectors"),
+        cfg.write_text(yaml.safe_dump({"state_dir": str(state), "collectors_dir": str(SHIPPED / "collectors"),
                                        "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
         elapsed, peak, out = run_measured([sys.executable, "-m", "sentinel", "replay", "-c", str(cfg),
                                            "--collector", "linux-auth", "--no-detect", "-q", str(log)], ROOT)

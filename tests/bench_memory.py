@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 BOUND_MIB = 200.0
 
 
@@ -85,8 +86,8 @@ def main() -> int:
         work = Path(tmp)
         log = work / "auth.log"
         log.touch()
-        doc = {"state_dir": str(work / "state"), "collectors_dir": str(ROOT / "collectors"),
-               "rules_dir": str(ROOT / "rules"), "alerts_dir": str(ROOT / "alerts"),
+        doc = {"state_dir": str(work / "state"), "collectors_dir": str(SHIPPED / "collectors"),
+               "rules_dir": str(SHIPPED / "rules"), "alerts_dir": str(SHIPPED / "alerts"),
                "pipeline": {"start_position": "beginning", "decode_workers": args.workers},
                "metrics": {"enabled": False}, "api": {"enabled": False}, "notify": {"enabled": False},
                "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 sys.path.insert(0, str(ROOT))
 
 from sentinel.conf.loader import load_config  # noqa: E402
@@ -43,8 +44,8 @@ def catch_up(logs: Path, work: Path, metrics: bool) -> float:
     shutil.rmtree(state, ignore_errors=True)
     cfg_path = work / "sentinel.yaml"
     cfg_path.write_text(yaml.safe_dump({
-        "state_dir": str(state), "collectors_dir": str(ROOT / "collectors"), "rules_dir": str(ROOT / "rules"),
-        "alerts_dir": str(ROOT / "alerts"), "api": {"enabled": False}, "notify": {"enabled": False},
+        "state_dir": str(state), "collectors_dir": str(SHIPPED / "collectors"), "rules_dir": str(SHIPPED / "rules"),
+        "alerts_dir": str(SHIPPED / "alerts"), "api": {"enabled": False}, "notify": {"enabled": False},
         "metrics": {"enabled": metrics, "listen": f"127.0.0.1:{free_port()}"}, "logging": {"level": "WARNING"},
         "pipeline": {"start_position": "beginning", "poll_interval_ms": 50},
         "sources": [{"collector": collector, "paths": [str(logs / name)]} for name, collector in COLLECTOR_OF.items()

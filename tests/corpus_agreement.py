@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -130,7 +131,7 @@ class Decoders:
     """Collector decoders by name, decoding single lines the way the daemon does."""
 
     def __init__(self) -> None:
-        loaded, errors = load_collectors(ROOT / "collectors")
+        loaded, errors = load_collectors(SHIPPED / "collectors")
         if errors:
             raise SystemExit("collector errors:\n" + "\n".join(str(e) for e in errors))
         self.specs = {name: c.spec for name, c in loaded.items()}

@@ -19,7 +19,8 @@ from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
 from sentinel.store.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
-RULES = ROOT / "rules"
+SHIPPED = ROOT / "sentinel" / "shipped"
+RULES = SHIPPED / "rules"
 # Monday 2 March 2026, 09:00 UTC: test days start here.
 BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0

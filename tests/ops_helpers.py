@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 
 # A minimal valid routing set, used only while the project's alerts/ folder does not ship one yet.
 _MIN_ROUTES = "route:\n  receivers: [ops]\n"
@@ -53,7 +54,7 @@ class OpsEnv:
         self.state = tmp_path / "state"
         # The shipped collectors and routes; rules start empty so the rule pack's own tests own its content.
         for name in ("collectors", "alerts"):
-            shutil.copytree(ROOT / name, tmp_path / name, dirs_exist_ok=True)
+            shutil.copytree(SHIPPED / name, tmp_path / name, dirs_exist_ok=True)
         (tmp_path / "rules").mkdir()
         alerts = tmp_path / "alerts"
         if not (alerts / "routes.yaml").exists():

@@ -60,7 +60,7 @@ def _kind(source: str, ev: Event) -> str:
 
 def decode_all(lines: dict[str, list[tuple[int, str]]], now: float) -> tuple[list[Event], dict[str, tuple[int, int]],
                                                                             dict[str, Counter[str]]]:
-    collectors, errors = load_collectors(ROOT / "collectors")
+    collectors, errors = load_collectors(ROOT / "sentinel" / "shipped" / "collectors")
     assert not errors, errors
     streams: list[list[Event]] = []
     coverage: dict[str, tuple[int, int]] = {}

@@ -16,6 +16,7 @@ from tests.fixtures.common import MakeConfig
 from tests.ingest_helpers import FakeClock, append, drain, open_daemon, sshd, stored
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 
 
 def _json_collector(directory: Path) -> Path:
@@ -143,7 +144,7 @@ def test_unreadable_file_is_reported_and_the_daemon_keeps_running(tmp_path: Path
         readable.chmod(0o644)
         cfg_path = work / "sentinel.yaml"
         cfg_path.write_text(yaml.safe_dump({
-            "state_dir": str(work / "state"), "collectors_dir": str(ROOT / "collectors"),
+            "state_dir": str(work / "state"), "collectors_dir": str(SHIPPED / "collectors"),
             "pipeline": {"start_position": "beginning"},
             "sources": [{"collector": "linux-auth", "paths": [str(work / "*.log")]}]}))
         cfg_path.chmod(0o644)

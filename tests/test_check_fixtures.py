@@ -15,6 +15,7 @@ import yaml
 from sentinel.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 DATA = ROOT / "tests" / "data" / "check"
 MINIMAL_ROUTES = "route:\n  receivers: [security-email]\n"
 MINIMAL_RECEIVERS = 'receivers:\n  - name: security-email\n    urls: ["json://127.0.0.1:9/x"]\n'
@@ -32,12 +33,12 @@ def project(tmp: Path, kind: str, fixture: Path) -> tuple[Path, Path]:
     (tmp / "config").mkdir()
     alerts = tmp / "alerts"
     alerts.mkdir()
-    shutil.copytree(ROOT / "alerts" / "templates", alerts / "templates")
+    shutil.copytree(SHIPPED / "alerts" / "templates", alerts / "templates")
     (alerts / "routes.yaml").write_text(MINIMAL_ROUTES)
     (alerts / "receivers.yaml").write_text(MINIMAL_RECEIVERS)
     config = tmp / "config" / "sentinel.yaml"
-    doc = {"state_dir": str(tmp / "state"), "collectors_dir": str(ROOT / "collectors"),
-           "rules_dir": str(ROOT / "rules"), "alerts_dir": str(alerts), "metrics": {"enabled": False},
+    doc = {"state_dir": str(tmp / "state"), "collectors_dir": str(SHIPPED / "collectors"),
+           "rules_dir": str(SHIPPED / "rules"), "alerts_dir": str(alerts), "metrics": {"enabled": False},
            "api": {"enabled": False}}
     if kind == "config":
         placed = config

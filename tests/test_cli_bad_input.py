@@ -18,6 +18,7 @@ from sentinel.cli.common import input_file
 from sentinel.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 FILE_KINDS = ("missing", "unreadable", "directory", "empty", "binary", "huge")
 LOG_DATA = {"paths", "--log"}
 HUGE_BYTES = 64 << 20  # sparse: big enough to trip any reader that slurps a file whole
@@ -97,8 +98,8 @@ def world(tmp_path: Path) -> Path:
     (tmp_path / "logs").mkdir()
     (tmp_path / "events.jsonl").write_text("")
     (tmp_path / "logs" / "auth.log").write_text("")
-    doc = {"state_dir": str(tmp_path / "state"), "collectors_dir": str(ROOT / "collectors"),
-           "rules_dir": str(ROOT / "rules"), "alerts_dir": str(ROOT / "alerts"),
+    doc = {"state_dir": str(tmp_path / "state"), "collectors_dir": str(SHIPPED / "collectors"),
+           "rules_dir": str(SHIPPED / "rules"), "alerts_dir": str(SHIPPED / "alerts"),
            "sources": [{"collector": "linux-auth", "paths": [str(tmp_path / "logs" / "auth.log")]}],
            "metrics": {"enabled": False}, "api": {"enabled": False}}
     (tmp_path / "sentinel.yaml").write_text(yaml.safe_dump(doc))

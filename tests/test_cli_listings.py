@@ -12,6 +12,7 @@ import pytest
 from tests.ops_helpers import OpsEnv
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -22,7 +23,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 def stored(tmp_path_factory: pytest.TempPathFactory) -> OpsEnv:
     """200 sudo failures by 60 users, replayed with the sudo-failure rule: 200 events, 60 alerts."""
     env = OpsEnv(tmp_path_factory.mktemp("listings"))
-    (env.base / "rules" / "sudo-failure.yaml").write_text((ROOT / "rules" / "auth" / "sudo-failure.yaml").read_text())
+    shipped_rule = SHIPPED / "rules" / "auth" / "sudo-failure.yaml"
+    (env.base / "rules" / "sudo-failure.yaml").write_text(shipped_rule.read_text())
     lines = [f"Feb 24 00:{i // 60 % 60:02d}:{i % 60:02d} web1 sudo:   user{i % 60} : 3 incorrect password attempts ; "
              f"TTY=pts/1 ; PWD=/home/u ; USER=root ; COMMAND=/bin/ls\n" for i in range(200)]
     log = env.base / "sudo.log"

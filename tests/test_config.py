@@ -12,6 +12,7 @@ from sentinel.conf.loader import load_config
 from sentinel.errors import ConfigError, ConfigErrors
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 
 
 def _errors(path: Path) -> list[str]:
@@ -25,7 +26,7 @@ def _errors(path: Path) -> list[str]:
 
 
 def test_shipped_config_is_valid() -> None:
-    out = subprocess.run([sys.executable, "-m", "sentinel", "check", "-c", str(ROOT / "config" / "sentinel.yaml")],
+    out = subprocess.run([sys.executable, "-m", "sentinel", "check", "-c", str(SHIPPED / "config" / "sentinel.yaml")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "configuration OK" in out.stdout
@@ -74,8 +75,8 @@ def test_check_reports_unknown_collector_and_bad_collector_file(tmp_path: Path) 
     (collectors / "broken.yaml").write_text(
         "name: broken\ndescription: x\nformat: syslog\npatterns:\n  - name: bad\n    regex: '(unclosed'\n")
     cfg = tmp_path / "sentinel.yaml"
-    cfg.write_text(f"state_dir: {tmp_path}/state\ncollectors_dir: {collectors}\nrules_dir: {ROOT}/rules\n"
-                   f"alerts_dir: {ROOT}/alerts\nsources:\n  - collector: nosuch\n")
+    cfg.write_text(f"state_dir: {tmp_path}/state\ncollectors_dir: {collectors}\nrules_dir: {SHIPPED}/rules\n"
+                   f"alerts_dir: {SHIPPED}/alerts\nsources:\n  - collector: nosuch\n")
     out = subprocess.run([sys.executable, "-m", "sentinel", "check", "-c", str(cfg)], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 1

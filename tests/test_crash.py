@@ -30,6 +30,7 @@ import yaml
 from sentinel.store.docs import ShapeReader
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 TOTAL_LINES = int(os.environ.get("SENTINEL_CRASH_LINES", "300000"))  # fewer only to debug by hand
 LOGROTATE = shutil.which("logrotate") or "/usr/sbin/logrotate"
 
@@ -223,7 +224,7 @@ def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: 
     (logs / "doomed.log").write_text(first + "\n")
     cfg = {
         "state_dir": str(tmp_path / "state"),
-        "collectors_dir": str(ROOT / "collectors"),
+        "collectors_dir": str(SHIPPED / "collectors"),
         "rules_dir": str(tmp_path / "no-rules"),
         "alerts_dir": str(tmp_path / "no-alerts"),
         "pipeline": {"start_position": "beginning", "poll_interval_ms": 50, "decode_workers": decode_workers,

@@ -17,10 +17,11 @@ from sentinel.decode.registry import load_collector, load_collectors
 from sentinel.errors import ConfigError, ConfigErrors
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DIR = ROOT / "sentinel" / "shipped"
 JAN_2026 = datetime(2026, 1, 1, 0, 5, tzinfo=UTC).timestamp()
 SHIPPED = {"linux-auth", "auditd", "okta", "entra", "billing-audit", "osquery"}
 
-_LOADED, _ERRORS = load_collectors(ROOT / "collectors")
+_LOADED, _ERRORS = load_collectors(SHIPPED_DIR / "collectors")
 
 
 def decoder(name: str, zone: str = "UTC") -> Decoder:
@@ -52,7 +53,7 @@ def test_every_shipped_collector_loads_and_its_examples_pass() -> None:
 
 
 def test_a_wrong_example_is_reported_with_its_file_and_line(tmp_path: Path) -> None:
-    text = (ROOT / "collectors" / "billing-audit.yaml").read_text().replace("phi.patient_count: 12", "phi.patient_count: 13")  # noqa: E501 (log line kept whole)
+    text = (SHIPPED_DIR / "collectors" / "billing-audit.yaml").read_text().replace("phi.patient_count: 12", "phi.patient_count: 13")  # noqa: E501 (log line kept whole)
     path = tmp_path / "billing-audit.yaml"
     path.write_text(text)
     with pytest.raises(ConfigErrors) as err:

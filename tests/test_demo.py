@@ -47,7 +47,8 @@ def test_demo_stores_events_from_every_source_and_raises_alerts(tmp_path: Path) 
     assert unparsed == 0
     # History lines plus the live stream: more events than the generated files had at the start.
     assert sum(events.values()) > 10_000
-    rule_ids = {p.stem for p in (Path(__file__).resolve().parent.parent / "rules").rglob("*.yaml")}
+    shipped_rules = Path(__file__).resolve().parent.parent / "sentinel" / "shipped" / "rules"
+    rule_ids = {p.stem for p in shipped_rules.rglob("*.yaml")}
     if "account-terminated-activity" in rule_ids:
         assert "account-terminated-activity" in rules, rules
     assert (demo / "logs" / "ground-truth.json").exists()

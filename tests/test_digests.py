@@ -22,6 +22,7 @@ from tests.fixtures.receiver import FakeClock
 from tests.ingest_helpers import drain, open_daemon
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 D0 = datetime(2026, 7, 1, 8, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
 
@@ -55,7 +56,7 @@ def _history(base: Path) -> tuple[Path, Path]:
 def _config(base: Path, make_config: MakeConfig, auth: Path, okta: Path) -> LoadedConfig:
     rules = base / "rules"
     rules.mkdir()
-    shutil.copy(ROOT / "rules" / "accounts" / "account-dormant-activity.yaml", rules)
+    shutil.copy(SHIPPED / "rules" / "accounts" / "account-dormant-activity.yaml", rules)
     return make_config(state_dir=str(base / "state"), rules_dir=str(rules), notify={"enabled": False},
                        sources=[{"collector": "linux-auth", "paths": [str(auth)]},
                                 {"collector": "okta", "paths": [str(okta)]}])

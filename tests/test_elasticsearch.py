@@ -32,6 +32,7 @@ from sentinel.store.elasticsearch.spool import dead_letters
 from tests.fixtures.elasticsearch import NOW, db_rows, es_settings, flat_event, sample, ship_events, spool_depth
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 DAY = 86400.0
 
 
@@ -103,7 +104,7 @@ def test_bulk_payload_and_item_classification() -> None:
 
 def _examples() -> list[Event]:
     """Every collector's documented example lines, decoded by the project's Decoder."""
-    collectors, _ = load_collectors(ROOT / "collectors")
+    collectors, _ = load_collectors(SHIPPED / "collectors")
     events = []
     for name, loaded in sorted(collectors.items()):
         decoder = Decoder(loaded.spec, "UTC", "app01")

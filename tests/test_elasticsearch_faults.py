@@ -34,8 +34,8 @@ def _auth_only(tmp_path: Path) -> str:
     """A collectors folder with linux-auth only: these tests are about shipping, not other decoders."""
     folder = tmp_path / "collectors"
     folder.mkdir(exist_ok=True)
-    root = Path(__file__).resolve().parent.parent
-    (folder / "linux-auth.yaml").write_text((root / "collectors" / "linux-auth.yaml").read_text())
+    shipped = Path(__file__).resolve().parent.parent / "sentinel" / "shipped"
+    (folder / "linux-auth.yaml").write_text((shipped / "collectors" / "linux-auth.yaml").read_text())
     return str(folder)
 
 

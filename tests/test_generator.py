@@ -22,6 +22,7 @@ from sentinel.demo.incidents import DORMANT_GAP_DAYS, SPRAY_IP
 from sentinel.events.timestamps import bsd_timestamp
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 START = datetime(2026, 11, 2, tzinfo=UTC)
 COLLECTOR_OF = {"auth.log": "linux-auth", "audit.log": "auditd", "okta.jsonl": "okta", "entra.jsonl": "entra",
                 "billing-audit.jsonl": "billing-audit", "osquery.jsonl": "osquery"}
@@ -44,7 +45,7 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GroundTruth
 def decoded(company: tuple[Path, GroundTruth]) -> dict[str, list[Decoded]]:
     """Every record of every file through the project's own collectors, framed as the tailer frames them."""
     out, truth = company
-    collectors, errors = load_collectors(ROOT / "collectors")
+    collectors, errors = load_collectors(SHIPPED / "collectors")
     assert not errors, errors
     reference = truth.end.timestamp() + 3600
     result: dict[str, list[Decoded]] = {}
@@ -196,8 +197,8 @@ def test_ground_truth_describes_the_planted_incidents(company: tuple[Path, Groun
              "endpoint-removable-media-phi-workstation", "phi-patient-snooping", "account-privileged-group-add",
              "auth-new-country", "endpoint-audit-logging-stopped", "endpoint-protection-disabled"}
     assert set(truth.expected_rules) == fixed
-    shipped = {yaml.safe_load(p.read_text()).get("id") for p in (ROOT / "rules").rglob("*.yaml")} \
-        if (ROOT / "rules").is_dir() else set()
+    shipped = {yaml.safe_load(p.read_text()).get("id") for p in (SHIPPED / "rules").rglob("*.yaml")} \
+        if (SHIPPED / "rules").is_dir() else set()
     if shipped:
         assert fixed <= shipped, f"rule ids the incidents expect but the rule pack lacks: {fixed - shipped}"
 

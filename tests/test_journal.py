@@ -26,10 +26,11 @@ from sentinel.store.docs import ShapeReader
 from tests.journal_helpers import JournalWriter, journal_count, sshd_failure
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 
 
 def _decoder() -> Decoder:
-    collectors, errors = load_collectors(ROOT / "collectors")
+    collectors, errors = load_collectors(SHIPPED / "collectors")
     assert not errors
     return Decoder(collectors["linux-auth"].spec, source_type="journal")
 
@@ -155,7 +156,7 @@ def test_start_position_end_starts_after_the_newest_entry_and_commits_that_at_on
 def _config(tmp_path: Path, journal: Path, **pipeline: Any) -> Path:
     cfg = {
         "state_dir": str(tmp_path / "state"),
-        "collectors_dir": str(ROOT / "collectors"),
+        "collectors_dir": str(SHIPPED / "collectors"),
         "rules_dir": str(tmp_path / "no-rules"),
         "alerts_dir": str(tmp_path / "no-alerts"),
         "pipeline": {"start_position": "beginning", "poll_interval_ms": 50, **pipeline},
@@ -345,7 +346,7 @@ def test_check_says_which_input_auto_picks(tmp_path: Path) -> None:
     collectors = tmp_path / "collectors"
     collectors.mkdir()
     auth = tmp_path / "auth.log"
-    text = (ROOT / "collectors" / "linux-auth.yaml").read_text()
+    text = (SHIPPED / "collectors" / "linux-auth.yaml").read_text()
     (collectors / "linux-auth.yaml").write_text(text.replace("paths: [/var/log/auth.log, /var/log/secure]",
                                                              f"paths: [{auth}]"))
     config = tmp_path / "sentinel.yaml"

@@ -12,6 +12,7 @@ from sentinel.decode.registry import load_collectors
 from tests.test_syslog import Daemon, _logger, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 NOW = 1_767_225_600.0
 
 ATNA_LOGIN_FAILED = (
@@ -23,7 +24,7 @@ ATNA_LOGIN_FAILED = (
 
 
 def _decoder(name: str, source_type: str = "file") -> Decoder:
-    collectors, errors = load_collectors(ROOT / "collectors")
+    collectors, errors = load_collectors(SHIPPED / "collectors")
     assert not errors
     return Decoder(collectors[name].spec, source_type=source_type)  # type: ignore[arg-type]
 

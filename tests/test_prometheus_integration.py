@@ -16,9 +16,10 @@ from tests.fixtures.prometheus import StartPrometheus
 from tests.ops_helpers import DaemonProcess, OpsEnv, append, auth_line, scrape, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-DASHBOARD = ROOT / "config" / "grafana" / "sentinel.json"
-DASHBOARDS = [DASHBOARD, ROOT / "config" / "grafana" / "security-overview.json"]
-RULES = ROOT / "config" / "prometheus" / "sentinel-alerts.yml"
+SHIPPED = ROOT / "sentinel" / "shipped"
+DASHBOARD = SHIPPED / "config" / "grafana" / "sentinel.json"
+DASHBOARDS = [DASHBOARD, SHIPPED / "config" / "grafana" / "security-overview.json"]
+RULES = SHIPPED / "config" / "prometheus" / "sentinel-alerts.yml"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 pytestmark = pytest.mark.integration

@@ -22,6 +22,7 @@ from tests.fixtures.common import MakeConfig
 from tests.ingest_helpers import sshd
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 
 
 def _awkward_log(path: Path) -> None:
@@ -83,7 +84,7 @@ def test_rules_see_the_events_a_worker_decoded(tmp_path: Path, make_config: Make
 
 
 def test_a_worker_that_dies_is_reported_not_waited_for(tmp_path: Path) -> None:
-    loaded, errors = load_collectors(ROOT / "collectors")
+    loaded, errors = load_collectors(SHIPPED / "collectors")
     assert not errors
     decoder = Decoder(loaded["linux-auth"].spec, "UTC", "test")
     records = [("linux-auth", "s", "p", i * 100, i * 100 + 99, sshd(i).encode(), False, 0, 0.0) for i in range(100)]

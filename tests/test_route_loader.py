@@ -15,6 +15,7 @@ from tests.fixtures.common import MakeConfig
 from tests.fixtures.receiver import make_alert, write_alerts_dir
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 GOOD_ROUTES = "route:\n  receivers: [hook]\n"
 GOOD_RECEIVERS = 'receivers:\n  - name: hook\n    urls: ["json://127.0.0.1:9/x"]\n'
 
@@ -28,7 +29,7 @@ def errors_for(tmp_path: Path, routes: str = GOOD_ROUTES, receivers: str = GOOD_
 
 
 def test_shipped_routes_load_and_route_every_severity() -> None:
-    routing = load_routing(ROOT / "alerts")
+    routing = load_routing(SHIPPED / "alerts")
     tree: RoutingTree = routing.tree
     assert set(routing.receivers) >= {"oncall-pager", "security-chat", "security-email"}
     now = 1_773_237_600.0  # a Wednesday, 09:00 in Chicago

@@ -19,6 +19,7 @@ from tests.fixtures.common import MakeConfig
 from tests.ops_helpers import DaemonProcess, NotifyListener, OpsEnv, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "sentinel" / "shipped"
 BAD_RULE = """id: typo-rule
 title: A typo
 severity: low
@@ -42,7 +43,7 @@ def test_every_shipped_rule_names_only_known_fields_and_emitted_values(make_conf
 
 
 def test_vocabulary_comes_from_the_collectors_not_a_list() -> None:
-    collectors, errors = load_collectors(ROOT / "collectors")
+    collectors, errors = load_collectors(SHIPPED / "collectors")
     assert errors == []
     full = vocabulary_of(c.spec for c in collectors.values())
     without_auth = vocabulary_of(c.spec for n, c in collectors.items() if n != "linux-auth")
@@ -57,9 +58,9 @@ def test_check_without_the_collector_that_emits_a_value_warns(tmp_path: Path) ->
     collectors = tmp_path / "collectors"
     collectors.mkdir()
     for name in ("okta", "entra"):
-        shutil.copy(ROOT / "collectors" / f"{name}.yaml", collectors)
+        shutil.copy(SHIPPED / "collectors" / f"{name}.yaml", collectors)
     rules = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules" / "auth", rules)
+    shutil.copytree(SHIPPED / "rules" / "auth", rules)
     config = tmp_path / "sentinel.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\ncollectors_dir: {collectors}\nrules_dir: {rules}\n"
                       f"alerts_dir: {ROOT / 'alerts'}\nmetrics: {{enabled: false}}\n")

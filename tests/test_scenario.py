@@ -50,7 +50,7 @@ def _decode(path: Path, decoder: Decoder, now: float) -> list[Event]:
 def _run(tmp: Path) -> tuple[object, list[Alert], float]:
     logs = tmp / "logs"
     truth = generator.generate(logs, days=14, users=200, seed=7, start=START)
-    collectors, errors = load_collectors(ROOT / "collectors")
+    collectors, errors = load_collectors(ROOT / "sentinel/shipped/collectors")
     assert not errors, errors
     now = (START + timedelta(days=15)).timestamp()
     streams = []

@@ -19,8 +19,9 @@ from tests.ops_helpers import metric_value, scrape, wait_until
 from tests.security_helpers import DemoScenario
 
 ROOT = Path(__file__).resolve().parent.parent
-DASHBOARD = ROOT / "config" / "grafana" / "security-overview.json"
-DAEMON_DASHBOARD = ROOT / "config" / "grafana" / "sentinel.json"
+SHIPPED = ROOT / "sentinel" / "shipped"
+DASHBOARD = SHIPPED / "config" / "grafana" / "security-overview.json"
+DAEMON_DASHBOARD = SHIPPED / "config" / "grafana" / "sentinel.json"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 pytestmark = pytest.mark.integration

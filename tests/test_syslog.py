@@ -21,6 +21,7 @@ from sentinel.store.docs import ShapeReader
 from tests.ops_helpers import free_port, metric_value, scrape
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "sentinel" / "shipped"
 
 
 def _certs(directory: Path) -> dict[str, Path]:
@@ -52,7 +53,7 @@ class Daemon:
         self.metrics_port = free_port()
         cfg = {
             "state_dir": str(tmp_path / "state"),
-            "collectors_dir": str(ROOT / "collectors"),
+            "collectors_dir": str(SHIPPED / "collectors"),
             "rules_dir": str(tmp_path / "no-rules"), "alerts_dir": str(tmp_path / "no-alerts"),
             "pipeline": {"poll_interval_ms": 50, "decode_workers": decode_workers},
             "metrics": {"enabled": True, "listen": f"127.0.0.1:{self.metrics_port}"},
@@ -285,7 +286,7 @@ def test_sockets_passed_by_systemd_are_used(tmp_path: Path) -> None:
     through LISTEN_FDS; sentinel binding the port itself would fail with "address in use"."""
     port = free_port()
     cfg = {
-        "state_dir": str(tmp_path / "state"), "collectors_dir": str(ROOT / "collectors"),
+        "state_dir": str(tmp_path / "state"), "collectors_dir": str(SHIPPED / "collectors"),
         "rules_dir": str(tmp_path / "no-rules"), "alerts_dir": str(tmp_path / "no-alerts"),
         "pipeline": {"poll_interval_ms": 50}, "metrics": {"enabled": False}, "api": {"enabled": False},
         "detection": {"enabled": False}, "notify": {"enabled": False},
@@ -322,7 +323,7 @@ def test_sockets_passed_by_systemd_are_used(tmp_path: Path) -> None:
 
 
 def test_the_socket_unit_verifies() -> None:
-    done = subprocess.run(["systemd-analyze", "verify", str(ROOT / "systemd" / "sentinel-syslog.socket")],
+    done = subprocess.run(["systemd-analyze", "verify", str(SHIPPED / "systemd" / "sentinel-syslog.socket")],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 
@@ -377,7 +378,7 @@ def test_a_sender_over_its_rate_is_slowed_not_dropped() -> None:
 def test_check_names_a_missing_certificate_and_start_names_a_port_in_use(tmp_path: Path) -> None:
     config = tmp_path / "sentinel.yaml"
     config.write_text(yaml.safe_dump({
-        "state_dir": str(tmp_path / "state"), "collectors_dir": str(ROOT / "collectors"),
+        "state_dir": str(tmp_path / "state"), "collectors_dir": str(SHIPPED / "collectors"),
         "sources": [{"collector": "linux-auth", "type": "syslog",
                      "syslog": {"listen": ["tls://127.0.0.1:6514"], "tls_cert": str(tmp_path / "missing.pem")}}]}))
     done = subprocess.run([sys.executable, "-m", "sentinel", "check", "-c", str(config)], capture_output=True,

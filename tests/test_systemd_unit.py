@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-UNIT = ROOT / "systemd" / "sentinel.service"
+SHIPPED = ROOT / "sentinel" / "shipped"
+UNIT = SHIPPED / "systemd" / "sentinel.service"
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 
@@ -57,14 +58,15 @@ def test_sysusers_and_tmpfiles_create_user_and_directories(tmp_path: Path) -> No
         pytest.skip("systemd-sysusers/systemd-tmpfiles not installed")
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
-    subprocess.run(["systemd-sysusers", f"--root={root}", str(ROOT / "systemd/sysusers.d/sentinel.conf")],
+    subprocess.run(["systemd-sysusers", f"--root={root}", str(SHIPPED / "systemd/sysusers.d/sentinel.conf")],
                    check=True, capture_output=True, timeout=60)
     passwd = (root / "etc/passwd").read_text()
     user = next(line.split(":") for line in passwd.splitlines() if line.startswith("sentinel:"))
     assert user[6] == "/usr/sbin/nologin"
     groups = {line.split(":")[0]: line.split(":")[3] for line in (root / "etc/group").read_text().splitlines()}
     assert "sentinel" in groups["adm"].split(",")
-    subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create", str(ROOT / "systemd/tmpfiles.d/sentinel.conf")],
+    tmpfiles = SHIPPED / "systemd/tmpfiles.d/sentinel.conf"
+    subprocess.run(["systemd-tmpfiles", f"--root={root}", "--create", str(tmpfiles)],
                    check=True, capture_output=True, timeout=60)
     state = (root / "var/lib/sentinel").stat()
     assert state.st_mode & 0o777 == 0o700 and state.st_uid == int(user[2])

@@ -109,7 +109,7 @@ class Files:
 def _config(directory: Path, pattern: str) -> LoadedConfig:
     doc = {
         "state_dir": str(directory / "state"),
-        "collectors_dir": str(ROOT / "collectors"),
+        "collectors_dir": str(ROOT / "sentinel" / "shipped" / "collectors"),
         "rules_dir": str(directory / "no-rules"),
         "alerts_dir": str(directory / "no-alerts"),
         "pipeline": {"start_position": "beginning", "poll_interval_ms": 50, "batch_max_lines": 16},

@@ -20,7 +20,7 @@ def manifest_of(cfg: LoadedConfig) -> Manifest:
     out: Manifest = {}
     if cfg.path.is_file():
         out[str(cfg.path)] = file_sha256(cfg.path)
-    for folder in (cfg.collectors_dir, cfg.rules_dir, cfg.alerts_dir):
+    for folder in (*cfg.collector_dirs, *cfg.rule_dirs, *cfg.alert_dirs):
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*")):

@@ -229,12 +229,9 @@ def run_report(args: argparse.Namespace) -> int:
 def _rule_controls(cfg: Any) -> list[RuleControls]:
     """Every rule of the pack with its HIPAA controls; rules that do not load are left out (``check`` names them)."""
     from sentinel.detect.engine import hipaa_controls
-    from sentinel.detect.lists import NamedLists
-    from sentinel.detect.loader import load_rules
+    from sentinel.detect.loader import rule_pack
 
-    lists = NamedLists.from_config(cfg)
-    lists.reload()
-    rules, _errors = load_rules(cfg.rules_dir, lists)
+    rules = rule_pack(cfg)[0].rules  # every layer: shipped rules and the operator's
     disabled = set(cfg.config.detection.disabled_rules)
     on = cfg.config.detection.enabled
     return [RuleControls(r.id, r.spec.severity, on and r.spec.enabled and r.id not in disabled,

@@ -18,7 +18,7 @@ import orjson
 from sentinel.cli.common import config_from, count_or_zero, input_file, open_db, positive_float
 from sentinel.cli.main import add_config_arg, command
 from sentinel.conf.models import LoadedConfig
-from sentinel.detect.loader import CompiledRule, load_for_config
+from sentinel.detect.loader import CompiledRule, load_for_config, rule_pack
 from sentinel.errors import ConfigError, ConfigErrors, Location, SentinelError
 from sentinel.events.model import Event, iso, parse_iso
 
@@ -31,7 +31,12 @@ def _rules(cfg: LoadedConfig) -> list[CompiledRule]:
 
 
 def list_rules(args: argparse.Namespace) -> int:
-    rules = _rules(config_from(args))
+    cfg = config_from(args)
+    pack, _, errors = rule_pack(cfg)
+    if errors:
+        raise ConfigErrors(errors)
+    disabled = set(cfg.config.detection.disabled_rules)
+    rules = [r for r in pack.rules if r.spec.enabled and r.id not in disabled]
     if args.hipaa:
         matrix: dict[str, list[str]] = {control: [] for control in HIPAA_ANCHORS}
         for r in rules:
@@ -46,8 +51,11 @@ def list_rules(args: argparse.Namespace) -> int:
         if uncovered:
             print(f"(no HIPAA tag: {', '.join(uncovered)})")
         return 0
+    shipped = cfg.config.shipped_defaults
     for r in rules:
-        print(f"{r.id:<42} {r.spec.severity:<8} {r.spec.type:<9} {r.spec.title}")
+        print(f"{r.id:<42} {r.spec.severity:<8} {r.spec.type:<9} {r.spec.title}  [{pack.origin(r, shipped)}]")
+    for rid, path in sorted(pack.turned_off.items()):
+        print(f"{rid:<42} off      (turned off by {path})")
     print(f"{len(rules)} rule(s) enabled")
     return 0
 
@@ -83,9 +91,9 @@ def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event
     from sentinel.collect.records import RawRecord
     from sentinel.daemon.build import source_host
     from sentinel.decode.engine import Decoder
-    from sentinel.decode.registry import load_collectors
+    from sentinel.decode.registry import load_collector_layers
 
-    collectors, errors = load_collectors(cfg.collectors_dir)
+    collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:
         known = ", ".join(sorted(collectors))
         raise ConfigErrors([*errors, ConfigError(f"unknown collector {collector!r}; known: {known}",

@@ -22,7 +22,7 @@ def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[
 def add_config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", type=Path, default=None,
                    help="path to sentinel.yaml (default: $SENTINEL_CONFIG, /etc/sentinel/sentinel.yaml, "
-                        "config/sentinel.yaml)")
+                        "else the default config shipped in the package)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,18 +8,17 @@ from pathlib import Path
 from sentinel.conf.models import LoadedConfig, SentinelConfig
 from sentinel.conf.yamlfile import load_yaml_file, parse_model
 from sentinel.errors import ConfigError, Location
+from sentinel.shipped import shipped_path
 
-DEFAULT_CONFIG_PATHS = (Path("/etc/sentinel/sentinel.yaml"), Path("config/sentinel.yaml"))
+SYSTEM_CONFIG = Path("/etc/sentinel/sentinel.yaml")
 
 
 def default_config_path() -> Path:
+    """$SENTINEL_CONFIG, else the system's config, else the default config shipped in the package."""
     env = os.environ.get("SENTINEL_CONFIG")
     if env:
         return Path(env)
-    for candidate in DEFAULT_CONFIG_PATHS:
-        if candidate.exists():
-            return candidate
-    return DEFAULT_CONFIG_PATHS[-1]
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.exists() else shipped_path("config", "sentinel.yaml")
 
 
 def load_config(path: Path) -> LoadedConfig:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sentinel.credentials import is_reference
+from sentinel.shipped import shipped_path
 
 
 class Strict(BaseModel):
@@ -244,6 +245,9 @@ class SentinelConfig(Strict):
     collectors_dir: str = "../collectors"
     rules_dir: str = "../rules"
     alerts_dir: str = "../alerts"
+    shipped_defaults: bool = Field(
+        default=False, description="the collectors, rules and alerts shipped in the package are the base that the "
+        "*_dir folders override (same collector name, rule id or alerts file) and extend")
     storage: StorageSettings = StorageSettings()
     pipeline: PipelineSettings = PipelineSettings()
     sources: list[SourceSettings] = []
@@ -295,6 +299,32 @@ class LoadedConfig(BaseModel):
     @property
     def alerts_dir(self) -> Path:
         return self.resolve(self.config.alerts_dir)
+
+    def _layers(self, shipped: str, operator: Path) -> tuple[Path, ...]:
+        """Where definitions are read, lowest first: the shipped folder (if enabled), then the operator's."""
+        if not self.config.shipped_defaults:
+            return (operator,)
+        base = shipped_path(shipped)
+        return (base,) if operator == base.resolve() else (base, operator)
+
+    @property
+    def collector_dirs(self) -> tuple[Path, ...]:
+        return self._layers("collectors", self.collectors_dir)
+
+    @property
+    def rule_dirs(self) -> tuple[Path, ...]:
+        return self._layers("rules", self.rules_dir)
+
+    @property
+    def alert_dirs(self) -> tuple[Path, ...]:
+        return self._layers("alerts", self.alerts_dir)
+
+    def alerts_file(self, name: str) -> Path:
+        """The top-most layer's ``name`` (routes.yaml, receivers.yaml): an operator's file replaces the shipped."""
+        for folder in reversed(self.alert_dirs):
+            if (folder / name).is_file():
+                return folder / name
+        return self.alerts_dir / name
 
     def state_path(self, value: str) -> Path:
         p = Path(value).expanduser()

@@ -33,8 +33,8 @@ def validate_all(cfg: LoadedConfig) -> Report:
     report = Report()
     plans, collectors, errors = plan_sources(cfg)
     report.errors.extend(errors)
-    report.summary.append(f"collectors: {len(collectors)} loaded from {cfg.collectors_dir}; "
-                          f"{len(plans)} sources enabled")
+    folders = " + ".join(str(d) for d in cfg.collector_dirs)
+    report.summary.append(f"collectors: {len(collectors)} loaded from {folders}; {len(plans)} sources enabled")
     for plan in plans:
         if plan.type == "journal":
             how = f"the systemd journal{_journal_what(plan)}"

@@ -19,7 +19,7 @@ from sentinel.collect.tailer import SourceTailer, TailerEvents, TailerSettings
 from sentinel.conf.models import LoadedConfig, SourceSettings
 from sentinel.daemon.pipeline import SourceRuntime
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import LoadedCollector, load_collectors
+from sentinel.decode.registry import LoadedCollector, load_collector_layers
 from sentinel.decode.spec import CollectorSpec
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.metrics.registry import Metrics
@@ -66,7 +66,7 @@ def choose_type(src: SourceSettings, collector: LoadedCollector, paths: list[str
 
 def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedCollector], list[ConfigError]]:
     """Match the config's sources with collector definitions; returns plans and every problem."""
-    collectors, errors = load_collectors(cfg.collectors_dir)
+    collectors, errors = load_collector_layers(cfg.collector_dirs)
     plans: list[SourcePlan] = []
     names: set[str] = set()
     for i, src in enumerate(cfg.config.sources):

@@ -185,11 +185,11 @@ class Lifecycle:
         m.last_reload_ok.set(1)
         self._audit("config_reload", result="success", manifest_sha256=manifest_digest(staged.manifest), **changes)
         for path, digest in {**changes["added"], **changes["changed"]}.items():
-            if Path(path).is_relative_to(staged.cfg.rules_dir):
+            if any(Path(path).is_relative_to(d) for d in staged.cfg.rule_dirs):
                 self._audit("rule_change", file=path, sha256=digest, change="added" if path in changes["added"]
                             else "changed")
         for path, digest in changes["removed"].items():
-            if Path(path).is_relative_to(staged.cfg.rules_dir):
+            if any(Path(path).is_relative_to(d) for d in staged.cfg.rule_dirs):
                 self._audit("rule_change", file=path, sha256=digest, change="removed")
         log.info("configuration reloaded in %.0f ms: %d sources, %d file(s) changed", 1000 * (time.perf_counter()
                  - started), len(staged.sources), sum(len(v) for v in changes.values()))

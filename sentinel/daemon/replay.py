@@ -25,7 +25,7 @@ from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, store_fresh
 from sentinel.daemon.replay_stream import ReplayStream, identify
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
+from sentinel.decode.registry import load_collector_layers
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.store.database import Database
 from sentinel.store.ledger import Ledger
@@ -80,7 +80,7 @@ def replay_files(
     ``workers`` decode processes (default: one per spare core) decode while this process stores;
     0 decodes here. Either way every batch commits in file order, in one transaction each.
     """
-    collectors, errors = load_collectors(cfg.collectors_dir)
+    collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:
         errors.append(ConfigError(f"unknown collector {collector!r}; known: {', '.join(sorted(collectors))}",
                                   Location("--collector")))
@@ -148,7 +148,7 @@ def replay_journal(
     from sentinel.collect.journal import JournalSource
     from sentinel.daemon.build import journal_settings_for
 
-    collectors, errors = load_collectors(cfg.collectors_dir)
+    collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:
         errors.append(ConfigError(f"unknown collector {collector!r}; known: {', '.join(sorted(collectors))}",
                                   Location("--collector")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,17 @@ def load_collectors(directory: Path) -> tuple[dict[str, LoadedCollector], list[C
     loaded, errors = load_each(sorted(directory.glob("*.yaml")), load_collector, lambda c: c.spec.name,
                                "collector name", "name")
     return {c.spec.name: c for c in loaded}, errors
+
+
+def load_collector_layers(directories: Sequence[Path]) -> tuple[dict[str, LoadedCollector], list[ConfigError]]:
+    """Each folder's collectors, lowest layer first; a later folder's collector replaces one of the same name."""
+    merged: dict[str, LoadedCollector] = {}
+    errors: list[ConfigError] = []
+    for directory in directories:
+        loaded, layer_errors = load_collectors(directory)
+        merged.update(loaded)
+        errors.extend(layer_errors)
+    return merged, errors
 
 
 def _check_patterns(spec: CollectorSpec, doc: LoadedYaml) -> list[ConfigError]:

@@ -2,7 +2,7 @@
 
 Everything lives in one directory, kept afterwards: ``logs/`` (generated files), ``state/`` (the database),
 ``alerts/`` (routes to the demo's own local receiver, which prints each alert as it is delivered) and
-``sentinel.yaml`` (pointing at the project's collectors and rules).
+``sentinel.yaml`` (pointing at the collectors and rules shipped in the package).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Any, TextIO
 
 import yaml
 
-import sentinel
 from sentinel.conf.loader import load_config
 from sentinel.daemon.build import database_path
 from sentinel.decode.registry import load_collectors
@@ -31,6 +30,7 @@ from sentinel.demo.generator import PHI_WORKSTATIONS_FILE, TERMINATED_FILE, Grou
 from sentinel.demo.incidents import Incident
 from sentinel.demo.live import LiveWriter, plan_live
 from sentinel.errors import SentinelError
+from sentinel.shipped import shipped_path
 from sentinel.store.database import connect
 
 MARKER = ".sentinel-demo"
@@ -73,17 +73,6 @@ class DemoResult:
     alert_keys: list[tuple[str, str]] = field(default_factory=list)
     delivered: int = 0
     clock_now: float = 0.0
-
-
-def project_dir(name: str) -> Path | None:
-    """The project's ``collectors``/``rules``/``alerts`` folder: beside the package (a checkout or editable
-    install), in the working directory, or where a system package puts it."""
-    package_root = Path(sentinel.__file__).resolve().parent.parent
-    for candidate in (package_root / name, Path.cwd() / name, Path("/usr/share/sentinel") / name,
-                      Path("/etc/sentinel") / name):
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 def prepare_directory(directory: Path | None) -> Path:
@@ -146,10 +135,7 @@ def history_days(requested: int, end: datetime, rules: list[Any]) -> int:
 
 def write_config(directory: Path, logs: Path, out: TextIO, alerts: Path) -> Path:
     """sentinel.yaml for the demo: the project's collectors and rules, state, logs and routes in the directory."""
-    collectors = project_dir("collectors")
-    if collectors is None:
-        raise SentinelError("cannot find the project's collectors/ folder; run 'sentinel demo' from a checkout "
-                            "installed with 'pip install -e .'")
+    collectors = shipped_path("collectors")
     loaded, errors = load_collectors(collectors)
     for err in errors:
         out.write(f"  note: skipping a collector that does not load: {err}\n")
@@ -160,8 +146,8 @@ def write_config(directory: Path, logs: Path, out: TextIO, alerts: Path) -> Path
             sources.append({"collector": collector, "paths": [str((logs / name).relative_to(directory))]})
         else:
             out.write(f"  note: no '{collector}' collector in {collectors}; {name} is generated but not read\n")
-    rules = project_dir("rules")
-    has_rules = rules is not None and any(rules.rglob("*.yaml"))
+    rules = shipped_path("rules")
+    has_rules = any(rules.rglob("*.yaml"))
     if not has_rules:
         out.write("  note: no rules found; events are stored but no alerts will be raised\n")
     doc: dict[str, Any] = {
@@ -169,7 +155,7 @@ def write_config(directory: Path, logs: Path, out: TextIO, alerts: Path) -> Path
         "host_name": "demo-collector",
         "timezone": "UTC",
         "collectors_dir": str(collectors),
-        "rules_dir": str(rules or directory / "rules"),
+        "rules_dir": str(rules),
         "alerts_dir": str(alerts),
         "pipeline": {"start_position": "beginning", "poll_interval_ms": 100},
         "sources": sources,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,21 +142,99 @@ def load_rules(directory: Path, lists: Mapping[str, frozenset[str]], vocabulary:
                      lambda rule: rule.id, "rule id", "id")
 
 
-def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
-                    ) -> tuple[list[CompiledRule], NamedLists, list[ConfigError]]:
-    """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids); with a
+@dataclass(frozen=True)
+class _TurnOff:
+    """An operator's ``{id: X, enabled: false}`` document: turns off rule X from a lower layer."""
+
+    id: str
+    path: Path
+
+
+def _turn_off(doc: LoadedYaml) -> _TurnOff | None:
+    data = doc.data
+    if isinstance(data, dict) and set(data) == {"id", "enabled"} and data["enabled"] is False \
+            and isinstance(data["id"], str):
+        return _TurnOff(data["id"], Path(doc.path))
+    return None
+
+
+@dataclass(frozen=True)
+class LayeredRules:
+    """The rules in force after each folder (lowest first) replaced, added or turned off rules of the ones below."""
+
+    rules: list[CompiledRule]
+    layers: tuple[Path, ...]
+    replaced: dict[str, Path]  # rule id -> the lower layer's file the rule in force replaced
+    turned_off: dict[str, Path]  # rule id -> the file that turned it off
+    errors: list[ConfigError]
+
+    def origin(self, rule: CompiledRule, shipped: bool) -> str:
+        """'shipped', or the rule's own file (and what it replaced)."""
+        if shipped and len(self.layers) > 0 and rule.path.is_relative_to(self.layers[0]):
+            return "shipped"
+        if rule.id in self.replaced:
+            return f"{rule.path} (replaces {'shipped ' if shipped else ''}{self.replaced[rule.id]})"
+        return str(rule.path)
+
+
+def load_rule_layers(directories: Sequence[Path], lists: Mapping[str, frozenset[str]],
+                     vocabulary: FieldVocabulary | None = None) -> LayeredRules:
+    """Every folder's rules in turn: a later folder's rule replaces one with the same id from the folders below,
+    and a document holding only ``id`` and ``enabled: false`` turns that rule off."""
+    merged: dict[str, CompiledRule] = {}
+    replaced: dict[str, Path] = {}
+    turned_off: dict[str, Path] = {}
+    errors: list[ConfigError] = []
+    for depth, directory in enumerate(directories):
+        if not directory.is_dir():
+            errors.append(ConfigError("rules folder does not exist", Location(str(directory))))
+            continue
+
+        def load(path: Path, depth: int = depth) -> CompiledRule | _TurnOff:
+            doc = load_yaml_file(path)
+            off = _turn_off(doc) if depth else None
+            return off if off is not None else compile_rule(doc, lists, vocabulary)
+
+        layer, layer_errors = load_each(sorted(directory.rglob("*.yaml")), load, lambda item: item.id, "rule id",
+                                        "id")
+        errors.extend(layer_errors)
+        for item in layer:
+            below = merged.pop(item.id, None)
+            if isinstance(item, _TurnOff):
+                if below is None and item.id not in turned_off:
+                    errors.append(ConfigError(f"no rule {item.id!r} in {', '.join(map(str, directories[:depth]))} "
+                                              "to turn off", Location(str(item.path), None, "id")))
+                turned_off[item.id] = item.path
+                continue
+            if below is not None:
+                replaced[item.id] = replaced.get(item.id, below.path)
+            turned_off.pop(item.id, None)
+            merged[item.id] = item
+    return LayeredRules(list(merged.values()), tuple(directories), replaced, turned_off, errors)
+
+
+def rule_pack(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
+              ) -> tuple[LayeredRules, NamedLists, list[ConfigError]]:
+    """The rule layers of a configuration, its lists, and every problem (rules, lists, disabled ids); with a
     ``vocabulary`` (what the loaded collectors emit), unknown fields too."""
     lists = lists if lists is not None else NamedLists.from_config(cfg)
     errors = lists.reload()
-    rules, rule_errors = load_rules(cfg.rules_dir, lists, vocabulary)
-    errors.extend(rule_errors)
-    known = {r.id for r in rules}
+    pack = load_rule_layers(cfg.rule_dirs, lists, vocabulary)
+    errors.extend(pack.errors)
+    known = {r.id for r in pack.rules} | set(pack.turned_off)
     for i, rid in enumerate(cfg.config.detection.disabled_rules):
-        if rid not in known and not rule_errors:
+        if rid not in known and not pack.errors:
             errors.append(ConfigError(f"unknown rule id {rid!r}",
                                       Location(str(cfg.path), None, f"detection.disabled_rules[{i}]")))
+    return pack, lists, errors
+
+
+def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
+                    ) -> tuple[list[CompiledRule], NamedLists, list[ConfigError]]:
+    """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids)."""
+    pack, lists, errors = rule_pack(cfg, lists, vocabulary)
     disabled = set(cfg.config.detection.disabled_rules)
-    enabled = [r for r in rules if r.spec.enabled and r.id not in disabled]
+    enabled = [r for r in pack.rules if r.spec.enabled and r.id not in disabled]
     return enabled, lists, errors
 
 
@@ -168,4 +246,5 @@ def validate(cfg: LoadedConfig, vocabulary: FieldVocabulary) -> tuple[list[str],
     rules, lists, errors = load_for_config(cfg, vocabulary=vocabulary)
     sizes = ", ".join(f"{name} {len(lists[name])}" for name in lists)
     warnings = [w for rule in rules for w in rule.warnings]
-    return [f"rules: {len(rules)} enabled from {cfg.rules_dir}; lists: {sizes}"], errors, warnings
+    folders = " + ".join(str(d) for d in cfg.rule_dirs)
+    return [f"rules: {len(rules)} enabled from {folders}; lists: {sizes}"], errors, warnings

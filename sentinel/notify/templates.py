@@ -7,6 +7,7 @@ alert labels, counts and times, never from event documents), so raw log lines ca
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,19 @@ BUILTIN: TemplateSet = {
         "dedup-key: {{ dedup_key }}\nnotification: {{ notification_key }}",
     ),
 }
+
+
+def load_template_layers(directories: Sequence[Path]) -> tuple[dict[str, TemplateSet], list[ConfigError]]:
+    """Each folder's template sets, lowest first; a later folder's set replaces one of the same name."""
+    merged: dict[str, TemplateSet] = {}
+    errors: list[ConfigError] = []
+    for directory in directories:
+        sets, layer_errors = load_templates(directory)
+        for name, kinds in sets.items():
+            if name not in merged or (directory.is_dir() and (directory / f"{name}.yaml").is_file()):
+                merged[name] = kinds
+        errors.extend(layer_errors)
+    return merged, errors
 
 
 def load_templates(directory: Path) -> tuple[dict[str, TemplateSet], list[ConfigError]]:

@@ -29,9 +29,9 @@ from sentinel.metrics.registry import Metrics
 from sentinel.notify.delivery import AppriseSender, Backoff, Sender
 from sentinel.notify.redact import Redactor, load_names
 from sentinel.notify.render import Renderer
-from sentinel.notify.templates import load_templates
+from sentinel.notify.templates import load_template_layers
 from sentinel.route.escalation import follow_up
-from sentinel.route.loader import Routing, load_routing
+from sentinel.route.loader import Routing, load_config_routing
 from sentinel.route.router import Router
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import connect, immediate
@@ -279,12 +279,12 @@ def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Cloc
     from sentinel.daemon.build import database_path
     from sentinel.errors import ConfigErrors
 
-    routing = load_routing(cfg.alerts_dir, cfg.config.timezone)
+    routing = load_config_routing(cfg)
     for r in routing.receivers.values():
         if r.problem:
             log.warning("receiver %s cannot send until fixed (its messages fail over to %s): %s", r.name,
                         r.fallback or "nobody: they wait", r.problem)
-    templates, errors = load_templates(cfg.alerts_dir / "templates")
+    templates, errors = load_template_layers([d / "templates" for d in cfg.alert_dirs])
     if errors:
         raise ConfigErrors(errors)
     s = cfg.config.notify

@@ -43,16 +43,27 @@ class Routing:
 
 def load_routing(alerts_dir: Path, default_zone: str = "UTC", resolve_secrets: bool = True) -> Routing:
     """Load both files; raises ConfigErrors listing every problem."""
-    routing, errors = _load(alerts_dir, default_zone, resolve_secrets)
+    return _raise_on_errors(*_load(alerts_dir / ROUTES_FILE, alerts_dir / RECEIVERS_FILE, default_zone,
+                                   resolve_secrets), alerts_dir)
+
+
+def load_config_routing(cfg: LoadedConfig) -> Routing:
+    """The configuration's routes and receivers: each file from the top-most alerts folder that has it."""
+    return _raise_on_errors(*_load(cfg.alerts_file(ROUTES_FILE), cfg.alerts_file(RECEIVERS_FILE),
+                                   cfg.config.timezone, True), cfg.alerts_dir)
+
+
+def _raise_on_errors(routing: Routing | None, errors: list[ConfigError], where: Path) -> Routing:
     if errors or routing is None:
-        raise ConfigErrors(errors or [ConfigError("routing could not be loaded", Location(str(alerts_dir)))])
+        raise ConfigErrors(errors or [ConfigError("routing could not be loaded", Location(str(where)))])
     return routing
 
 
-def _load(alerts_dir: Path, default_zone: str, resolve_secrets: bool) -> tuple[Routing | None, list[ConfigError]]:
+def _load(routes_path: Path, receivers_path: Path, default_zone: str,
+          resolve_secrets: bool) -> tuple[Routing | None, list[ConfigError]]:
     errors: list[ConfigError] = []
-    routes_doc = _read(alerts_dir / ROUTES_FILE, errors)
-    receivers_doc = _read(alerts_dir / RECEIVERS_FILE, errors)
+    routes_doc = _read(routes_path, errors)
+    receivers_doc = _read(receivers_path, errors)
     routes = _parse(RoutesFile, routes_doc, errors)
     receivers_spec = _parse(ReceiversFile, receivers_doc, errors)
     if routes is None or receivers_spec is None or routes_doc is None or receivers_doc is None:
@@ -86,7 +97,7 @@ def _load(alerts_dir: Path, default_zone: str, resolve_secrets: bool) -> tuple[R
                 urls.append(url)
                 continue
             try:
-                urls.append(resolve_embedded(url, alerts_dir))
+                urls.append(resolve_embedded(url, receivers_path.parent))
             except SecretError as exc:
                 # Not fatal: the receiver's messages fail (recorded) and go to its fallback; check warns.
                 problems.append(f"{where}: {exc}")
@@ -165,19 +176,19 @@ def _receiver_refs(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
 
 def validate(cfg: LoadedConfig) -> tuple[list[str], list[ConfigError]]:
     """``sentinel check``: routes, receivers (secret references resolvable) and the templates they name."""
-    routing, errors = _load(cfg.alerts_dir, cfg.config.timezone, resolve_secrets=True)
+    receivers_path = cfg.alerts_file(RECEIVERS_FILE)
+    routing, errors = _load(cfg.alerts_file(ROUTES_FILE), receivers_path, cfg.config.timezone, resolve_secrets=True)
     if routing is None:
         return [f"alert routes: not loaded from {cfg.alerts_dir}"], errors
     # Templates belong to notify; check reaches them lazily so route never imports notify at run time.
-    from sentinel.notify.templates import load_templates
+    from sentinel.notify.templates import load_template_layers
 
-    templates, template_errors = load_templates(cfg.alerts_dir / "templates")
+    templates, template_errors = load_template_layers([d / "templates" for d in cfg.alert_dirs])
     errors.extend(template_errors)
-    receivers_path = str(cfg.alerts_dir / RECEIVERS_FILE)
     for r in routing.receivers.values():
         if r.template not in templates:
             errors.append(ConfigError(f"unknown template {r.template!r}; known: {', '.join(sorted(templates))}",
-                                      Location(receivers_path, None, f"receivers[{r.name}].template")))
+                                      Location(str(receivers_path), None, f"receivers[{r.name}].template")))
     warnings = [f"warning: receiver {r.name} cannot send until fixed: {r.problem}"
                 for r in routing.receivers.values() if r.problem]
     summary = (f"alert routes: {len(routing.receivers)} receivers, {len(templates)} templates, "

@@ -1,0 +1,1 @@
+"""Installing sentinel on a machine: the site layout that ``sentinel init`` writes."""
