@@ -570,6 +570,10 @@ class SourceTailer:
             if s.fd is None:
                 return
             st = os.fstat(s.fd)
+        if not s.head and st.st_size > 0 and s.path in self._looked:
+            # Its first bytes: the file was empty when last seen, so a copytruncate since then left no trace
+            # in it. What it held may sit in a rotation next to it (looked for once, before reading).
+            self._adopt_unseen_rotations(s.path, self._looked[s.path], [])
         s.size_seen = st.st_size
         got = nbytes = 0
         while got < budget and nbytes < self.settings.read_chunk_bytes and s.fd is not None:
