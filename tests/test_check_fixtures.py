@@ -44,7 +44,7 @@ def project(tmp: Path, kind: str, fixture: Path) -> tuple[Path, Path]:
         placed = config
         shutil.copy(fixture, config)
         for name in ("collectors", "rules"):
-            (tmp / name).symlink_to(ROOT / name)
+            (tmp / name).symlink_to(SHIPPED / name)
     elif kind == "rules":
         (tmp / "rules").mkdir()
         placed = tmp / "rules" / fixture.name

@@ -49,6 +49,9 @@ def leaves(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> Ite
 COMMANDS = dict(leaves(build_parser()))
 
 
+CREATED_FOLDERS = {"dir", "prefix", "destdir"}
+
+
 def is_path(action: argparse.Action) -> bool:
     return action.type in (Path, input_file)
 
@@ -59,8 +62,10 @@ def path_cases() -> list[tuple[tuple[str, ...], str, str]]:
         for action in parser._actions:
             if is_path(action):
                 name = action.option_strings[0] if action.option_strings else action.dest
-                # A folder a command creates (demo --dir) is fine missing or empty; a file there is not.
-                kinds = [k for k in FILE_KINDS if action.dest != "dir" or k not in ("missing", "directory")]
+                # A folder a command creates (demo --dir, init --prefix/--destdir) is fine missing or empty; a
+                # file there is not.
+                kinds = [k for k in FILE_KINDS
+                         if action.dest not in CREATED_FOLDERS or k not in ("missing", "directory")]
                 out += [(cmd, name, kind) for kind in kinds]
     return out
 
