@@ -63,7 +63,7 @@ def test_check_without_the_collector_that_emits_a_value_warns(tmp_path: Path) ->
     shutil.copytree(SHIPPED / "rules" / "auth", rules)
     config = tmp_path / "sentinel.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\ncollectors_dir: {collectors}\nrules_dir: {rules}\n"
-                      f"alerts_dir: {ROOT / 'alerts'}\nmetrics: {{enabled: false}}\n")
+                      f"alerts_dir: {SHIPPED / 'alerts'}\nmetrics: {{enabled: false}}\n")
     done = _cli("check", "-c", str(config))
     assert done.returncode == 0, done.stderr
     assert f"warning: {rules / 'sudo-failure.yaml'}:7: filter.event.action: no loaded collector emits event.action " \
