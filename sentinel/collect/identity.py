@@ -49,5 +49,12 @@ def compressed_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes | None:
         return None
 
 
+def content_head(fd: int, path: str | None = None) -> tuple[bool, bytes | None]:
+    """(compressed?, the content's first KiB): gzip by its magic bytes, or by a ``.gz`` name when ``path`` is
+    given (a compressor may not have written the magic yet); None when a compressed head cannot be read yet."""
+    compressed = is_compressed(fd) or (path is not None and path.endswith(".gz"))
+    return compressed, compressed_head(fd) if compressed else read_head(fd)
+
+
 def new_stream_id(dev: int, ino: int, fp_hash: str, born: float) -> str:
     return blake2b(f"{dev}:{ino}:{fp_hash}:{born}".encode(), digest_size=10).hexdigest()

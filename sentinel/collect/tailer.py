@@ -26,7 +26,7 @@ from sentinel.collect.compressed import CompressedReader, CorruptCompressedFile
 from sentinel.collect.framing import Frame, FramingSpec, GroupFramer, LineFramer
 from sentinel.collect.identity import (
     FINGERPRINT_BYTES,
-    compressed_head,
+    content_head,
     head_hash,
     is_compressed,
     new_stream_id,
@@ -302,8 +302,7 @@ class SourceTailer:
             fd = self._open(cand, quiet=True)
             if fd is None:
                 continue
-            compressed = is_compressed(fd) or cand.endswith(".gz")
-            head = compressed_head(fd) if compressed else read_head(fd)
+            compressed, head = content_head(fd, cand)
             if (cand.endswith(COMPRESSED_SUFFIXES[1:]) or head is None or not head
                     or self._copy_of(head, key, complete=True) is not None
                     or any(len(head) >= n and head_hash(head[:n]) == h for n, h in prints)
@@ -356,8 +355,7 @@ class SourceTailer:
             if fd is None:
                 continue
             st = os.fstat(fd)
-            compressed = is_compressed(fd)
-            head = compressed_head(fd) if compressed else read_head(fd)
+            compressed, head = content_head(fd)
             if (head is not None and len(head) >= fp_len and head_hash(head[:fp_len]) == fp_hash
                     and (compressed or st.st_size >= offset)):
                 return _Found(cand, fd, st, head, compressed)
@@ -440,7 +438,7 @@ class SourceTailer:
             if fd is None:
                 return
             try:
-                head = compressed_head(fd) if is_compressed(fd) else read_head(fd)
+                head = content_head(fd)[1]
             finally:
                 os.close(fd)
             if head is not None and known.fp_len and known.holds(head):
@@ -454,8 +452,7 @@ class SourceTailer:
             return
         st = os.fstat(fd)
         # A .gz still being written may not show its magic bytes yet: its name says what it is.
-        compressed = is_compressed(fd) or path.endswith(".gz")
-        head = compressed_head(fd) if compressed else read_head(fd)
+        compressed, head = content_head(fd, path)
         if head is None:
             # Being written by gzip, or damaged: looked at again at the next discovery.
             os.close(fd)
