@@ -154,6 +154,7 @@ def test_unreadable_file_is_reported_and_the_daemon_keeps_running(tmp_path: Path
             from sentinel.conf.loader import load_config
             from tests.ingest_helpers import drain, open_daemon, stored, FakeClock
             import fnmatch, sqlite3, orjson, watchdog.observers  # the interpreter lives under /root: import first
+            import pycountry; len(pycountry.countries)  # and its data files, which pycountry reads lazily
             cfg = load_config(Path({str(cfg_path)!r}))
             os.setgid(65534); os.setuid(65534)
             clock = FakeClock()
