@@ -97,6 +97,33 @@ def test_replaying_three_failures_four_times_raises_no_alert(tmp_path: Path, mak
     assert alerts(cfg) == []
 
 
+def test_a_cut_off_gzip_and_a_vanished_rotation_are_named_and_the_other_files_replayed(
+        tmp_path: Path, make_config: MakeConfig) -> None:
+    """A backfill of /var/log/auth.log* races logrotate: a rotation may go between the command line and
+    its turn, and a .gz may be cut off. Each is named; what could be read is stored; the rest goes on."""
+    cfg = make_config(sources=[])
+    cut = tmp_path / "auth.log.3.gz"
+    whole = gzip.compress("".join(failed("bob", i) + "\n" for i in range(200)).encode())
+    cut.write_bytes(whole[: len(whole) // 2])
+    gone = tmp_path / "auth.log.4.gz"
+    gone.write_bytes(gzip.compress((failed("carol", 0) + "\n").encode()))
+    good = tmp_path / "auth.log.1"
+    good.write_text("".join(failed("dave", i) + "\n" for i in range(5)))
+    from sentinel.daemon.replay import replay_files
+
+    gone.unlink()  # after the paths were chosen, before replay reached it
+    result = replay_files(cfg, "linux-auth", [str(cut), str(gone), str(good)], progress=False, detect=False)
+    assert [p.split(":")[0] for p in result.unreadable] == [str(cut), str(gone)]
+    assert "No such file" in result.unreadable[1]
+    stored = lines_stored(cfg)
+    assert all(stored[failed("dave", i)] == 1 for i in range(5))
+    assert 0 < sum(n for line, n in stored.items() if " bob " in line) < 200  # what the cut-off gzip held
+    done = sentinel("replay", "-c", str(cfg.path), "--collector", "linux-auth", "-q", str(cut), str(good))
+    assert done.returncode == 1
+    assert f"error: cannot read {cut}" in done.stderr and "Traceback" not in done.stderr
+    assert "0 new events stored" in done.stdout  # nothing of either stored twice
+
+
 def test_a_short_file_replayed_before_the_daemon_reads_it_is_stored_and_judged_once(
         tmp_path: Path, make_config: MakeConfig) -> None:
     log = tmp_path / "auth.log"

@@ -58,11 +58,13 @@ def replay(args: argparse.Namespace) -> int:
     print(f"replayed {result.records} records from {result.files} file(s): {result.new} new events stored, "
           f"{result.duplicates} already present; outcomes: "
           + ", ".join(f"{k}={v}" for k, v in sorted(result.outcomes.items())))
+    for problem in result.unreadable:
+        print(f"error: cannot read {problem}", file=sys.stderr)
     if result.still_spooled:
         print(f"{result.still_spooled} events are still spooled for Elasticsearch; the daemon ships them "
               "(sentinel run), or replay again later", file=sys.stderr)
     logging.shutdown()
-    return 0
+    return 1 if result.unreadable else 0
 
 
 def _workers(text: str) -> int:

@@ -6,6 +6,7 @@ import gzip
 import io
 import sys
 import time
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ class ReplayResult:
     duplicates: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     still_spooled: int = 0  # Elasticsearch backend: events not shipped yet when the replay ended
+    unreadable: list[str] = field(default_factory=list)  # "path: why" of the files that could not be read whole
 
 
 def _open(path: Path) -> tuple[io.BufferedIOBase, io.BufferedReader]:
@@ -118,9 +120,15 @@ def replay_files(
         with DecodePool({spec.name: decoder}, default_workers() if workers is None else workers) as pool:
             for name in paths:
                 path = Path(name)
-                for batch in _replay_one(db, path, spec.name, framing, cfg.config.pipeline.max_line_bytes, pool,
-                                         queued, batch_size, progress):
-                    commit(batch)
+                try:
+                    for batch in _replay_one(db, path, spec.name, framing, cfg.config.pipeline.max_line_bytes,
+                                             pool, queued, batch_size, progress):
+                        commit(batch)
+                except (OSError, EOFError, zlib.error) as exc:
+                    # A rotation deleted since the command line was read, a cut-off gzip, a read error: what
+                    # was read of it is committed (in order, by the batches below), the other files go on.
+                    result.unreadable.append(f"{name}: {getattr(exc, 'strerror', None) or exc}")
+                    continue
                 result.files += 1
             for batch in pool.drain():
                 commit(batch)
@@ -249,7 +257,14 @@ def _replay_one(db: Database, path: Path, source: str, framing: FramingSpec, max
                 pending = []
             if not data:
                 break
-            data = fh.read(1 << 20)
+            try:
+                data = fh.read(1 << 20)
+            except (OSError, EOFError, zlib.error):
+                # The whole lines framed so far are committed before the file is named as cut off.
+                if pending:
+                    queued.append((pending, identity))
+                    yield from pool.submit(pending, time.time())
+                raise
             bar.n = raw.tell()
             bar.refresh()
         bar.close()
