@@ -40,6 +40,15 @@ def drain(d: Daemon, clock: FakeClock | None = None, rounds: int = 200) -> int:
     return total
 
 
+def run_to_idle(cfg: LoadedConfig, clock: FakeClock | None = None) -> int:
+    """One daemon run: open, read until idle, stop cleanly; the events it stored."""
+    d = open_daemon(cfg, clock)
+    try:
+        return drain(d, clock)
+    finally:
+        d.close()
+
+
 def stored(cfg: LoadedConfig) -> list[dict]:
     conn = sqlite3.connect(database_path(cfg))
     try:

@@ -19,7 +19,7 @@ import pytest
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.service import Daemon
 from tests.fixtures.common import MakeConfig
-from tests.ingest_helpers import FakeClock, append, drain, open_daemon, originals, stored
+from tests.ingest_helpers import FakeClock, append, drain, open_daemon, originals, run_to_idle, stored
 
 
 def line(name: str, i: int) -> str:
@@ -110,9 +110,7 @@ def test_a_checkpoint_taken_while_the_file_was_empty_still_finds_a_copy_made_whi
     os.rename(tmp_path / "z.log.1", tmp_path / "z.log.2")
     copytruncate(z, tmp_path / "z.log.1")
     append(z, lines("z", 510, 1010))
-    d = open_daemon(cfg, clock)
-    drain(d, clock)
-    d.close()
+    run_to_idle(cfg, clock)
     assert_once(cfg, lines("z", 0, 1010))
 
 
@@ -142,18 +140,14 @@ def test_a_rotation_compressed_while_stopped_is_read_to_its_end(tmp_path: Path, 
     append(z, lines("z", 0, 20))
     cfg = _cfg(make_config, str(z) + "*")  # the glob also matches the .gz: it must not be read as text
     clock = FakeClock()
-    d = open_daemon(cfg, clock)
-    drain(d, clock)
-    d.close()
+    run_to_idle(cfg, clock)
     append(z, lines("z", 20, 30))  # not read before the rotation
     os.rename(z, tmp_path / "z.log.1")
     with (tmp_path / "z.log.1").open("rb") as src, gzip.open(tmp_path / "z.log.1.gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
     (tmp_path / "z.log.1").unlink()
     append(z, lines("z", 30, 35))
-    d = open_daemon(cfg, clock)
-    drain(d, clock)
-    d.close()
+    run_to_idle(cfg, clock)
     assert_once(cfg, lines("z", 0, 35))
 
 
@@ -163,9 +157,7 @@ def test_content_deleted_before_it_could_be_read_is_counted_and_logged(
     append(z, lines("z", 0, 20))
     cfg = _cfg(make_config, str(z))
     clock = FakeClock()
-    d = open_daemon(cfg, clock)
-    drain(d, clock)
-    d.close()
+    run_to_idle(cfg, clock)
     offset = z.stat().st_size
     append(z, lines("z", 20, 30))
     copytruncate(z, tmp_path / "z.log.1")
@@ -189,15 +181,11 @@ def test_a_file_name_that_is_not_utf8_is_stored_escaped_and_stops_nothing(tmp_pa
     append(good, lines("good", 0, 3))
     cfg = _cfg(make_config, str(tmp_path / "*.log"))
     clock = FakeClock()
-    d = open_daemon(cfg, clock)
-    drain(d, clock)
-    d.close()
+    run_to_idle(cfg, clock)
     with open(bad, "a", encoding="utf-8") as fh:
         fh.write(line("bad", 1) + "\n")
     append(good, lines("good", 3, 5))
-    d = open_daemon(cfg, clock)  # the checkpoint of the oddly named file restores
-    drain(d, clock)
-    d.close()
+    run_to_idle(cfg, clock)  # the checkpoint of the oddly named file restores
     assert_once(cfg, lines("bad", 0, 2) + lines("good", 0, 5))
     docs = [doc for doc in stored(cfg) if " bad " in doc["event.original"]]
     assert {doc["log.file.path"] for doc in docs} == {f"{tmp_path}/caf\\xe9.log"}
