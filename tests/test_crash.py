@@ -3,7 +3,8 @@
 The shape of an independent chaos harness: five files in bursts and pauses, lines split across writes (even
 inside a UTF-8 character), real logrotate (rename + create, compress, delaycompress), rename with the writer
 still appending to the old file for a while, copytruncate, gzip and deletion of old rotations, SIGKILLs and
-SIGTERMs, killed decode workers, and content deleted while the daemon is down. Afterwards the multiset of
+SIGTERMs, killed decode workers, content deleted while the daemon is down, and backfill replays of finished
+rotations (themselves killed now and then) racing the tail. Afterwards the multiset of
 lines written equals the multiset stored, except the lines deleted by design, which must be logged as lost.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -165,6 +167,66 @@ class Writer(threading.Thread):
                 del old[name]
 
 
+class Backfill(threading.Thread):
+    """An operator's ``sentinel replay`` of finished rotations while the daemon tails, is killed and restarts.
+
+    Each run takes one or two rotations in a random order, mostly among the newest (whose end the daemon
+    may not have read yet, so the replay stores it first and the tail must then skip it), and is itself
+    killed now and then. A rotation counts as finished when nothing wrote to it for FINISHED seconds (the
+    writer stops appending to a renamed file within one), since replay flushes a last line without newline.
+    """
+
+    FINISHED = 5.0
+    ROTATION = re.compile(r"\.log\.\d+(\.gz)?$")
+
+    def __init__(self, logs: Path, cmd: list[str], env: dict[str, str], seed: int) -> None:
+        super().__init__(daemon=True)
+        self.logs, self.cmd, self.env = logs, cmd, env
+        self.rng = random.Random(seed * 31 + 5)
+        self.stop = threading.Event()
+        self.runs = self.killed = self.new = self.present = 0
+        self.error: str | None = None
+
+    def _finished(self) -> list[Path]:
+        now = time.time()
+        found = []
+        for path in self.logs.iterdir():
+            try:
+                if self.ROTATION.search(path.name) and now - path.stat().st_mtime > self.FINISHED:
+                    found.append(path)
+            except FileNotFoundError:  # deleted meanwhile
+                pass
+        return sorted(found, key=lambda p: p.stat().st_mtime if p.exists() else 0.0)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.rng.uniform(3.0, 8.0)):
+            finished = self._finished()
+            if not finished:
+                continue
+            pool = finished[-4:] if self.rng.random() < 0.8 else finished
+            chosen = self.rng.sample(pool, min(len(pool), self.rng.randint(1, 2)))
+            proc = subprocess.Popen([*self.cmd, *map(str, chosen)], env=self.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            if self.rng.random() < 0.2:
+                time.sleep(self.rng.uniform(0.0, 1.0))
+                proc.kill()
+            out, err = proc.communicate(timeout=600)
+            if proc.returncode == -signal.SIGKILL:
+                self.killed += 1
+                continue
+            if proc.returncode == 2 and "No such file" in err:  # deleted before the command line was read
+                continue
+            self.runs += 1
+            # A rotation deleted between the listing and its turn is named, and the others replayed.
+            problems = [line for line in err.splitlines() if "No such file" not in line]
+            counts = re.search(r"(\d+) new events stored, (\d+) already present", out)
+            if proc.returncode not in (0, 1) or problems or counts is None:
+                self.error = f"replay exited {proc.returncode}: {out} {err}"
+                return
+            self.new += int(counts[1])
+            self.present += int(counts[2])
+
+
 def _stored(db: Path) -> list[str]:
     conn = sqlite3.connect(db)
     try:
@@ -213,6 +275,7 @@ def _doom(logs: Path, seq: int) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # minutes of writing, and the daemon catching up stretches with the load
 @pytest.mark.parametrize(("seed", "decode_workers"), [(42, 0), (7, 1)], ids=["seed42-inline", "seed7-workers"])
 def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: Path, seed: int,
                                                                     decode_workers: int) -> None:
@@ -261,12 +324,16 @@ def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: 
             time.sleep(0.05)
 
     rng = random.Random(seed * 1000 + 1127)
+    began = time.monotonic()
     writer = Writer(logs, TOTAL_LINES, seed=seed, db=db)
     proc = start()
     up(0)
     while _count(db) < 1:  # doomed.log's first line: its stream has a checkpoint to lose content from
         time.sleep(0.05)
     writer.start()
+    backfill = Backfill(logs, [sys.executable, "-m", "sentinel", "replay", "-c", str(cfg_path), "--collector",
+                               "linux-auth", "--quiet", "--no-detect", "--workers", "0"], env, seed)
+    backfill.start()
     kills = terms = worker_kills = 0
     doomed: list[str] = []
     while writer.is_alive() or kills < 20 or terms < 3:
@@ -293,7 +360,10 @@ def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: 
         if rng.random() < 0.9:
             up(before)
     writer.join()
+    backfill.stop.set()
+    backfill.join()
     assert writer.error is None, writer.error
+    assert backfill.error is None, backfill.error
     expected = Counter(writer.written) + Counter([first])
     deadline = time.monotonic() + 300
     while _count(db) < sum(expected.values()) and time.monotonic() < deadline and proc.poll() is None:
@@ -309,13 +379,15 @@ def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: 
     duplicates = {line: n - expected[line] for line, n in stored.items() if n > expected[line] > 0}
     daemon_log = log_path.read_text(errors="replace")
     duplicated = sum(duplicates.values())
-    print(f"\nseed {seed}: written {sum(expected.values())} (+{len(doomed)} deleted by design), stored "
+    print(f"\nseed {seed} ({time.monotonic() - began:.0f} s): written {sum(expected.values())} (+{len(doomed)} deleted by design), stored "
           f"{sum(stored.values())}, lost {sum(missing.values())}, duplicated {duplicated}, "
           f"corrupted {sum(extra.values())}; SIGKILL {kills}, SIGTERM {terms}, worker kills {worker_kills}; "
-          f"rotations {dict(writer.rotations)}")
+          f"rotations {dict(writer.rotations)}; backfill replays {backfill.runs} (+{backfill.killed} killed): "
+          f"{backfill.new} lines stored first by a replay, {backfill.present} found already stored")
     assert kills >= 20 and terms >= 3
     assert writer.rotations["logrotate"] >= 5 and writer.rotations["copytruncate"] >= 5
     assert writer.rotations["gzip"] >= 5 and writer.rotations["delete"] >= 3
+    assert backfill.runs >= 10 and backfill.present > 0  # the replays overlapped what the tail stored
     assert not duplicates, f"{len(duplicates)} lines stored more than once, e.g. {next(iter(duplicates))!r}"
     assert not missing, f"{sum(missing.values())} lines lost, e.g. {next(iter(missing))!r}"
     assert not extra, f"{sum(extra.values())} unexpected lines stored, e.g. {next(iter(extra))!r}"
