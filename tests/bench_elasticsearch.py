@@ -22,11 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 from elasticsearch import Elasticsearch, helpers  # noqa: E402
 
-from sentinel.collect.records import RawRecord  # noqa: E402
 from sentinel.conf.loader import load_config  # noqa: E402
 from sentinel.decode.engine import Decoder  # noqa: E402
 from sentinel.decode.registry import load_collectors  # noqa: E402
 from sentinel.events.model import Event, nest  # noqa: E402
+from sentinel.events.records import RawRecord  # noqa: E402
 from sentinel.metrics.registry import Metrics  # noqa: E402
 from sentinel.store.database import Database  # noqa: E402
 from sentinel.store.elasticsearch.indices import IndexManager  # noqa: E402

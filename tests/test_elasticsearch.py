@@ -12,7 +12,6 @@ import yaml
 
 from sentinel.cli.logsetup import mask
 from sentinel.cli.main import main as cli_main
-from sentinel.collect.records import RawRecord
 from sentinel.daemon.build import database_path
 from sentinel.decode.engine import Decoder
 from sentinel.decode.registry import load_collectors
@@ -20,6 +19,7 @@ from sentinel.errors import ConfigError, ConfigErrors
 from sentinel.events.alerts import Alert
 from sentinel.events.ecs import FIELD_TYPES
 from sentinel.events.model import Event
+from sentinel.events.records import RawRecord
 from sentinel.metrics.registry import Metrics
 from sentinel.route.lifecycle import acknowledge, resolve
 from sentinel.store.alerts import write_alerts

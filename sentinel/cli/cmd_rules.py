@@ -88,10 +88,10 @@ def _jsonl_events(path: Path) -> Iterator[Event]:
 
 
 def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event]:
-    from sentinel.collect.records import RawRecord
     from sentinel.daemon.build import source_host
     from sentinel.decode.engine import Decoder
     from sentinel.decode.registry import load_collector_layers
+    from sentinel.events.records import RawRecord
 
     collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:

@@ -28,7 +28,7 @@ from hashlib import blake2b
 
 import orjson
 
-from sentinel.collect.records import Checkpoint, RawRecord
+from sentinel.events.records import Checkpoint, RawRecord
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 import orjson
 
-from sentinel.collect.records import RawRecord
 from sentinel.decode.atna import parse_audit_message
 from sentinel.decode.journal import parse_entry
 from sentinel.decode.keyvalue import AuditError, parse_records
@@ -22,6 +21,7 @@ from sentinel.events.ecs import FIELD_TYPES, LIST_FIELDS, coerce, normalise_ip
 from sentinel.events.ids import stream_prefix
 from sentinel.events.model import Event, iso
 from sentinel.events.paths import display_path
+from sentinel.events.records import RawRecord
 from sentinel.events.timestamps import any_timestamp, plausible
 
 Outcome = Literal["parsed", "unmatched", "unparsed"]

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sentinel.collect.records import Checkpoint
 from sentinel.errors import StoreError
 from sentinel.events.paths import path_from_db, path_to_db
+from sentinel.events.records import Checkpoint
 from sentinel.store.identity import FileIdentity
 from sentinel.store.schema import DDL, SCHEMA_VERSION, migrate
 

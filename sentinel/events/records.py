@@ -1,4 +1,7 @@
-"""What collection hands on: framed records with their byte range, and file checkpoints."""
+"""What collection hands on and the store keeps: framed records with their byte range, and stream checkpoints.
+
+They live in events, beside the event model, because decode reads records and the store writes checkpoints,
+and neither may depend on collect."""
 
 from __future__ import annotations
 
