@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from
 from sentinel.cli.logsetup import setup_logging
-from sentinel.cli.main import add_config_arg, command
 from sentinel.errors import SentinelError
 
 
@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("analyzer", help="run the fleet-wide Elasticsearch detections (dormant accounts, export "
                                         "baselines, password spraying)")
     add_config_arg(p)

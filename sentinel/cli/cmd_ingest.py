@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, input_file
 from sentinel.cli.logsetup import setup_logging
-from sentinel.cli.main import add_config_arg, command
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,8 +75,7 @@ def _workers(text: str) -> int:
     return value
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("run", help="run the daemon with the configuration")
     add_config_arg(p)
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None)

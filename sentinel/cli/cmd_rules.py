@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, count_or_zero, input_file, open_db, positive_float
-from sentinel.cli.main import add_config_arg, command
 from sentinel.conf.models import LoadedConfig
 from sentinel.detect.loader import CompiledRule, load_for_config, rule_pack
 from sentinel.errors import ConfigError, ConfigErrors, Location, SentinelError
@@ -230,8 +230,7 @@ def _iso_arg(text: str) -> str:
     return text
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("rules", help="list the enabled detection rules, or the HIPAA coverage matrix")
     add_config_arg(p)
     p.add_argument("--hipaa", action="store_true", help="print HIPAA control -> rules")
