@@ -72,8 +72,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sentinel.collect.framing import FramingSpec  # noqa: E402
+from sentinel.daemon.collectors import load_collectors  # noqa: E402
 from sentinel.decode.engine import Decoder  # noqa: E402
-from sentinel.decode.registry import load_collectors  # noqa: E402
 from sentinel.events.ecs import normalise_ip  # noqa: E402
 from sentinel.events.records import RawRecord  # noqa: E402
 

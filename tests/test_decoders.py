@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from sentinel.collect.framing import FramingSpec, LineFramer
+from sentinel.daemon.collectors import load_collector, load_collectors
 from sentinel.decode.engine import Decoder, Outcome, compile_source
-from sentinel.decode.registry import load_collector, load_collectors
 from sentinel.errors import ConfigError, ConfigErrors
 from sentinel.events.records import RawRecord
 

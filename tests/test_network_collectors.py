@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.daemon.collectors import load_collectors
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
 from sentinel.events.records import RawRecord
 from tests.test_syslog import Daemon, _logger, free_port
 

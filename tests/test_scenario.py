@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sentinel.conf.models import DetectionSettings
+from sentinel.daemon.collectors import load_collectors
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
 from sentinel.detect.engine import RuleEngine
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.loader import load_rules

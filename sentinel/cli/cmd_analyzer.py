@@ -19,14 +19,15 @@ def run(args: argparse.Namespace) -> int:
                             f"{cfg.config.storage.backend!r})")
     setup_logging(args.log_level or cfg.config.logging.level, cfg.config.logging.format)
     from sentinel.daemon.build import database_path
+    from sentinel.daemon.tables import database_tables
     from sentinel.metrics.registry import Metrics
     from sentinel.store.database import Database
-    from sentinel.store.elasticsearch.analyzer import AnalyzerWorker
+    from sentinel.store.elasticsearch.analyzer import ANALYZER_DDL, AnalyzerWorker
 
     if args.once:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         worker = AnalyzerWorker.from_config(cfg, database_path(cfg), Metrics())
-        db = Database(database_path(cfg))
+        db = Database(database_path(cfg), (*database_tables(cfg), ANALYZER_DDL))
         try:
             alerts = worker.run_once(db)
         finally:

@@ -7,7 +7,7 @@ import sys
 
 from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from
-from sentinel.conf.validate import validate_all
+from sentinel.daemon.validate import validate_all
 from sentinel.errors import ConfigError, ConfigErrors
 
 

@@ -12,8 +12,8 @@ from sentinel.cli.logsetup import setup_logging
 
 
 def run(args: argparse.Namespace) -> int:
-    from sentinel.conf.validate import validate_all
     from sentinel.daemon.assemble import assemble
+    from sentinel.daemon.validate import validate_all
     from sentinel.errors import ConfigErrors
 
     cfg = config_from(args)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sentinel.cli.args import SubParsers
-from sentinel.decode.registry import load_collectors
+from sentinel.daemon.collectors import load_collectors
 from sentinel.errors import SentinelError
 from sentinel.install.layout import Layout, SiteChoices, Source, group_name, lay_out, owners_for
 from sentinel.shipped import shipped_path

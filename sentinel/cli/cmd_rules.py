@@ -89,8 +89,8 @@ def _jsonl_events(path: Path) -> Iterator[Event]:
 
 def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event]:
     from sentinel.daemon.build import source_host
+    from sentinel.daemon.collectors import load_collector_layers
     from sentinel.decode.engine import Decoder
-    from sentinel.decode.registry import load_collector_layers
     from sentinel.events.records import RawRecord
 
     collectors, errors = load_collector_layers(cfg.collector_dirs)

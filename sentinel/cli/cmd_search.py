@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _warn_unknown_fields(cfg: LoadedConfig, names: list[str]) -> None:
     """A misspelt field matches nothing: say so rather than print an empty answer that looks like one."""
-    from sentinel.decode.registry import load_collector_layers
+    from sentinel.daemon.collectors import load_collector_layers
     from sentinel.decode.vocabulary import vocabulary_of
 
     collectors, _ = load_collector_layers(cfg.collector_dirs)

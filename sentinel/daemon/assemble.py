@@ -84,8 +84,8 @@ def security_metrics(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
 def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Routing and delivery of the outbox through apprise, plus the alert HTTP API."""
     from sentinel.daemon.build import database_path
+    from sentinel.daemon.notify_service import build_service
     from sentinel.notify.api import AlertApi, load_token
-    from sentinel.notify.worker import build_service
 
     workers: list[Any] = []
     if cfg.config.notify.enabled:
@@ -105,12 +105,13 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     from sentinel.audit.chain import AuditLog
     from sentinel.credentials import SecretError, resolve_reference
     from sentinel.daemon.health import Health
-    from sentinel.daemon.lifecycle import Lifecycle, audit_path
+    from sentinel.daemon.lifecycle import Lifecycle, PartBuilders, audit_path
     from sentinel.daemon.sdnotify import Notifier, WatchdogPinger, watchdog_interval
     from sentinel.metrics.server import MetricsServer
 
     notifier = Notifier()
-    lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
+    lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock),
+                                                PartBuilders(detection_processors, notification_workers))
     if daemon.space is not None:
         daemon.space.on_full.append(lifecycle.storage_full)
         daemon.space.on_recovered.append(lifecycle.storage_recovered)

@@ -33,6 +33,8 @@ from sentinel.errors import ConfigError, ConfigErrors, SentinelError
 if TYPE_CHECKING:
     from sentinel.daemon.pipeline import SourceRuntime
     from sentinel.daemon.service import Daemon
+    from sentinel.metrics.registry import Metrics
+    from sentinel.store.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,20 @@ class Staged:
     commits: list[Callable[[], None]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PartBuilders:
+    """How a reload builds the parts it replaces: given by assemble, which builds them at start the same way."""
+
+    processors: Callable[[LoadedConfig, Database, Metrics], list[Any]]
+    workers: Callable[[LoadedConfig, Daemon], list[Any]]
+
+
 class Lifecycle:
     """The daemon's operator-facing life: READY/RELOADING/STOPPING/STATUS, audit records, reload results."""
 
-    def __init__(self, daemon: Daemon, notifier: Notifier, audit: AuditLog | None) -> None:
+    def __init__(self, daemon: Daemon, notifier: Notifier, audit: AuditLog | None, builders: PartBuilders) -> None:
         self.daemon = daemon
+        self.builders = builders
         self.notifier = notifier
         self.audit = audit
         self.manifest: Manifest = manifest_of(daemon.cfg)
@@ -198,9 +209,8 @@ class Lifecycle:
 
     def stage(self, cfg: LoadedConfig) -> Staged:
         """Validate everything and build the new parts without touching the running daemon."""
-        from sentinel.conf.validate import validate_all
-        from sentinel.daemon.assemble import detection_processors, notification_workers
         from sentinel.daemon.build import build_sources, plan_sources
+        from sentinel.daemon.validate import validate_all
 
         d = self.daemon
         assert d.pipeline is not None and d.db is not None
@@ -236,10 +246,10 @@ class Lifecycle:
         in_place += [w for w in d.workers if isinstance(w, Reloadable)]
         for part in in_place:
             commits.append(part.prepare_reload(cfg))
-        processors = [p for p in detection_processors(cfg, d.db, d.metrics) if not isinstance(p, Reloadable)]
+        processors = [p for p in self.builders.processors(cfg, d.db, d.metrics) if not isinstance(p, Reloadable)]
         processors += [p for p in d.pipeline.processors if not _from(p, DETECT_MODULES) or isinstance(p, Reloadable)]
         old_workers = [w for w in d.workers if _from(w, NOTIFY_MODULES) and not isinstance(w, Reloadable)]
-        new_workers = [w for w in notification_workers(cfg, d) if not isinstance(w, Reloadable)]
+        new_workers = [w for w in self.builders.workers(cfg, d) if not isinstance(w, Reloadable)]
         return Staged(cfg, manifest_of(cfg), sources, kept, processors, new_workers, old_workers, commits)
 
     def commit(self, s: Staged) -> None:

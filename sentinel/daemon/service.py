@@ -15,6 +15,7 @@ from sentinel.daemon.build import build_sources, database_path, plan_sources, re
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, Pipeline
 from sentinel.daemon.space_guard import SpaceGuard
+from sentinel.daemon.tables import database_tables
 from sentinel.errors import SentinelError
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
@@ -88,7 +89,7 @@ class Daemon:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         db_path = database_path(cfg)
         self.state_reset = check_state(cfg.state_dir, db_path, self.reset_state)
-        self.db = Database(db_path)
+        self.db = Database(db_path, database_tables(cfg))
         state_id = bind_state(self.db.conn, cfg.state_dir, renew=self.state_reset is not None)
         if self.state_reset is not None:
             self.state_reset["state_id"] = state_id

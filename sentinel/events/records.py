@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The journal source marks the record a lost stretch becomes with this field, and the decoder reads it back
+# (journal fields never start with "_S" + this name).
+GAP_FIELD = "_SENTINEL_GAP"
+
 
 @dataclass(slots=True)
 class RawRecord:

@@ -1,4 +1,6 @@
-"""Load every collector definition in a folder and check each one, reporting all problems."""
+"""Load every collector definition in a folder and check each one, reporting all problems.
+
+Reading files is wiring work: decode itself stays pure functions of a record (DESIGN.md), so the loading lives here."""
 
 from __future__ import annotations
 
