@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sentinel.conf.models import LoadedConfig
+from sentinel.daemon.lifecycle import Roles
 from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.daemon.service import Daemon
 from sentinel.metrics.registry import Metrics
@@ -24,9 +25,11 @@ def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[
     configure_storage(cfg, daemon)
     daemon.open()
     assert daemon.db is not None
-    daemon.processors.extend(detection_processors(cfg, daemon.db, daemon.metrics))
-    daemon.workers.extend(notification_workers(cfg, daemon))
-    daemon.workers.extend(operations_workers(cfg, daemon))
+    detection = detection_processors(cfg, daemon.db, daemon.metrics)
+    daemon.processors.extend(detection)
+    notification = notification_workers(cfg, daemon)
+    daemon.workers.extend(notification)
+    daemon.workers.extend(operations_workers(cfg, daemon, Roles(list(detection), list(notification))))
     daemon.workers.extend(security_metrics(cfg, daemon))
     return daemon
 
@@ -100,7 +103,7 @@ def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     return workers
 
 
-def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
+def operations_workers(cfg: LoadedConfig, daemon: Daemon, roles: Roles) -> list[Any]:
     """Metrics endpoint, systemd notifications, the daemon's audit trail."""
     from sentinel.audit.chain import AuditLog
     from sentinel.credentials import SecretError, resolve_reference
@@ -111,7 +114,7 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
 
     notifier = Notifier()
     lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock),
-                                                PartBuilders(detection_processors, notification_workers))
+                                                PartBuilders(detection_processors, notification_workers), roles)
     if daemon.space is not None:
         daemon.space.on_full.append(lifecycle.storage_full)
         daemon.space.on_recovered.append(lifecycle.storage_recovered)
