@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sentinel.conf.models import LoadedConfig
@@ -15,14 +16,16 @@ from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.daemon.service import Daemon
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
+from sentinel.store.sink import EventSink
 
 
 def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
              reset_state: bool = False) -> Daemon:
     """The daemon with every part the configuration enables."""
-    daemon = Daemon(cfg, metrics, clock)
-    daemon.reset_state = reset_state
-    configure_storage(cfg, daemon)
+    metrics = metrics or Metrics()
+    storage = storage_parts(cfg, metrics, clock)
+    daemon = Daemon(cfg, metrics, clock, sink=storage.sink, accepting=storage.accepting, reset_state=reset_state)
+    daemon.workers.extend(storage.workers)
     daemon.open()
     assert daemon.db is not None
     detection = detection_processors(cfg, daemon.db, daemon.metrics)
@@ -34,22 +37,30 @@ def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[
     return daemon
 
 
-def configure_storage(cfg: LoadedConfig, daemon: Daemon) -> None:
+@dataclass(frozen=True)
+class StorageParts:
+    """The event sink (None: the embedded store the daemon opens), its backpressure gate and its workers."""
+
+    sink: EventSink | None = None
+    accepting: Callable[[], bool] | None = None
+    workers: tuple[Any, ...] = ()
+
+
+def storage_parts(cfg: LoadedConfig, metrics: Metrics, clock: Callable[[], float]) -> StorageParts:
     """Pick the event sink: the embedded store (default) or the Elasticsearch spool and shipper."""
     if cfg.config.storage.backend != "elasticsearch":
-        return
+        return StorageParts()
     from sentinel.daemon.build import database_path
     from sentinel.store.elasticsearch.wiring import build_parts
 
-    parts = build_parts(cfg, database_path(cfg), daemon.metrics, daemon.clock)
-    daemon.sink = parts.sink
-    # Backpressure: collection pauses (files keep their checkpoints) while the spool is at its bound.
-    daemon.accepting = parts.gauge.accepting
-    daemon.workers.append(parts.shipper)
+    parts = build_parts(cfg, database_path(cfg), metrics, clock)
+    workers: list[Any] = [parts.shipper]
     if cfg.config.storage.elasticsearch.analyzer.enabled:
         from sentinel.store.elasticsearch.analyzer import AnalyzerWorker
 
-        daemon.workers.append(AnalyzerWorker.from_config(cfg, database_path(cfg), daemon.metrics, daemon.clock))
+        workers.append(AnalyzerWorker.from_config(cfg, database_path(cfg), metrics, clock))
+    # Backpressure: collection pauses (files keep their checkpoints) while the spool is at its bound.
+    return StorageParts(parts.sink, parts.gauge.accepting, tuple(workers))
 
 
 def detection_processors(cfg: LoadedConfig, db: Database, metrics: Metrics | None = None) -> list[BatchProcessor]:

@@ -55,7 +55,8 @@ class Daemon:
     """Owns the database, the pipeline and the workers for one configuration."""
 
     def __init__(
-        self, cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
+        self, cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time, *,
+        sink: EventSink | None = None, accepting: Callable[[], bool] | None = None, reset_state: bool = False,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics or Metrics()
@@ -64,14 +65,14 @@ class Daemon:
         self.wake = threading.Event()
         self.db: Database | None = None
         self.space: SpaceGuard | None = None
-        self.reset_state = False  # --reset-state: accept a state directory whose database is missing or swapped
+        self.reset_state = reset_state  # --reset-state: accept a state directory whose database is missing or swapped
         self.state_reset: dict[str, object] | None = None  # what a reset accepted, for the audit trail
         self.pipeline: Pipeline | None = None
         self.watcher: ChangeWatcher | None = None
         self.workers: list[Worker] = []
         self.processors: list[BatchProcessor] = []
-        self.sink: EventSink | None = None
-        self.accepting: Callable[[], bool] = lambda: True
+        self.sink: EventSink | None = sink
+        self.accepting: Callable[[], bool] = accepting or (lambda: True)
         self._last_retention = 0.0
         self.lifecycle: LifecycleHooks | None = None
         self.reload_requested = threading.Event()
