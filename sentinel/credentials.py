@@ -36,7 +36,28 @@ _CREDENTIAL_PARAM = re.compile(
     r"access[-_]?key)$", re.IGNORECASE)
 _MIN_MASKED = 4
 
-_known: set[str] = set()
+
+
+class Secrets:
+    """The secret values resolved so far, so text that reaches a log line or an error can be masked."""
+
+    def __init__(self) -> None:
+        self._known: set[str] = set()
+
+    def remember(self, value: str | None) -> None:
+        if value and len(value) >= _MIN_MASKED:
+            self._known.add(value)
+
+    def mask(self, text: str) -> str:
+        for secret in self._known:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+# The process's one memory of resolved secrets: every resolver below feeds it, whichever part calls it, and the
+# log formatters (cli/logsetup.py) are handed it. Like the metrics registry, the one shared mutable object.
+SECRETS = Secrets()
 
 
 class SecretError(SentinelError, ValueError):
@@ -45,15 +66,11 @@ class SecretError(SentinelError, ValueError):
 
 def remember(value: str | None) -> None:
     """Keep a resolved secret so :func:`mask` hides it if it ever reaches a log line or an error."""
-    if value and len(value) >= _MIN_MASKED:
-        _known.add(value)
+    SECRETS.remember(value)
 
 
 def mask(text: str) -> str:
-    for secret in _known:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+    return SECRETS.mask(text)
 
 
 def is_reference(value: str) -> bool:

@@ -23,9 +23,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sentinel.collect.framing import LineFramer  # noqa: E402
-from sentinel.collect.records import RawRecord  # noqa: E402
+from sentinel.daemon.collectors import load_collectors  # noqa: E402
 from sentinel.decode.engine import Decoder  # noqa: E402
-from sentinel.decode.registry import load_collectors  # noqa: E402
+from sentinel.events.records import RawRecord  # noqa: E402
 from sentinel.store import sqlite_events  # noqa: E402
 from sentinel.store.database import Database  # noqa: E402
 

@@ -22,13 +22,13 @@ sys.path.insert(0, str(ROOT))
 
 from elasticsearch import Elasticsearch, helpers  # noqa: E402
 
-from sentinel.collect.records import RawRecord  # noqa: E402
 from sentinel.conf.loader import load_config  # noqa: E402
+from sentinel.daemon.collectors import load_collectors  # noqa: E402
+from sentinel.daemon.tables import open_database  # noqa: E402
 from sentinel.decode.engine import Decoder  # noqa: E402
-from sentinel.decode.registry import load_collectors  # noqa: E402
 from sentinel.events.model import Event, nest  # noqa: E402
+from sentinel.events.records import RawRecord  # noqa: E402
 from sentinel.metrics.registry import Metrics  # noqa: E402
-from sentinel.store.database import Database  # noqa: E402
 from sentinel.store.elasticsearch.indices import IndexManager  # noqa: E402
 from sentinel.store.elasticsearch.mappings import events_alias  # noqa: E402
 from sentinel.store.elasticsearch.wiring import build_parts  # noqa: E402
@@ -72,7 +72,7 @@ def run_shipper(url: str, workdir: Path, events: list[Event], prefix: str) -> tu
     """Spool the events, then time the shipper draining them. Returns (seconds, spool bytes on disk)."""
     cfg = load_config(write_config(workdir, url, prefix))
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(cfg.state_dir / "events.db")
+    db = open_database(cfg, cfg.state_dir / "events.db")
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = db.path.stat().st_size
     parts = build_parts(cfg, db.path, Metrics(), time.time)

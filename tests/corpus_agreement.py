@@ -72,10 +72,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sentinel.collect.framing import FramingSpec  # noqa: E402
-from sentinel.collect.records import RawRecord  # noqa: E402
+from sentinel.daemon.collectors import load_collectors  # noqa: E402
 from sentinel.decode.engine import Decoder  # noqa: E402
-from sentinel.decode.registry import load_collectors  # noqa: E402
 from sentinel.events.ecs import normalise_ip  # noqa: E402
+from sentinel.events.records import RawRecord  # noqa: E402
 
 DEFAULT_CORPUS = Path("/work/shared/corpus")
 REFERENCE = 1_136_073_600.0  # 2006-01-01: fail2ban's year-less samples are from 2004/2005

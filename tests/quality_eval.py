@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sentinel.collect.records import RawRecord
+from sentinel.daemon.collectors import load_collectors
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
 from sentinel.events.alerts import Alert
 from sentinel.events.model import Event
+from sentinel.events.records import RawRecord
 from tests.company_sim import COLLECTOR_OF, Planted, Truth, simulate
 from tests.detect_events import ROOT, Harness
 

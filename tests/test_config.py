@@ -94,7 +94,7 @@ def test_secrets_must_be_references(tmp_path: Path, value: str) -> None:
 
 
 def test_two_collectors_with_one_name_are_both_named(tmp_path: Path) -> None:
-    from sentinel.decode.registry import load_collectors
+    from sentinel.daemon.collectors import load_collectors
 
     collectors = tmp_path / "collectors"
     collectors.mkdir()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.conf.validate import validate_all
 from sentinel.credentials import SecretError, inline_secret, mask, resolve_embedded, resolve_reference
+from sentinel.daemon.validate import validate_all
 from sentinel.errors import ConfigError, ConfigErrors
 from sentinel.route.loader import load_routing
 from sentinel.store.elasticsearch.client import build_client

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from sentinel.collect.framing import FramingSpec, LineFramer
-from sentinel.collect.records import RawRecord
+from sentinel.daemon.collectors import load_collector, load_collectors
 from sentinel.decode.engine import Decoder, Outcome, compile_source
-from sentinel.decode.registry import load_collector, load_collectors
 from sentinel.errors import ConfigError, ConfigErrors
+from sentinel.events.records import RawRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = ROOT / "sentinel" / "shipped"

@@ -12,18 +12,18 @@ import yaml
 
 from sentinel.cli.logsetup import mask
 from sentinel.cli.main import main as cli_main
-from sentinel.collect.records import RawRecord
 from sentinel.daemon.build import database_path
+from sentinel.daemon.collectors import load_collectors
+from sentinel.daemon.tables import open_database
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
 from sentinel.errors import ConfigError, ConfigErrors
 from sentinel.events.alerts import Alert
 from sentinel.events.ecs import FIELD_TYPES
 from sentinel.events.model import Event
+from sentinel.events.records import RawRecord
 from sentinel.metrics.registry import Metrics
 from sentinel.route.lifecycle import acknowledge, resolve
 from sentinel.store.alerts import write_alerts
-from sentinel.store.database import Database
 from sentinel.store.elasticsearch.bulk import SpoolRow, classify, payload
 from sentinel.store.elasticsearch.client import build_client, resolve_secret
 from sentinel.store.elasticsearch.indices import IndexManager
@@ -190,7 +190,7 @@ def test_mapping_conflict_is_dead_lettered_and_replay_never_duplicates(make_conf
 def test_alerts_go_to_their_own_index_once(make_config, es_node, es_prefix: str) -> None:
     cfg = make_config(storage={"backend": "elasticsearch", "elasticsearch": es_settings(es_node.url, es_prefix)})
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(database_path(cfg))
+    db = open_database(cfg)
     alerts = [Alert(id=f"a{i}", rule_id="auth.brute_force", title="Brute force", severity="high", group_key=f"k{i}",
                     first_seen=NOW, last_seen=NOW + 5, count=7, event_ids=["e1"], summary="7 failures",
                     labels={"rule": "auth.brute_force"}, details={"n": i}, created=NOW + 6) for i in range(3)]
@@ -216,7 +216,7 @@ def test_alerts_go_to_their_own_index_once(make_config, es_node, es_prefix: str)
 def test_acknowledging_and_resolving_reach_the_alerts_index(make_config, es_node, es_prefix: str) -> None:
     cfg = make_config(storage={"backend": "elasticsearch", "elasticsearch": es_settings(es_node.url, es_prefix)})
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(database_path(cfg))
+    db = open_database(cfg)
     with db.transaction() as tx:
         write_alerts(tx, [Alert(id=f"s{i}", rule_id="auth.brute_force", title="Brute force", severity="high",
                                 group_key=f"k{i}", first_seen=NOW, last_seen=NOW + 5, count=7, event_ids=["e1"],

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from sentinel.collect.framing import FramingSpec
-from sentinel.collect.records import RawRecord
+from sentinel.daemon.collectors import load_collectors
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
 from sentinel.demo.generator import GROUND_TRUTH_FILE, GroundTruth, generate
 from sentinel.demo.incidents import DORMANT_GAP_DAYS, SPRAY_IP
+from sentinel.events.records import RawRecord
 from sentinel.events.timestamps import bsd_timestamp
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from sentinel.collect.journal import OUTPUT_FIELDS, JournalEvents, JournalSettings, JournalSource
-from sentinel.collect.records import RawRecord
+from sentinel.daemon.collectors import load_collectors
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
+from sentinel.events.records import RawRecord
 from sentinel.store.docs import ShapeReader
 from tests.journal_helpers import JournalWriter, journal_count, sshd_failure
 

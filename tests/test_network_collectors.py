@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.collect.records import RawRecord
+from sentinel.daemon.collectors import load_collectors
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
+from sentinel.events.records import RawRecord
 from tests.test_syslog import Daemon, _logger, free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "sentinel.notify.worker", "--config", str(config)],
+    return subprocess.Popen([sys.executable, "-m", "sentinel.cli.notify_worker", "--config", str(config)],
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
 
 

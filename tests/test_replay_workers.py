@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from sentinel.daemon.build import database_path
+from sentinel.daemon.collectors import load_collectors
 from sentinel.daemon.decode_pool import DecodePool, DecodeWorkerDied
 from sentinel.daemon.replay import replay_files
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
 from sentinel.store.database import Database
 from sentinel.store.docs import ShapeReader
 from tests.fixtures.common import MakeConfig

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.cli.logsetup import mask
-from sentinel.conf.validate import validate_all
+from sentinel.daemon.validate import validate_all
 from sentinel.errors import ConfigErrors
 from sentinel.route.loader import load_routing
 from sentinel.route.tree import RoutingTree

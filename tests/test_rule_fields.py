@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from sentinel.audit.chain import AuditLog
-from sentinel.conf.validate import validate_all
-from sentinel.decode.registry import load_collectors
+from sentinel.daemon.collectors import load_collectors
+from sentinel.daemon.validate import validate_all
 from sentinel.decode.vocabulary import vocabulary_of
 from tests.fixtures.common import MakeConfig
 from tests.ops_helpers import DaemonProcess, NotifyListener, OpsEnv, wait_until

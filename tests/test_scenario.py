@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.collect.records import RawRecord
 from sentinel.conf.models import DetectionSettings
+from sentinel.daemon.collectors import load_collectors
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collectors
 from sentinel.detect.engine import RuleEngine
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.loader import load_rules
 from sentinel.events.alerts import Alert
 from sentinel.events.model import Event
+from sentinel.events.records import RawRecord
 from sentinel.metrics.registry import Metrics
 from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
 from sentinel.store.database import Database

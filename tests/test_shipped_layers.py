@@ -11,7 +11,7 @@ import yaml
 from sentinel.cli.main import main
 from sentinel.conf.loader import load_config
 from sentinel.daemon.build import plan_sources
-from sentinel.decode.registry import load_collector_layers
+from sentinel.daemon.collectors import load_collector_layers
 from sentinel.detect.loader import load_for_config, rule_pack
 from sentinel.notify.templates import load_template_layers
 from sentinel.route.loader import load_config_routing

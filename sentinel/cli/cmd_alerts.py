@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, duration_arg, open_db, positive_int, time_arg
-from sentinel.cli.main import add_config_arg, command
 from sentinel.errors import SentinelError
 from sentinel.metrics.registry import HIPAA_CONTROLS
 from sentinel.route.durations import format_duration, parse_duration
@@ -252,8 +252,7 @@ def _audit_status(cfg: Any) -> AuditStatus:
                        tuple(result.problems))
 
 
-@command
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("alerts", help="list, show, acknowledge and resolve alerts")
     asub = p.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     q = asub.add_parser("list", help="alerts with their incident-clock deadlines, newest first")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from
 from sentinel.cli.logsetup import setup_logging
-from sentinel.cli.main import add_config_arg, command
 from sentinel.errors import SentinelError
 
 
@@ -19,14 +19,15 @@ def run(args: argparse.Namespace) -> int:
                             f"{cfg.config.storage.backend!r})")
     setup_logging(args.log_level or cfg.config.logging.level, cfg.config.logging.format)
     from sentinel.daemon.build import database_path
+    from sentinel.daemon.tables import database_tables
     from sentinel.metrics.registry import Metrics
     from sentinel.store.database import Database
-    from sentinel.store.elasticsearch.analyzer import AnalyzerWorker
+    from sentinel.store.elasticsearch.analyzer import ANALYZER_DDL, AnalyzerWorker
 
     if args.once:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         worker = AnalyzerWorker.from_config(cfg, database_path(cfg), Metrics())
-        db = Database(database_path(cfg))
+        db = Database(database_path(cfg), (*database_tables(cfg), ANALYZER_DDL))
         try:
             alerts = worker.run_once(db)
         finally:
@@ -52,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("analyzer", help="run the fleet-wide Elasticsearch detections (dormant accounts, export "
                                         "baselines, password spraying)")
     add_config_arg(p)

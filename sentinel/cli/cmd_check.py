@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from
-from sentinel.cli.main import add_config_arg, command
-from sentinel.conf.validate import validate_all
+from sentinel.daemon.validate import validate_all
 from sentinel.errors import ConfigError, ConfigErrors
 
 
@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("check", help="validate config, collectors, rules and alert routes; exit 0 if all good")
     add_config_arg(p)
     p.set_defaults(func=run)

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sentinel.cli.args import SubParsers
 from sentinel.cli.common import positive_float, positive_int
-from sentinel.cli.main import command
 
 MIN_USERS = 10  # the generator needs this many people to plant every incident
 
@@ -39,8 +39,7 @@ def _instant(text: str) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("demo", help="generate a billing company's logs, run the daemon on them, show the alerts")
     p.add_argument("--dir", type=Path, default=None,
                    help="a new or empty folder for the demo (kept afterwards); default: a new one under /tmp")

@@ -6,14 +6,14 @@ import argparse
 import logging
 import sys
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, input_file
 from sentinel.cli.logsetup import setup_logging
-from sentinel.cli.main import add_config_arg, command
 
 
 def run(args: argparse.Namespace) -> int:
-    from sentinel.conf.validate import validate_all
     from sentinel.daemon.assemble import assemble
+    from sentinel.daemon.validate import validate_all
     from sentinel.errors import ConfigErrors
 
     cfg = config_from(args)
@@ -77,8 +77,7 @@ def _workers(text: str) -> int:
     return value
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("run", help="run the daemon with the configuration")
     add_config_arg(p)
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sentinel.cli.main import command
-from sentinel.decode.registry import load_collectors
+from sentinel.cli.args import SubParsers
+from sentinel.daemon.collectors import load_collectors
 from sentinel.errors import SentinelError
 from sentinel.install.layout import Layout, SiteChoices, Source, group_name, lay_out, owners_for
 from sentinel.shipped import shipped_path
@@ -46,8 +46,7 @@ next:
     return 0
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("init", help="lay out /etc/sentinel/ and the state directory for this site")
     p.add_argument("--prefix", type=Path, default=None,
                    help="lay out PREFIX/etc/sentinel and PREFIX/var/lib/sentinel instead (a scratch trial)")

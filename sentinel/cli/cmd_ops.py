@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from sentinel.audit.chain import AuditLog, read_head, verify
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, count_or_zero, positive_float
-from sentinel.cli.main import add_config_arg, command
 from sentinel.daemon.lifecycle import audit_path, pid_path
 from sentinel.errors import SentinelError
 
@@ -97,8 +97,7 @@ def audit_log(args: argparse.Namespace) -> int:
     return 0
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     r = sub.add_parser("reload", help="make the running daemon reload config, collectors, rules and routes")
     add_config_arg(r)
     r.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait for the result (default 30)")

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, count_or_zero, input_file, open_db, positive_float
-from sentinel.cli.main import add_config_arg, command
 from sentinel.conf.models import LoadedConfig
 from sentinel.detect.loader import CompiledRule, load_for_config, rule_pack
 from sentinel.errors import ConfigError, ConfigErrors, Location, SentinelError
@@ -88,10 +88,10 @@ def _jsonl_events(path: Path) -> Iterator[Event]:
 
 
 def _log_events(cfg: LoadedConfig, path: Path, collector: str) -> Iterator[Event]:
-    from sentinel.collect.records import RawRecord
     from sentinel.daemon.build import source_host
+    from sentinel.daemon.collectors import load_collector_layers
     from sentinel.decode.engine import Decoder
-    from sentinel.decode.registry import load_collector_layers
+    from sentinel.events.records import RawRecord
 
     collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:
@@ -230,8 +230,7 @@ def _iso_arg(text: str) -> str:
     return text
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("rules", help="list the enabled detection rules, or the HIPAA coverage matrix")
     add_config_arg(p)
     p.add_argument("--hipaa", action="store_true", help="print HIPAA control -> rules")

@@ -7,8 +7,8 @@ import sys
 
 import orjson
 
+from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, positive_int, time_arg
-from sentinel.cli.main import add_config_arg, command
 from sentinel.conf.models import LoadedConfig
 from sentinel.store.query import Query, parse_terms, parse_time
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _warn_unknown_fields(cfg: LoadedConfig, names: list[str]) -> None:
     """A misspelt field matches nothing: say so rather than print an empty answer that looks like one."""
-    from sentinel.decode.registry import load_collector_layers
+    from sentinel.daemon.collectors import load_collector_layers
     from sentinel.decode.vocabulary import vocabulary_of
 
     collectors, _ = load_collector_layers(cfg.collector_dirs)
@@ -74,8 +74,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-@command
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("search", help="search stored events: FIELD=VALUE terms (also != > >= < <=, VALUE* globs)")
     add_config_arg(p)
     p.add_argument("terms", nargs="*", help="e.g. user.name=alice event.outcome=failure")

@@ -9,8 +9,9 @@ from pathlib import Path
 from sentinel.conf.loader import default_config_path, load_config
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path
+from sentinel.daemon.tables import open_database
 from sentinel.errors import SentinelError
-from sentinel.store.database import Database, connect
+from sentinel.store.database import connect
 
 
 def config_from(args: argparse.Namespace) -> LoadedConfig:
@@ -20,7 +21,7 @@ def config_from(args: argparse.Namespace) -> LoadedConfig:
 def open_db(cfg: LoadedConfig, write: bool = False) -> sqlite3.Connection:
     path = database_path(cfg)
     if write:
-        return Database(path).conn
+        return open_database(cfg, path).conn
     if not path.exists():
         raise SentinelError(f"no database at {path}: has sentinel run with this config yet?")
     return connect(path, readonly=True)

@@ -5,32 +5,39 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from sentinel.cli import (
+    cmd_alerts,
+    cmd_analyzer,
+    cmd_check,
+    cmd_demo,
+    cmd_ingest,
+    cmd_init,
+    cmd_ops,
+    cmd_rules,
+    cmd_search,
+)
+from sentinel.cli.args import SubParsers
 from sentinel.errors import ConfigError, ConfigErrors, SentinelError
 
-Command = Callable[[argparse.Namespace], int]
-_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
-def command(register: Callable[[argparse._SubParsersAction], None]) -> Callable[[argparse._SubParsersAction], None]:
-    """Each command module registers its sub-parser through this decorator."""
-    _COMMANDS.append(register)
-    return register
-
-
-def add_config_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-c", type=Path, default=None,
-                   help="path to sentinel.yaml (default: $SENTINEL_CONFIG, /etc/sentinel/sentinel.yaml, "
-                        "else the default config shipped in the package)")
+# Every sub-command, in the order `sentinel --help` lists them: each module adds its parsers.
+COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
+    cmd_alerts.register,
+    cmd_analyzer.register,
+    cmd_check.register,
+    cmd_demo.register,
+    cmd_ingest.register,
+    cmd_init.register,
+    cmd_ops.register,
+    cmd_rules.register,
+    cmd_search.register,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sentinel.cli import commands  # noqa: F401 - registers the commands
-
     parser = argparse.ArgumentParser(prog="sentinel", description="Security log monitoring and alerting for PHI")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _COMMANDS:
+    for register in COMMANDS:
         register(sub)
     return parser
 
@@ -59,7 +66,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run through the package module so commands register on the same registry object.
-    from sentinel.cli.main import main as package_main
-
-    sys.exit(package_main())
+    sys.exit(main())

@@ -28,7 +28,7 @@ from hashlib import blake2b
 
 import orjson
 
-from sentinel.collect.records import Checkpoint, RawRecord
+from sentinel.events.records import GAP_FIELD, Checkpoint, RawRecord
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 OUTPUT_FIELDS = ("MESSAGE", "PRIORITY", "SYSLOG_FACILITY", "SYSLOG_IDENTIFIER", "SYSLOG_PID", "_PID", "_COMM",
                  "_HOSTNAME", "_SYSTEMD_UNIT", "_TRANSPORT", "_UID")
 _CURSOR = re.compile(rb'"__CURSOR"\s*:\s*"([^"]+)"')
-GAP_FIELD = "_SENTINEL_GAP"  # marks the record a gap becomes (journal fields never start with "_S" + this name)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence, Sized
 from typing import Protocol
 
-from sentinel.collect.records import Checkpoint, RawRecord
+from sentinel.events.records import Checkpoint, RawRecord
 
 
 class Source(Protocol):

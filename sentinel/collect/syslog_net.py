@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from sentinel.collect.records import Checkpoint, RawRecord
 from sentinel.errors import ConfigError
+from sentinel.events.records import Checkpoint, RawRecord
 
 log = logging.getLogger(__name__)
 

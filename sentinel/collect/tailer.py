@@ -32,8 +32,8 @@ from sentinel.collect.identity import (
     new_stream_id,
     read_head,
 )
-from sentinel.collect.records import Checkpoint, RawRecord
 from sentinel.events.paths import shown
+from sentinel.events.records import Checkpoint, RawRecord
 
 log = logging.getLogger(__name__)
 

@@ -7,46 +7,60 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sentinel.conf.models import LoadedConfig
+from sentinel.daemon.lifecycle import Roles
 from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.daemon.service import Daemon
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
+from sentinel.store.sink import EventSink
 
 
 def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
              reset_state: bool = False) -> Daemon:
     """The daemon with every part the configuration enables."""
-    daemon = Daemon(cfg, metrics, clock)
-    daemon.reset_state = reset_state
-    configure_storage(cfg, daemon)
+    metrics = metrics or Metrics()
+    storage = storage_parts(cfg, metrics, clock)
+    daemon = Daemon(cfg, metrics, clock, sink=storage.sink, accepting=storage.accepting, reset_state=reset_state)
+    daemon.workers.extend(storage.workers)
     daemon.open()
     assert daemon.db is not None
-    daemon.processors.extend(detection_processors(cfg, daemon.db, daemon.metrics))
-    daemon.workers.extend(notification_workers(cfg, daemon))
-    daemon.workers.extend(operations_workers(cfg, daemon))
+    detection = detection_processors(cfg, daemon.db, daemon.metrics)
+    daemon.processors.extend(detection)
+    notification = notification_workers(cfg, daemon)
+    daemon.workers.extend(notification)
+    daemon.workers.extend(operations_workers(cfg, daemon, Roles(list(detection), list(notification))))
     daemon.workers.extend(security_metrics(cfg, daemon))
     return daemon
 
 
-def configure_storage(cfg: LoadedConfig, daemon: Daemon) -> None:
+@dataclass(frozen=True)
+class StorageParts:
+    """The event sink (None: the embedded store the daemon opens), its backpressure gate and its workers."""
+
+    sink: EventSink | None = None
+    accepting: Callable[[], bool] | None = None
+    workers: tuple[Any, ...] = ()
+
+
+def storage_parts(cfg: LoadedConfig, metrics: Metrics, clock: Callable[[], float]) -> StorageParts:
     """Pick the event sink: the embedded store (default) or the Elasticsearch spool and shipper."""
     if cfg.config.storage.backend != "elasticsearch":
-        return
+        return StorageParts()
     from sentinel.daemon.build import database_path
     from sentinel.store.elasticsearch.wiring import build_parts
 
-    parts = build_parts(cfg, database_path(cfg), daemon.metrics, daemon.clock)
-    daemon.sink = parts.sink
-    # Backpressure: collection pauses (files keep their checkpoints) while the spool is at its bound.
-    daemon.accepting = parts.gauge.accepting
-    daemon.workers.append(parts.shipper)
+    parts = build_parts(cfg, database_path(cfg), metrics, clock)
+    workers: list[Any] = [parts.shipper]
     if cfg.config.storage.elasticsearch.analyzer.enabled:
         from sentinel.store.elasticsearch.analyzer import AnalyzerWorker
 
-        daemon.workers.append(AnalyzerWorker.from_config(cfg, database_path(cfg), daemon.metrics, daemon.clock))
+        workers.append(AnalyzerWorker.from_config(cfg, database_path(cfg), metrics, clock))
+    # Backpressure: collection pauses (files keep their checkpoints) while the spool is at its bound.
+    return StorageParts(parts.sink, parts.gauge.accepting, tuple(workers))
 
 
 def detection_processors(cfg: LoadedConfig, db: Database, metrics: Metrics | None = None) -> list[BatchProcessor]:
@@ -84,8 +98,8 @@ def security_metrics(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
 def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Routing and delivery of the outbox through apprise, plus the alert HTTP API."""
     from sentinel.daemon.build import database_path
+    from sentinel.daemon.notify_service import build_service
     from sentinel.notify.api import AlertApi, load_token
-    from sentinel.notify.worker import build_service
 
     workers: list[Any] = []
     if cfg.config.notify.enabled:
@@ -100,17 +114,18 @@ def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     return workers
 
 
-def operations_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
+def operations_workers(cfg: LoadedConfig, daemon: Daemon, roles: Roles) -> list[Any]:
     """Metrics endpoint, systemd notifications, the daemon's audit trail."""
     from sentinel.audit.chain import AuditLog
     from sentinel.credentials import SecretError, resolve_reference
     from sentinel.daemon.health import Health
-    from sentinel.daemon.lifecycle import Lifecycle, audit_path
+    from sentinel.daemon.lifecycle import Lifecycle, PartBuilders, audit_path
     from sentinel.daemon.sdnotify import Notifier, WatchdogPinger, watchdog_interval
     from sentinel.metrics.server import MetricsServer
 
     notifier = Notifier()
-    lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock))
+    lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock),
+                                                PartBuilders(detection_processors, notification_workers), roles)
     if daemon.space is not None:
         daemon.space.on_full.append(lifecycle.storage_full)
         daemon.space.on_recovered.append(lifecycle.storage_recovered)

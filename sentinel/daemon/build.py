@@ -17,9 +17,9 @@ from sentinel.collect.journal import JournalEvents, JournalSettings, JournalSour
 from sentinel.collect.syslog_net import Listener, SyslogEvents, SyslogSettings, SyslogSource
 from sentinel.collect.tailer import SourceTailer, TailerEvents, TailerSettings
 from sentinel.conf.models import LoadedConfig, SourceSettings
+from sentinel.daemon.collectors import LoadedCollector, load_collector_layers
 from sentinel.daemon.pipeline import SourceRuntime
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import LoadedCollector, load_collector_layers
 from sentinel.decode.spec import CollectorSpec
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.metrics.registry import Metrics

@@ -19,11 +19,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from sentinel.collect.records import RawRecord
 from sentinel.daemon.worker_protocol import read_message, write_message
 from sentinel.decode.engine import Decoder
 from sentinel.decode.safely import decode_safely
 from sentinel.events.model import Event
+from sentinel.events.records import RawRecord
 from sentinel.store.docs import Keys, decode
 from sentinel.store.sink import EventSink
 from sentinel.store.sqlite_events import Row, SqliteEventStore, event_row

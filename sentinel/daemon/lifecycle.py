@@ -33,12 +33,10 @@ from sentinel.errors import ConfigError, ConfigErrors, SentinelError
 if TYPE_CHECKING:
     from sentinel.daemon.pipeline import SourceRuntime
     from sentinel.daemon.service import Daemon
+    from sentinel.metrics.registry import Metrics
+    from sentinel.store.database import Database
 
 log = logging.getLogger(__name__)
-
-DETECT_MODULES = ("sentinel.detect",)
-NOTIFY_MODULES = ("sentinel.route", "sentinel.notify")
-
 
 @runtime_checkable
 class Reloadable(Protocol):
@@ -47,8 +45,8 @@ class Reloadable(Protocol):
     def prepare_reload(self, cfg: LoadedConfig) -> Callable[[], None]: ...
 
 
-def _from(obj: object, modules: tuple[str, ...]) -> bool:
-    return type(obj).__module__.startswith(modules)
+def _among(obj: object, parts: list[Any]) -> bool:
+    return any(obj is p for p in parts)
 
 
 def audit_path(cfg: LoadedConfig) -> Path:
@@ -71,13 +69,33 @@ class Staged:
     new_workers: list[Any]
     old_workers: list[Any]
     commits: list[Callable[[], None]] = field(default_factory=list)
+    detection: list[Any] = field(default_factory=list)  # the detection role's processors once committed
+
+
+@dataclass(frozen=True)
+class PartBuilders:
+    """How a reload builds the parts it replaces: given by assemble, which builds them at start the same way."""
+
+    processors: Callable[[LoadedConfig, Database, Metrics], list[Any]]
+    workers: Callable[[LoadedConfig, Daemon], list[Any]]
+
+
+@dataclass
+class Roles:
+    """The running parts a reload rebuilds, by the role assemble built them for (not the module a class is in)."""
+
+    detection: list[Any] = field(default_factory=list)  # batch processors: the rule engine
+    notification: list[Any] = field(default_factory=list)  # workers: routing and delivery, the alert API
 
 
 class Lifecycle:
     """The daemon's operator-facing life: READY/RELOADING/STOPPING/STATUS, audit records, reload results."""
 
-    def __init__(self, daemon: Daemon, notifier: Notifier, audit: AuditLog | None) -> None:
+    def __init__(self, daemon: Daemon, notifier: Notifier, audit: AuditLog | None, builders: PartBuilders,
+                 roles: Roles) -> None:
         self.daemon = daemon
+        self.builders = builders
+        self.roles = roles
         self.notifier = notifier
         self.audit = audit
         self.manifest: Manifest = manifest_of(daemon.cfg)
@@ -198,9 +216,8 @@ class Lifecycle:
 
     def stage(self, cfg: LoadedConfig) -> Staged:
         """Validate everything and build the new parts without touching the running daemon."""
-        from sentinel.conf.validate import validate_all
-        from sentinel.daemon.assemble import detection_processors, notification_workers
         from sentinel.daemon.build import build_sources, plan_sources
+        from sentinel.daemon.validate import validate_all
 
         d = self.daemon
         assert d.pipeline is not None and d.db is not None
@@ -236,11 +253,14 @@ class Lifecycle:
         in_place += [w for w in d.workers if isinstance(w, Reloadable)]
         for part in in_place:
             commits.append(part.prepare_reload(cfg))
-        processors = [p for p in detection_processors(cfg, d.db, d.metrics) if not isinstance(p, Reloadable)]
-        processors += [p for p in d.pipeline.processors if not _from(p, DETECT_MODULES) or isinstance(p, Reloadable)]
-        old_workers = [w for w in d.workers if _from(w, NOTIFY_MODULES) and not isinstance(w, Reloadable)]
-        new_workers = [w for w in notification_workers(cfg, d) if not isinstance(w, Reloadable)]
-        return Staged(cfg, manifest_of(cfg), sources, kept, processors, new_workers, old_workers, commits)
+        detection = [p for p in self.builders.processors(cfg, d.db, d.metrics) if not isinstance(p, Reloadable)]
+        staying = [p for p in d.pipeline.processors
+                   if not _among(p, self.roles.detection) or isinstance(p, Reloadable)]
+        detection += [p for p in staying if _among(p, self.roles.detection)]
+        processors = [p for p in detection if not _among(p, staying)] + staying
+        old_workers = [w for w in d.workers if _among(w, self.roles.notification) and not isinstance(w, Reloadable)]
+        new_workers = [w for w in self.builders.workers(cfg, d) if not isinstance(w, Reloadable)]
+        return Staged(cfg, manifest_of(cfg), sources, kept, processors, new_workers, old_workers, commits, detection)
 
     def commit(self, s: Staged) -> None:
         """Swap the staged set in (pipeline thread, between batches, so nothing is half-processed)."""
@@ -267,12 +287,15 @@ class Lifecycle:
             except Exception:
                 log.exception("stopping a worker during reload failed")
         d.workers[:] = [w for w in d.workers if w not in s.old_workers]
+        notification = [w for w in self.roles.notification if not _among(w, s.old_workers)]
         for w in s.new_workers:
             try:
                 w.start()
                 d.workers.append(w)
+                notification.append(w)
             except Exception:
                 log.exception("starting a reloaded worker failed")
+        self.roles = Roles(s.detection, notification)
         d.cfg = s.cfg
         logging.getLogger().setLevel(s.cfg.config.logging.level)
         d.restart_watcher()

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sentinel.collect.records import Checkpoint, RawRecord
 from sentinel.collect.source import Source
 from sentinel.conf.models import PipelineSettings
 from sentinel.daemon.decode_pool import (
@@ -25,6 +24,7 @@ from sentinel.daemon.decode_pool import (
 from sentinel.decode.engine import Decoder
 from sentinel.decode.safely import decode_safely
 from sentinel.events.model import Event
+from sentinel.events.records import Checkpoint, RawRecord
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
 from sentinel.store.ledger import Head, Ledger

@@ -21,12 +21,13 @@ from sentinel.collect.framing import FramingSpec
 from sentinel.collect.identity import FINGERPRINT_BYTES
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path, host_name, source_host
+from sentinel.daemon.collectors import load_collector_layers
 from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers, record_tuple
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, store_fresh
 from sentinel.daemon.replay_stream import ReplayStream, identify
+from sentinel.daemon.tables import open_database
 from sentinel.decode.engine import Decoder
-from sentinel.decode.registry import load_collector_layers
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.store.database import Database
 from sentinel.store.ledger import Ledger
@@ -100,8 +101,7 @@ def replay_files(
         shipping = build_parts(cfg, database_path(cfg), Metrics(), time.time)
         sink = shipping.sink
     sink = sink or SqliteEventStore()
-    # Opened once the Elasticsearch parts are imported: the spool's tables are created with the rest.
-    db = Database(database_path(cfg))
+    db = open_database(cfg)
     if shipping is not None:
         shipping.shipper.start()
     if processors is None:
@@ -174,7 +174,7 @@ def replay_journal(
                        max_line_bytes=cfg.config.pipeline.max_line_bytes)
     source = JournalSource(collector, settings)
     decoder = Decoder(loaded.spec, cfg.config.timezone, host_name(cfg), source_type="journal")
-    db = Database(database_path(cfg))
+    db = open_database(cfg)
     processors: list[BatchProcessor] = []
     if detect:
         from sentinel.daemon.assemble import detection_processors

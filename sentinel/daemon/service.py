@@ -15,6 +15,7 @@ from sentinel.daemon.build import build_sources, database_path, plan_sources, re
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, Pipeline
 from sentinel.daemon.space_guard import SpaceGuard
+from sentinel.daemon.tables import database_tables
 from sentinel.errors import SentinelError
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database
@@ -54,7 +55,8 @@ class Daemon:
     """Owns the database, the pipeline and the workers for one configuration."""
 
     def __init__(
-        self, cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time
+        self, cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[[], float] = time.time, *,
+        sink: EventSink | None = None, accepting: Callable[[], bool] | None = None, reset_state: bool = False,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics or Metrics()
@@ -63,14 +65,14 @@ class Daemon:
         self.wake = threading.Event()
         self.db: Database | None = None
         self.space: SpaceGuard | None = None
-        self.reset_state = False  # --reset-state: accept a state directory whose database is missing or swapped
+        self.reset_state = reset_state  # --reset-state: accept a state directory whose database is missing or swapped
         self.state_reset: dict[str, object] | None = None  # what a reset accepted, for the audit trail
         self.pipeline: Pipeline | None = None
         self.watcher: ChangeWatcher | None = None
         self.workers: list[Worker] = []
         self.processors: list[BatchProcessor] = []
-        self.sink: EventSink | None = None
-        self.accepting: Callable[[], bool] = lambda: True
+        self.sink: EventSink | None = sink
+        self.accepting: Callable[[], bool] = accepting or (lambda: True)
         self._last_retention = 0.0
         self.lifecycle: LifecycleHooks | None = None
         self.reload_requested = threading.Event()
@@ -88,7 +90,7 @@ class Daemon:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         db_path = database_path(cfg)
         self.state_reset = check_state(cfg.state_dir, db_path, self.reset_state)
-        self.db = Database(db_path)
+        self.db = Database(db_path, database_tables(cfg))
         state_id = bind_state(self.db.conn, cfg.state_dir, renew=self.state_reset is not None)
         if self.state_reset is not None:
             self.state_reset["state_id"] = state_id

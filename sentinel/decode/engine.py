@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 import orjson
 
-from sentinel.collect.records import RawRecord
 from sentinel.decode.atna import parse_audit_message
 from sentinel.decode.journal import parse_entry
 from sentinel.decode.keyvalue import AuditError, parse_records
@@ -22,6 +21,7 @@ from sentinel.events.ecs import FIELD_TYPES, LIST_FIELDS, coerce, normalise_ip
 from sentinel.events.ids import stream_prefix
 from sentinel.events.model import Event, iso
 from sentinel.events.paths import display_path
+from sentinel.events.records import RawRecord
 from sentinel.events.timestamps import any_timestamp, plausible
 
 Outcome = Literal["parsed", "unmatched", "unparsed"]
@@ -294,12 +294,19 @@ def start_texts(regex: re.Pattern[str] | None, length: int = _PREFIX_LEN) -> fro
     return _start_texts(regex.pattern, regex.flags, length)
 
 
+def regex_internals() -> tuple[Callable[[str, int], Any], Any]:
+    """``re``'s private parser and opcode constants: the one place sentinel reaches into them (a pattern's
+    structure tells which texts a match can start with). tests/test_regex_internals.py fails if a Python
+    release moves them; here, a failure only turns the shortcut off (start_texts gives None)."""
+    return re._parser.parse, re._constants  # type: ignore[attr-defined]
+
+
 @lru_cache(maxsize=2048)
 def _start_texts(pattern: str, flags: int, length: int) -> frozenset[str] | None:
     # Cached: parsing every pattern again was most of building a decoder, and a process builds each
     # collector's decoder more than once (loading checks the examples, then the pipeline builds its own).
     try:
-        parsed = re._parser.parse(pattern, flags)  # type: ignore[attr-defined]
+        parsed = regex_internals()[0](pattern, flags)
     except Exception:
         return None
     found = _seq_texts(list(parsed), length)
@@ -327,7 +334,7 @@ def _seq_texts(items: list[Any], length: int) -> set[str] | None:
 
 
 def _item_texts(item: tuple[Any, Any], length: int) -> set[str] | None:
-    consts = re._constants  # type: ignore[attr-defined]
+    consts = regex_internals()[1]
     op, arg = item
     if op is consts.LITERAL:
         return {chr(arg)}

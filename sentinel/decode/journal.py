@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from sentinel.collect.journal import GAP_FIELD
+from sentinel.events.records import GAP_FIELD
 
 SEVERITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 

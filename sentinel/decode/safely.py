@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from sentinel.collect.records import RawRecord
 from sentinel.decode.engine import Decoder, Outcome
 from sentinel.events.ids import event_id
 from sentinel.events.model import Event, iso
 from sentinel.events.paths import display_path
+from sentinel.events.records import RawRecord
 
 log = logging.getLogger(__name__)
 

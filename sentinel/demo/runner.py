@@ -23,7 +23,7 @@ import yaml
 
 from sentinel.conf.loader import load_config
 from sentinel.daemon.build import database_path
-from sentinel.decode.registry import load_collectors
+from sentinel.daemon.collectors import load_collectors
 from sentinel.demo.activity import FILES
 from sentinel.demo.console import TEMPLATE, ConsoleReceiver
 from sentinel.demo.generator import PHI_WORKSTATIONS_FILE, TERMINATED_FILE, GroundTruth, day_start, generate_world

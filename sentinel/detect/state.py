@@ -14,8 +14,6 @@ from typing import Any
 
 import orjson
 
-from sentinel.store.database import register_ddl
-
 DDL = """
 CREATE TABLE IF NOT EXISTS rule_state (
     rule TEXT NOT NULL,
@@ -35,7 +33,6 @@ CREATE TABLE IF NOT EXISTS rule_activity (
     PRIMARY KEY (rule, day)
 ) WITHOUT ROWID;
 """
-register_ddl(DDL)
 
 State = dict[str, Any]
 
@@ -77,7 +74,7 @@ class KeyStore:
     def get(self, key: str) -> State | None:
         if key.startswith("#"):
             return self.pinned.get(key)
-        state = self.hot.get(key)
+        state: State | None = self.hot.get(key)
         if state is not None:
             self.data.move_to_end(key)
             return state

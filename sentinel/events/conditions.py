@@ -147,7 +147,7 @@ def _eq_text(name: str, arg: str) -> Predicate:
     def predicate(ev: Mapping[str, Any]) -> bool:
         v = ev.get(name)
         if v.__class__ is str:
-            return v == arg  # type: ignore[no-any-return]
+            return v == arg
         return v is not None and general(ev)
 
     return predicate

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import apprise
 
-from sentinel.cli.logsetup import mask
+from sentinel.credentials import mask
 from sentinel.route.loader import Receiver
 
 # Channels with a native incident key: PagerDuty's dedup_key, Opsgenie's alias.

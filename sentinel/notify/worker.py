@@ -2,15 +2,13 @@
 thread (due notifications → apprise, retries, fallback). Each has its own SQLite connection; all state is in
 the database, so a killed worker resumes where it stopped.
 
-Run alone with ``python -m sentinel.notify.worker --config sentinel.yaml`` (the daemon runs it in-process).
+Built from a config by :mod:`sentinel.daemon.notify_service` (which also runs it alone).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
-import signal
 import sqlite3
 import threading
 import time
@@ -23,15 +21,13 @@ from typing import Any
 
 import orjson
 
-from sentinel.cli.logsetup import mask
-from sentinel.conf.models import LoadedConfig, NotifySettings
+from sentinel.conf.models import NotifySettings
+from sentinel.credentials import mask
 from sentinel.metrics.registry import Metrics
 from sentinel.notify.delivery import AppriseSender, Backoff, Sender
-from sentinel.notify.redact import Redactor, load_names
 from sentinel.notify.render import Renderer
-from sentinel.notify.templates import load_template_layers
 from sentinel.route.escalation import follow_up
-from sentinel.route.loader import Routing, load_config_routing
+from sentinel.route.loader import Routing
 from sentinel.route.router import Router
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import connect, immediate
@@ -271,52 +267,3 @@ class NotifyService:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-
-def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Clock = time.time,
-                  db_path: Path | None = None, sender: Sender | None = None) -> NotifyService:
-    """Load routes, receivers and templates for ``cfg`` and build the service (raises ConfigErrors)."""
-    from sentinel.daemon.build import database_path
-    from sentinel.errors import ConfigErrors
-
-    routing = load_config_routing(cfg)
-    for r in routing.receivers.values():
-        if r.problem:
-            log.warning("receiver %s cannot send until fixed (its messages fail over to %s): %s", r.name,
-                        r.fallback or "nobody: they wait", r.problem)
-    templates, errors = load_template_layers([d / "templates" for d in cfg.alert_dirs])
-    if errors:
-        raise ConfigErrors(errors)
-    s = cfg.config.notify
-    names = load_names(cfg.resolve(s.patient_names_file) if s.patient_names_file else None)
-    renderer = Renderer(templates, Redactor(names, s.redact_patterns), s.evidence_command)
-    return NotifyService(db_path or database_path(cfg), routing, renderer, s, metrics, clock, sender)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run routing and delivery alone until SIGTERM/SIGINT."""
-    from sentinel.cli.logsetup import setup_logging
-    from sentinel.conf.loader import load_config
-    from sentinel.daemon.build import database_path
-    from sentinel.store.database import Database
-
-    parser = argparse.ArgumentParser(prog="python -m sentinel.notify.worker")
-    parser.add_argument("--config", "-c", type=Path, required=True)
-    args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    setup_logging(cfg.config.logging.level, cfg.config.logging.format)
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    Database(database_path(cfg)).close()  # creates every table, including ours
-    service = build_service(cfg)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    service.start()
-    log.info("notification worker running")
-    stop.wait()
-    service.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

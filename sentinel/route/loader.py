@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,16 +175,16 @@ def _receiver_refs(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
     return out
 
 
-def validate(cfg: LoadedConfig) -> tuple[list[str], list[ConfigError]]:
-    """``sentinel check``: routes, receivers (secret references resolvable) and the templates they name."""
+def validate(cfg: LoadedConfig, load_templates: Callable[[], tuple[Collection[str], list[ConfigError]]],
+             ) -> tuple[list[str], list[ConfigError]]:
+    """``sentinel check``: routes, receivers (secret references resolvable) and the templates they name.
+
+    Templates belong to notify, which route may not use: ``load_templates`` (given by the daemon) loads them."""
     receivers_path = cfg.alerts_file(RECEIVERS_FILE)
     routing, errors = _load(cfg.alerts_file(ROUTES_FILE), receivers_path, cfg.config.timezone, resolve_secrets=True)
     if routing is None:
         return [f"alert routes: not loaded from {cfg.alerts_dir}"], errors
-    # Templates belong to notify; check reaches them lazily so route never imports notify at run time.
-    from sentinel.notify.templates import load_template_layers
-
-    templates, template_errors = load_template_layers([d / "templates" for d in cfg.alert_dirs])
+    templates, template_errors = load_templates()
     errors.extend(template_errors)
     for r in routing.receivers.values():
         if r.template not in templates:

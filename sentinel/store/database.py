@@ -8,19 +8,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sentinel.collect.records import Checkpoint
 from sentinel.errors import StoreError
 from sentinel.events.paths import path_from_db, path_to_db
+from sentinel.events.records import Checkpoint
 from sentinel.store.identity import FileIdentity
 from sentinel.store.schema import DDL, SCHEMA_VERSION, migrate
-
-_extra_ddl: list[str] = []
-
-
-def register_ddl(ddl: str) -> None:
-    """Let a part (detect, route, the Elasticsearch spool) add its tables to the one database."""
-    if ddl not in _extra_ddl:
-        _extra_ddl.append(ddl)
 
 
 def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sqlite3.Connection:
@@ -59,16 +51,20 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 class Database:
-    """Owns the writer connection; others open their own connections with :func:`connect`."""
+    """Owns the writer connection; others open their own connections with :func:`connect`.
 
-    def __init__(self, path: Path) -> None:
+    ``tables`` are the other parts' DDL (routing, the Elasticsearch spool), chosen by whoever wires the parts
+    together, so which tables a database holds never depends on which modules were imported first.
+    """
+
+    def __init__(self, path: Path, tables: Sequence[str] = ()) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = connect(path)
             migrate(self.conn)
             self.conn.executescript(DDL)
-            for ddl in _extra_ddl:
+            for ddl in tables:
                 self.conn.executescript(ddl)
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.DatabaseError as exc:

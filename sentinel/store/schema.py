@@ -9,6 +9,7 @@ from sentinel.store.alerts import DDL as ALERTS_DDL
 from sentinel.store.docs import DDL as DOCS_DDL
 from sentinel.store.docs import VIEW as DOCS_VIEW
 from sentinel.store.ledger import DDL as LEDGER_DDL
+from sentinel.store.route_tables import DDL as ROUTE_DDL
 
 SCHEMA_VERSION = 2  # 2: events.shape + doc_shapes (documents stored as value arrays)
 
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS source_stats (
 );
 """
 
-DDL += DOCS_DDL + ALERTS_DDL + LEDGER_DDL
+DDL += DOCS_DDL + ALERTS_DDL + LEDGER_DDL + ROUTE_DDL
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -27,7 +27,7 @@ from sentinel.events.ids import alert_id
 from sentinel.events.model import iso
 from sentinel.metrics.registry import Metrics
 from sentinel.store.alerts import write_alerts
-from sentinel.store.database import Database, register_ddl
+from sentinel.store.database import Database
 from sentinel.store.elasticsearch.client import build_client
 from sentinel.store.elasticsearch.mappings import events_pattern
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 USER_CHUNK = 1000
 RUNBOOK = "docs/runbooks/fleet.md"
-register_ddl("CREATE TABLE IF NOT EXISTS analyzer_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+ANALYZER_DDL = "CREATE TABLE IF NOT EXISTS analyzer_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 
 
 def _ms(ts: float) -> str:
@@ -301,7 +301,7 @@ class AnalyzerWorker:
         self.thread.start()
 
     def _loop(self) -> None:
-        db = Database(self.db_path)
+        db = Database(self.db_path, (ANALYZER_DDL,))
         try:
             while not self.stop_event.is_set():
                 try:

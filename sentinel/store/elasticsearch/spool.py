@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import orjson
 
 from sentinel.events.model import Event, nest
-from sentinel.store.database import register_ddl
 from sentinel.store.elasticsearch.mappings import events_alias
 
 SPOOL_DDL = """
@@ -52,7 +51,6 @@ BEGIN
     ON CONFLICT(alert_id) DO UPDATE SET version = version + 1;
 END;
 """
-register_ddl(SPOOL_DDL)
 
 
 class SpoolGauge:

@@ -1,4 +1,6 @@
-"""Load every collector definition in a folder and check each one, reporting all problems."""
+"""Load every collector definition in a folder and check each one, reporting all problems.
+
+Reading files is wiring work: decode itself stays pure functions of a record (DESIGN.md), so the loading lives here."""
 
 from __future__ import annotations
 
@@ -7,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sentinel.collect.records import RawRecord
 from sentinel.conf.yamlfile import LoadedYaml, load_each, load_yaml_file, parse_model
 from sentinel.decode.engine import Decoder, compile_pattern, compile_source
 from sentinel.decode.spec import CollectorSpec
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.events.conditions import ConditionError
+from sentinel.events.records import RawRecord
 
 EXAMPLE_TIME = 1_767_225_600.0  # 2026-01-01T00:00:00Z: examples decode against a fixed clock
 

@@ -1,18 +1,21 @@
-"""Everything ``sentinel check``, ``run`` and a reload validate, collected in one report."""
+"""Everything ``sentinel check``, ``run`` and a reload validate, collected in one report.
+
+It asks every part to check its own files, so it lives with the wiring: conf may not know the parts above it."""
 
 from __future__ import annotations
 
 import glob
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.credentials import SecretError, resolve_reference
+from sentinel.daemon.build import SourcePlan, plan_sources
+from sentinel.decode.vocabulary import vocabulary_of
+from sentinel.detect.loader import validate as validate_rules
 from sentinel.errors import ConfigError, Location
-
-if TYPE_CHECKING:
-    from sentinel.daemon.build import SourcePlan
+from sentinel.notify.templates import load_template_layers
+from sentinel.route.loader import validate as validate_routes
 
 
 @dataclass
@@ -24,12 +27,6 @@ class Report:
 
 def validate_all(cfg: LoadedConfig) -> Report:
     """Collectors and sources, then rules (fields checked against what the collectors emit), then routes."""
-    # The parts above conf are imported here, when asked, so loading a config never drags them in.
-    from sentinel.daemon.build import plan_sources
-    from sentinel.decode.vocabulary import vocabulary_of
-    from sentinel.detect.loader import validate as validate_rules
-    from sentinel.route.loader import validate as validate_routes
-
     report = Report()
     plans, collectors, errors = plan_sources(cfg)
     report.errors.extend(errors)
@@ -52,7 +49,7 @@ def validate_all(cfg: LoadedConfig) -> Report:
     report.errors.extend(errs)
     report.warnings.extend(warns)
     if cfg.config.notify.enabled:
-        lines, errs = validate_routes(cfg)
+        lines, errs = validate_routes(cfg, lambda: load_template_layers([d / "templates" for d in cfg.alert_dirs]))
         report.summary.extend(lines)
         report.errors.extend(errs)
     else:

@@ -1,8 +1,15 @@
-"""What collection hands on: framed records with their byte range, and file checkpoints."""
+"""What collection hands on and the store keeps: framed records with their byte range, and stream checkpoints.
+
+They live in events, beside the event model, because decode reads records and the store writes checkpoints,
+and neither may depend on collect."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# The journal source marks the record a lost stretch becomes with this field, and the decoder reads it back
+# (journal fields never start with "_S" + this name).
+GAP_FIELD = "_SENTINEL_GAP"
 
 
 @dataclass(slots=True)
