@@ -379,7 +379,8 @@ def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: 
     duplicates = {line: n - expected[line] for line, n in stored.items() if n > expected[line] > 0}
     daemon_log = log_path.read_text(errors="replace")
     duplicated = sum(duplicates.values())
-    print(f"\nseed {seed} ({time.monotonic() - began:.0f} s): written {sum(expected.values())} (+{len(doomed)} deleted by design), stored "
+    print(f"\nseed {seed} ({time.monotonic() - began:.0f} s): written {sum(expected.values())} "
+          f"(+{len(doomed)} deleted by design), stored "
           f"{sum(stored.values())}, lost {sum(missing.values())}, duplicated {duplicated}, "
           f"corrupted {sum(extra.values())}; SIGKILL {kills}, SIGTERM {terms}, worker kills {worker_kills}; "
           f"rotations {dict(writer.rotations)}; backfill replays {backfill.runs} (+{backfill.killed} killed): "
