@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from sentinel.notify.redact import Redactor, load_names
 from sentinel.notify.render import Renderer
 from sentinel.notify.templates import load_template_layers
 from sentinel.route.escalation import follow_up
+from sentinel.route.lifecycle import AUTO_RESOLVER, auto_resolve
 from sentinel.route.loader import Routing, load_config_routing
 from sentinel.route.router import Router
 from sentinel.route.state import ensure_schema
@@ -57,8 +58,12 @@ class NotifyService:
 
     def __init__(self, db_path: Path, routing: Routing, renderer: Renderer, settings: NotifySettings,
                  metrics: Metrics | None = None, clock: Clock = time.time, sender: Sender | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, resolve_after: Mapping[str, float] | None = None,
+                 audit: Callable[..., Any] | None = None) -> None:
         self.db_path = db_path
+        # Per rule id, the quiet period after which its alerts resolve by themselves (from the rule pack).
+        self.resolve_after = dict(resolve_after or {})
+        self.audit = audit or (lambda action, actor, **details: None)
         self.routing = routing
         self.renderer = renderer
         self.settings = settings
@@ -109,10 +114,24 @@ class NotifyService:
         made = self.router.flush(conn, now)
         if now - self._last_followup >= self.settings.followup_interval_seconds or now < self._last_followup:
             self._last_followup = now
+            made += self._auto_resolve(conn, now)
             made += follow_up(conn, self.routing, now, self.metrics)
         if made:
             self.wake.set()
         return moved + made
+
+    def _auto_resolve(self, conn: sqlite3.Connection, now: float) -> int:
+        """Resolve alerts whose rule's quiet period passed; their resolved messages commit with the status."""
+        if not self.resolve_after:
+            return 0
+        with immediate(conn):
+            views = auto_resolve(conn, self.resolve_after, now)
+        for v in views:
+            self.audit("resolve", actor=AUTO_RESOLVER, alert_id=v.alert.id, rule=v.alert.rule_id,
+                       severity=v.alert.severity, how="auto")
+        if views:
+            log.info("%d alert(s) resolved after their rule's quiet period", len(views))
+        return len(views)
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
@@ -174,7 +193,8 @@ class NotifyService:
                            "VALUES (?,?,?,?)", (n.id, n.receiver, attempt, now))
         attempt_id = cur.lastrowid
         result = self.sender.send(receiver, rendered.title, rendered.body, n.dedup_key, n.key,
-                                  str(n.payload.get("severity", "info")))
+                                  str(n.payload.get("severity", "info")),
+                                  resolve=n.kind == "resolved" and bool(n.payload.get("closes_incident")))
         done = self.clock()
         if result.ok:
             with immediate(conn):
@@ -274,8 +294,11 @@ class NotifyService:
 
 
 def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Clock = time.time,
-                  db_path: Path | None = None, sender: Sender | None = None) -> NotifyService:
-    """Load routes, receivers and templates for ``cfg`` and build the service (raises ConfigErrors)."""
+                  db_path: Path | None = None, sender: Sender | None = None,
+                  resolve_after: Mapping[str, float] | None = None,
+                  audit: Callable[..., Any] | None = None) -> NotifyService:
+    """Load routes, receivers and templates for ``cfg`` and build the service (raises ConfigErrors).
+    ``resolve_after`` (rule id → seconds) and ``audit`` come from the daemon, which knows the rule pack."""
     from sentinel.daemon.build import database_path
     from sentinel.errors import ConfigErrors
 
@@ -290,7 +313,8 @@ def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Cloc
     s = cfg.config.notify
     names = load_names(cfg.resolve(s.patient_names_file) if s.patient_names_file else None)
     renderer = Renderer(templates, Redactor(names, s.redact_patterns), s.evidence_command)
-    return NotifyService(db_path or database_path(cfg), routing, renderer, s, metrics, clock, sender)
+    return NotifyService(db_path or database_path(cfg), routing, renderer, s, metrics, clock, sender,
+                         resolve_after=resolve_after, audit=audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,7 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(cfg.config.logging.level, cfg.config.logging.format)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     Database(database_path(cfg)).close()  # creates every table, including ours
-    service = build_service(cfg)
+    from sentinel.audit.chain import AuditLog
+    from sentinel.daemon.assemble import resolve_after
+    from sentinel.daemon.lifecycle import audit_path
+
+    service = build_service(cfg, resolve_after=resolve_after(cfg), audit=AuditLog(audit_path(cfg)).append)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
