@@ -148,6 +148,7 @@ def resolve(tx: sqlite3.Connection, alert_id: str, by: str, now: float, disposit
                "acked_by = COALESCE(acked_by, ?), acked_at = COALESCE(acked_at, ?) WHERE id = ?",
                (by, now, by, now, view.alert.id))
     _closed(tx, view.alert, "manual", disposition, (note or "").strip() or None, by, now)
+    queue_resolved(tx, [view.alert], "manual", disposition, by, now)
     return get_alert(tx, view.alert.id)
 
 
@@ -157,7 +158,7 @@ AUTO_RESOLVER = "sentinel"
 def auto_resolve(tx: sqlite3.Connection, quiet: Mapping[str, float], now: float) -> list[AlertView]:
     """Resolve every open or acknowledged alert whose key (rule + group key) raised nothing for its rule's
     ``resolve_after``. Nobody acknowledged it, so the acknowledgement columns stay empty."""
-    done: list[AlertView] = []
+    closed: list[Alert] = []
     for rule_id, seconds in sorted(quiet.items()):
         rows = tx.execute(
             "SELECT a.id FROM alerts a WHERE a.rule_id = ? AND a.status != 'resolved' AND "
@@ -168,8 +169,10 @@ def auto_resolve(tx: sqlite3.Connection, quiet: Mapping[str, float], now: float)
             tx.execute("UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ? WHERE id = ?",
                        (AUTO_RESOLVER, now, alert_id))
             _closed(tx, view.alert, "auto", None, None, AUTO_RESOLVER, now)
-            done.append(get_alert(tx, alert_id))
-    return done
+            closed.append(view.alert)
+    # After every status change, so a group whose alerts all went quiet gets its incident closed.
+    queue_resolved(tx, closed, "auto", None, AUTO_RESOLVER, now)
+    return [get_alert(tx, a.id) for a in closed]
 
 
 def _closed(tx: sqlite3.Connection, alert: Alert, how: str, disposition: str | None, note: str | None, by: str,
@@ -178,5 +181,4 @@ def _closed(tx: sqlite3.Connection, alert: Alert, how: str, disposition: str | N
                "VALUES (?,?,?,?,?,?)", (alert.id, how, disposition, note, by, now))
     tx.execute("UPDATE silences SET expired_at = ? WHERE expired_at IS NULL AND ends_at > ? AND id IN "
                "(SELECT silence_id FROM silence_bindings WHERE alert_id = ?)", (now, now, alert.id))
-    queue_resolved(tx, alert, how, disposition, by, now)
 
