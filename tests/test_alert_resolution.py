@@ -280,3 +280,73 @@ def test_report_cli_shows_the_tuning_table(make_config: MakeConfig, capsys: pyte
     assert main(["report", "--config", str(cfg.path), "--from", "2d", "--format", "json"]) == 0
     doc: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert {t["rule"]: t["false_positive_rate"] for t in doc["tuning"]} == {"noisy-rule": 0.75, "quiet-rule": 0.0}
+
+
+def test_bound_silences_through_the_cli_and_the_api(make_config: MakeConfig,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from sentinel.cli.main import main
+    from sentinel.notify.api import load_token
+    from tests.fixtures.receiver import FakeClock
+
+    cfg = make_config()
+    db = Database(database_path(cfg))
+    now = time.time()
+    a, b = make_alert(0, at=now), make_alert(1, user="u2", at=now)
+    with db.transaction() as tx:
+        write_alerts(tx, [a, b])
+    c = str(cfg.path)
+    assert main(["silence", "add", "--config", c, "--alert", a.id, "--reason", "investigating", "--author", "ann"]) == 0
+    out = capsys.readouterr().out
+    assert f"or until alert {a.id} resolves" in out and "user.name=u1001" in out
+    assert main(["silence", "add", "--config", c, "--reason", "no matcher", "--author", "ann"]) != 0
+    assert "give at least one MATCHER, or --alert" in capsys.readouterr().err
+    token = load_token(cfg.state_dir / "api.token")
+    api = AlertApi(database_path(cfg), "127.0.0.1:0", token, FakeClock(now))
+    api.start()
+    try:
+        req = urllib.request.Request(f"http://127.0.0.1:{api.port}/api/silences", method="POST",
+                                     data=json.dumps({"alert_id": b.id, "author": "bob",
+                                                      "reason": "ticket 42"}).encode(),
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            doc = json.loads(resp.read())
+        assert doc["alert_id"] == b.id and "user.name=u2" in doc["matchers"]
+        assert len(active_silences(db.conn, time.time() + 1)) == 2
+        req = urllib.request.Request(f"http://127.0.0.1:{api.port}/api/alerts/{b.id}/resolve", method="POST",
+                                     data=json.dumps({"by": "bob", "disposition": "benign", "note": "ok"}).encode(),
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert json.loads(resp.read())["disposition"] == "benign"
+    finally:
+        api.stop()
+    left = active_silences(db.conn, time.time() + 1)
+    assert [s.alert_id for s in left] == [a.id], "b's silence ended with b; a's still runs"
+    assert main(["alerts", "resolve", "--config", c, a.id, "--disposition", "true_positive"]) == 0
+    assert active_silences(db.conn, time.time() + 1) == []
+    db.close()
+
+
+def test_everyone_who_was_paged_hears_it_resolved(tmp_path: Path, receiver: Receiver) -> None:
+    """The group's receivers (pager and chat) and the escalation step's receiver (lead), each once, each under the
+    key it was paged with."""
+    from tests.fixtures.receiver import FakeClock
+    from tests.test_route import ROUTES as TREE
+    from tests.test_route import at, receivers_yaml
+
+    rig = build_rig(tmp_path, TREE, receivers_yaml(receiver), FakeClock(at("2026-03-11T10:00:00")),
+                    followup_interval_seconds=1)
+    a = make_alert(0, severity="critical", user="u1", at=rig.clock.now)
+    rig.add([a])
+    rig.step(31)
+    rig.step(15 * 60)
+    raised = {q.path.lstrip("/"): q.json()["dedup_key"] for q in receiver.accepted}
+    assert sorted(raised) == ["chat", "lead", "pager"]
+    assert raised["lead"] == f"sentinel-alert-{a.id}"
+    with immediate(rig.db.conn):
+        resolve(rig.db.conn, a.id, "ann", rig.clock.now, "true_positive")
+    rig.step(1)
+    resolved = [q for q in receiver.accepted if q.json()["title"].startswith("[RESOLVED]")]
+    assert sorted((q.path.lstrip("/"), q.json()["dedup_key"]) for q in resolved) == sorted(raised.items())
+    assert all(q.json()["event"] == "resolve" for q in resolved)
+    rig.step(45 * 60)
+    assert not [q for q in receiver.accepted if q.path == "/officer"], "a resolved alert escalates no further"
