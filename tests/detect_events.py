@@ -59,7 +59,8 @@ def ev(action: str, at: float, user: str | None = None, outcome: str | None = No
     flat: dict[str, Any] = {
         "@timestamp": iso(ts), "event.id": f"{name}-{n:010d}", "event.kind": "event", "event.action": action,
         "event.module": module, "event.dataset": dataset, "sentinel.source": name,
-        "log.file.path": f"/var/log/{name}.log", "log.offset": n * 100, "event.original": f"<{action} line {n}>",
+        "log.file.path": f"/var/log/{name}.log", "sentinel.log.offset": n * 100,
+            "event.original": f"<{action} line {n}>",
     }
     if host:
         flat["host.name"] = host

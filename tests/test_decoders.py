@@ -86,15 +86,17 @@ def test_list_sources_pick_by_index_and_by_field() -> None:
 SSHD_CASES = [
     ("Jan  1 00:01:02 web1 sshd[1]: Failed password for root from 203.0.113.5 port 4242 ssh2",
      {"event.action": "ssh_login", "event.outcome": "failure", "user.name": "root", "source.ip": "203.0.113.5",
-      "source.port": 4242, "authentication.method": "password", "related.ip": ["203.0.113.5"]}),
+      "source.port": 4242, "sentinel.authentication.method": "password", "related.ip": ["203.0.113.5"]}),
     ("Jan  1 00:01:02 web1 sshd[1]: Failed publickey for invalid user graysky from 2001:db8::1:1 port 37955 ssh2: RSA SHA256:x",  # noqa: E501 (log line kept whole)
      {"event.action": "ssh_login", "event.outcome": "failure", "user.name": "graysky", "source.ip": "2001:db8::1:1"}),
     ("Jan  1 00:01:02 web1 sshd[1]: Failed keyboard-interactive/pam for invalid user jane doe from 198.51.100.2 port 1 ssh2",  # noqa: E501 (log line kept whole)
-     {"user.name": "jane doe", "authentication.method": "keyboard-interactive/pam", "source.ip": "198.51.100.2"}),
+     {"user.name": "jane doe", "sentinel.authentication.method": "keyboard-interactive/pam",
+      "source.ip": "198.51.100.2"}),
     ("Jan  1 00:01:02 web1 sshd[1]: Accepted password for müller from 198.51.100.3 port 50022 ssh2",
      {"event.action": "ssh_login", "event.outcome": "success", "user.name": "müller", "related.user": ["müller"]}),
     ("Jan  1 00:01:02 web1 sshd[1]: Accepted keyboard-interactive/pam for alice from ::ffff:10.0.0.8 port 2 ssh2",
-     {"event.outcome": "success", "source.ip": "10.0.0.8", "authentication.method": "keyboard-interactive/pam"}),
+     {"event.outcome": "success", "source.ip": "10.0.0.8",
+      "sentinel.authentication.method": "keyboard-interactive/pam"}),
     ("Jan  1 00:01:02 web1 sshd[1]: Invalid user oracle from 192.0.2.9 port 5555",
      {"event.action": "ssh_invalid_user", "event.outcome": "failure", "user.name": "oracle", "source.ip": "192.0.2.9"}),
     ("Jan  1 00:01:02 web1 sshd[1]: ROOT LOGIN REFUSED FROM 192.0.2.4",
@@ -362,14 +364,15 @@ OKTA_CASES = [
       "user.name": "jdoe@example.com", "source.ip": "2001:db8::44", "source.geo.country_name": "Canada",
       "@timestamp": "2025-12-31T12:00:00.123Z"}),
     (okta("user.authentication.auth_via_mfa", debugContext={"debugData": {"factor": "OKTA_VERIFY_PUSH"}}),
-     {"event.action": "mfa_verify", "authentication.factor": "push", "event.outcome": "success"}),
+     {"event.action": "mfa_verify", "sentinel.authentication.factor": "push", "event.outcome": "success"}),
     (okta("system.push.send_factor_verify_push", outcome={"result": "CHALLENGE"}),
-     {"event.action": "mfa_challenge", "authentication.factor": "push", "event.outcome": "unknown"}),
+     {"event.action": "mfa_challenge", "sentinel.authentication.factor": "push", "event.outcome": "unknown"}),
     (okta("user.mfa.okta_verify.deny_push", outcome={"result": "DENY"}),
      {"event.action": "mfa_push_denied", "event.outcome": "failure"}),
     (okta("user.mfa.factor.activate", target=[{"type": "User", "alternateId": "jdoe@example.com", "id": "00u1"}],
           debugContext={"debugData": {"factor": "token:software:totp"}}),
-     {"event.action": "mfa_factor_enrolled", "authentication.factor": "totp", "user.target.name": "jdoe@example.com"}),
+     {"event.action": "mfa_factor_enrolled", "sentinel.authentication.factor": "totp",
+      "user.target.name": "jdoe@example.com"}),
     (okta("user.mfa.factor.reset_all", actor={"type": "User", "alternateId": "admin@example.com"},
           target=[{"type": "AppInstance", "alternateId": "Okta Admin"}, {"type": "User", "alternateId": "jdoe@example.com"}]),  # noqa: E501 (log line kept whole)
      {"event.action": "mfa_factor_reset", "user.name": "admin@example.com", "user.target.name": "jdoe@example.com",
@@ -408,7 +411,8 @@ ENTRA_CASES = [
      '"location":{"countryOrRegion":"ES"},"status":{"errorCode":0},'
      '"authenticationDetails":[{"authenticationMethod":"Password"},{"authenticationMethod":"Mobile app notification"}]}}',  # noqa: E501 (log line kept whole)
      {"event.action": "user_login", "event.outcome": "success", "user.name": "ana.lópez@example.com",
-      "source.geo.country_iso_code": "ES", "authentication.factor": "push", "@timestamp": "2025-12-31T08:00:00.000Z"}),
+      "source.geo.country_iso_code": "ES", "sentinel.authentication.factor": "push",
+          "@timestamp": "2025-12-31T08:00:00.000Z"}),
     ('{"createdDateTime":"2025-12-31T08:01:00Z","userPrincipalName":"jdoe@example.com","ipAddress":"198.51.100.10",'
      '"status":{"errorCode":50126,"failureReason":"Invalid username or password."}}',
      {"event.action": "user_login", "event.outcome": "failure", "event.code": "50126",
@@ -416,11 +420,11 @@ ENTRA_CASES = [
     ('{"createdDateTime":"2025-12-31T08:02:00Z","userPrincipalName":"jdoe@example.com","ipAddress":"198.51.100.10",'
      '"status":{"errorCode":500121,"failureReason":"Authentication failed during strong authentication request."},'
      '"authenticationDetails":[{"authenticationMethod":"Mobile app notification","succeeded":false}]}',
-     {"event.action": "mfa_verify", "event.outcome": "failure", "authentication.factor": "push"}),
+     {"event.action": "mfa_verify", "event.outcome": "failure", "sentinel.authentication.factor": "push"}),
     ('{"time":"2025-12-31T08:03:00Z","category":"SignInLogs","properties":{"userPrincipalName":"jdoe@example.com",'
      '"ipAddress":"198.51.100.10","status":{"errorCode":50076},'
      '"authenticationDetails":[{"authenticationMethod":"Text message"}]}}',
-     {"event.action": "mfa_challenge", "authentication.factor": "sms"}),
+     {"event.action": "mfa_challenge", "sentinel.authentication.factor": "sms"}),
 ]
 
 

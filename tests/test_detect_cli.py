@@ -39,7 +39,7 @@ def test_test_rule_with_jsonl_events(tmp_path: Path, make_config: MakeConfig,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     # A failed Okta Verify push, as every Okta form logs it (user.authentication.auth_via_mfa).
     events = [ev("mfa_verify", i * 60, "alice@corp.example", "failure", source__ip="198.51.100.7",
-                 authentication__factor="push") for i in range(4)]
+                 sentinel__authentication__factor="push") for i in range(4)]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(e.fields) for e in events) + b"\n")
     cfg = make_config()

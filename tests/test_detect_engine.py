@@ -26,9 +26,10 @@ def _workload() -> list[Event]:
                              dest_type="sftp" if d < 8 else "removable_media"))
         for i in range(12):
             events.append(ev("ssh_login", d * DAY + 3 * HOUR + i * 20, f"svc{d % 3}", "failure", source__ip="10.0.0.9"))
-        events.append(ev("mfa_verify", d * DAY + 4 * HOUR, "carol", "failure", authentication__factor="push"))
+        events.append(ev("mfa_verify", d * DAY + 4 * HOUR, "carol", "failure", sentinel__authentication__factor="push"))
     for i in range(6):
-        events.append(ev("mfa_verify", 8 * DAY + 5 * HOUR + i * 30, "dave", "failure", authentication__factor="push"))
+        events.append(ev("mfa_verify", 8 * DAY + 5 * HOUR + i * 30, "dave", "failure",
+                         sentinel__authentication__factor="push"))
     events.append(ev("mfa_verify", 8 * DAY + 5 * HOUR + 400, "dave", "success"))
     events.append(ev("user_login", 120 * DAY, "alice", "success"))
     events.sort(key=lambda e: e.timestamp)
@@ -161,7 +162,7 @@ def test_late_events_within_the_allowance_count_older_ones_do_not(tmp_path: Path
 
 def test_out_of_order_events_inside_a_batch_are_windowed_on_event_time(tmp_path: Path) -> None:
     h = Harness(tmp_path, ["mfa-push-bombing"])
-    events = [ev("mfa_verify", t, "carol", "failure", authentication__factor="push") for t in (600, 0, 300)]
+    events = [ev("mfa_verify", t, "carol", "failure", sentinel__authentication__factor="push") for t in (600, 0, 300)]
     (alert,) = h.feed(events)
     assert alert.count == 3 and alert.last_seen - alert.first_seen == 600
 

@@ -38,6 +38,7 @@ def test_shipped_pack_loads_with_the_fixed_rule_ids() -> None:
     ("phi-in-summary", 6, "placeholder {phi.patient_ids} is not allowed"),
     ("missing-params", 1, "type threshold needs a 'threshold:' section"),
     ("bad-duration", 5, "threshold.window: Value error, expected a duration"),
+    ("bad-resolve-after", 6, "resolve_after: Value error, a duration must be positive"),
     ("unknown-list", 6, "unknown list 'contractors'"),
     ("broken-yaml", 3, "invalid YAML"),  # where the parser notices the unclosed list
 ])

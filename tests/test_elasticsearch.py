@@ -27,7 +27,7 @@ from sentinel.store.alerts import write_alerts
 from sentinel.store.elasticsearch.bulk import SpoolRow, classify, payload
 from sentinel.store.elasticsearch.client import build_client, resolve_secret
 from sentinel.store.elasticsearch.indices import IndexManager
-from sentinel.store.elasticsearch.mappings import event_mappings, events_alias
+from sentinel.store.elasticsearch.mappings import event_mappings, events_alias, field_mapping
 from sentinel.store.elasticsearch.spool import dead_letters
 from tests.fixtures.elasticsearch import NOW, db_rows, es_settings, flat_event, sample, ship_events, spool_depth
 
@@ -69,10 +69,16 @@ def test_mappings_follow_the_field_table() -> None:
     assert props["@timestamp"] == {"type": "date"}
     assert props["source"]["properties"]["ip"] == {"type": "ip"}
     assert props["phi"]["properties"]["record_count"] == {"type": "long"}
-    assert props["user"]["properties"]["name"]["type"] == "keyword"
-    assert props["message"]["type"] == "text"
-    assert props["labels"] == {"type": "flattened"}
+    assert props["user"]["properties"]["name"] == {"type": "keyword", "ignore_above": 1024,
+                                                   "fields": {"text": {"type": "match_only_text"}}}
+    assert props["message"]["type"] == "match_only_text"
+    assert props["process"]["properties"]["command_line"] == {"type": "wildcard",
+                                                              "fields": {"text": {"type": "match_only_text"}}}
+    assert props["labels"] == {"type": "object"}
     assert props["event"]["properties"]["original"]["index"] is False
+    # A node without ECS's newer types gets their fallbacks, field by field.
+    old = event_mappings(unsupported={"match_only_text", "wildcard"})["properties"]
+    assert old["message"]["type"] == "text" and old["process"]["properties"]["command_line"]["type"] == "keyword"
 
     def leaves(node: dict, prefix: str = "") -> dict[str, str]:
         out = {}
@@ -83,7 +89,7 @@ def test_mappings_follow_the_field_table() -> None:
                 out[f"{prefix}{key}"] = value["type"]
         return out
 
-    assert leaves(props) == FIELD_TYPES
+    assert leaves(props) == {name: field_mapping(name, kind)["type"] for name, kind in FIELD_TYPES.items()}
 
 
 def test_bulk_payload_and_item_classification() -> None:
@@ -140,6 +146,8 @@ def test_every_source_lands_with_ecs_mappings(make_config, es_node, es_prefix: s
     metrics = ship_events(cfg, events)
     es = es_node.client()
     es.indices.refresh(index=f"{es_prefix}-*")
+    # ECS types the node lacks (the test node has no mapper-extras/wildcard module) are mapped as fallbacks.
+    unsupported = IndexManager(es, cfg.config.storage.elasticsearch).detect_field_types()
     for source in sources:
         alias = events_alias(es_prefix, source)
         want = {e.id for e in events if e.source == source}
@@ -150,16 +158,23 @@ def test_every_source_lands_with_ecs_mappings(make_config, es_node, es_prefix: s
         assert mapping["source"]["properties"]["ip"]["type"] == "ip"
         assert mapping["phi"]["properties"]["record_count"]["type"] == "long"
         assert mapping["user"]["properties"]["name"]["type"] == "keyword"
-        assert mapping["message"]["type"] == "text"
+        assert mapping["message"]["type"] == field_mapping("message", "text", unsupported)["type"]
     # every field a decoder produced is mapped with the field table's type, whatever the source
     for ev in events:
         alias = events_alias(es_prefix, ev.source)
         for name, value in ev.fields.items():
             if name not in FIELD_TYPES or value is None:
                 continue
+            want = field_mapping(name, FIELD_TYPES[name], unsupported)["type"]
+            if want == "object":  # ECS's labels: an object whose keys are mapped as keywords
+                for key in value:
+                    got = es.indices.get_field_mapping(index=alias, fields=f"{name}.{key}").body
+                    leaf = next(iter(got.values()))["mappings"][f"{name}.{key}"]["mapping"]
+                    assert next(iter(leaf.values()))["type"] == "keyword", (ev.source, name, key)
+                continue
             got = es.indices.get_field_mapping(index=alias, fields=name).body
             leaf = next(iter(got.values()))["mappings"][name]["mapping"]
-            assert next(iter(leaf.values()))["type"] == FIELD_TYPES[name], (ev.source, name)
+            assert next(iter(leaf.values()))["type"] == want, (ev.source, name)
     # typed queries work: a CIDR on source.ip and a range on phi.record_count
     assert es.count(index=f"{es_prefix}-events-*", query={"range": {"phi.record_count": {"gte": 1000}}})["count"] == 1
     assert sample(metrics, "sentinel_elasticsearch_documents_total", {"result": "created"}) == len(events)

@@ -53,11 +53,11 @@ def _write(path: Path, start: int, stop: int) -> list[int]:
 
 
 def _es_offsets(es: Elasticsearch, index: str) -> list[int]:
-    """Every log.offset in the index, one entry per document (composite pages of 10,000)."""
+    """Every sentinel.log.offset in the index, one entry per document (composite pages of 10,000)."""
     out: list[int] = []
     after = None
     while True:
-        comp: dict = {"size": 10000, "sources": [{"o": {"terms": {"field": "log.offset"}}}]}
+        comp: dict = {"size": 10000, "sources": [{"o": {"terms": {"field": "sentinel.log.offset"}}}]}
         if after:
             comp["after"] = after
         resp = es.search(index=index, size=0, aggs={"c": {"composite": comp}})

@@ -55,7 +55,7 @@ def test_journal_fields_map_onto_ecs_and_message_meets_the_auth_patterns() -> No
     assert (f["event.action"], f["event.outcome"], f["user.name"], f["source.ip"]) == \
         ("ssh_login", "failure", "bob", "203.0.113.9")
     assert f["journald.cursor"] == "s=abc;i=7;b=b1;m=1;t=2;x=3"
-    assert "log.file.path" not in f and "log.offset" not in f
+    assert "log.file.path" not in f and "sentinel.log.offset" not in f
 
 
 def test_message_as_a_byte_array_is_decoded_and_invalid_utf8_flagged() -> None:

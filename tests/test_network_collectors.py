@@ -85,7 +85,7 @@ def test_asa_and_atna_over_the_network_with_logger(tmp_path: Path) -> None:
         atna.stop()
     assert (vpn["event.action"], vpn["event.outcome"], vpn["user.name"], vpn["source.ip"]) == \
         ("user_login", "failure", "bob", "198.51.100.9")
-    assert vpn["event.code"] == "113005" and vpn["log.source.address"].startswith("127.0.0.1:")
+    assert vpn["event.code"] == "113005" and vpn["sentinel.log.source.address"].startswith("127.0.0.1:")
     assert (audit["event.action"], audit["event.outcome"], audit["user.name"], audit["source.ip"]) == \
         ("user_login", "failure", "mallory", "203.0.113.50")
     assert audit["@timestamp"] == "2025-12-30T16:00:00.000Z"

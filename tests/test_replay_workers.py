@@ -63,7 +63,7 @@ def test_workers_store_the_same_events_in_the_same_order(tmp_path: Path, make_co
     assert inline.records == parallel.records == inline.new == parallel.new == 9000
     assert inline.outcomes == parallel.outcomes and inline.outcomes["unparsed"] >= 2
     assert docs[0] == docs[1]
-    by_offset = {d["log.offset"]: d for d in docs[1]}
+    by_offset = {d["sentinel.log.offset"]: d for d in docs[1]}
     tags = {tag for d in by_offset.values() for tag in d.get("tags", [])}
     assert {"invalid_utf8", "nul_bytes", "unparsed", "truncated"} <= tags
 

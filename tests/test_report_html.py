@@ -43,6 +43,11 @@ def expected_numbers(rep: dict[str, Any]) -> dict[str, str]:
     for r in rep["alerts"]["by_rule"]:
         for k in ("alerts", "events", "open", "acknowledged", "resolved"):
             want[f"alerts.by_rule.{r['rule']}/{r['severity']}.{k}"] = r[k]
+    for t in rep["tuning"]:
+        for k in ("alerts", "without_disposition", "auto_resolved"):
+            want[f"tuning.{t['rule']}.{k}"] = t[k]
+        for d, n in t["dispositions"].items():
+            want[f"tuning.{t['rule']}.{d}"] = n
     per_day = rep["alerts"]["per_day"]
     for sev, counts in per_day["by_severity"].items():
         for day, n in zip(per_day["days"], counts, strict=True):

@@ -83,7 +83,7 @@ def _team_days(days: int, users: int = 4) -> list[Event]:
 
 
 def _okta_logins(user: str, days: int, ip: str = US_IP) -> list[Event]:
-    return [ev("user_login", d * DAY, user, "success", source__ip=ip, authentication__factor="push")
+    return [ev("user_login", d * DAY, user, "success", source__ip=ip, sentinel__authentication__factor="push")
             for d in range(days)]
 
 
@@ -114,20 +114,21 @@ def _logins(user: str, days: int, country: str = "US", ip: str = US_IP) -> list[
 
 def _fails(user: str, n: int, every: float, ip: str = SCANNER, action: str = "ssh_login", at: float = 0) -> list[Event]:
     return [
-        ev(action, at + i * every, user, "failure", source__ip=ip, authentication__method="password") for i in range(n)
+        ev(action, at + i * every, user, "failure", source__ip=ip,
+           sentinel__authentication__method="password") for i in range(n)
     ]
 
 
 def _mfa_fail(user: str, at: float) -> list[Event]:
     """An Okta push denial: the denial plus the failed MFA verification Okta logs with it."""
     return [
-        ev("mfa_push_denied", at, user, "failure", authentication__factor="push", source__ip=US_IP),
-        ev("mfa_verify", at + 0.04, user, "failure", authentication__factor="push", source__ip=US_IP),
+        ev("mfa_push_denied", at, user, "failure", sentinel__authentication__factor="push", source__ip=US_IP),
+        ev("mfa_verify", at + 0.04, user, "failure", sentinel__authentication__factor="push", source__ip=US_IP),
     ]
 
 
 def _mfa_ok(user: str, at: float) -> Event:
-    return ev("mfa_verify", at, user, "success", authentication__factor="push", source__ip=US_IP)
+    return ev("mfa_verify", at, user, "success", sentinel__authentication__factor="push", source__ip=US_IP)
 
 
 ALICE = "alice@meridianbilling.example"
@@ -173,7 +174,7 @@ FIRES: dict[str, Case] = {
             0,
             "helpdesk@meridianbilling.example",
             user__target__name=ALICE,
-            authentication__factor="sms",
+            sentinel__authentication__factor="sms",
         )
     ],
     "mfa-disabled": lambda: [ev("mfa_disabled", 0, "it.admin@meridianbilling.example", user__target__name=ALICE)],
@@ -184,7 +185,7 @@ FIRES: dict[str, Case] = {
     "auth-brute-force-user": lambda: _fails("bob", 12, 25),
     "auth-success-after-failures": lambda: [
         *_fails("bob", 7, 20),
-        ev("ssh_login", 300, "bob", "success", source__ip=SCANNER, authentication__method="password"),
+        ev("ssh_login", 300, "bob", "success", source__ip=SCANNER, sentinel__authentication__method="password"),
     ],
     "auth-new-country": lambda: [
         *_logins(ALICE, 8),
@@ -192,7 +193,7 @@ FIRES: dict[str, Case] = {
     ],
     "sudo-failure": lambda: [ev("sudo_failure", 0, "carol", "failure", event__reason="user NOT in sudoers")],
     "auth-root-login": lambda: [
-        ev("ssh_login", 0, "root", "success", source__ip="10.1.9.9", authentication__method="password")
+        ev("ssh_login", 0, "root", "success", source__ip="10.1.9.9", sentinel__authentication__method="password")
     ],
     "account-dormant-activity": lambda: [
         ev("ssh_login", 0, "dave", "success", source__ip="10.1.2.5"),
@@ -289,7 +290,8 @@ QUIET: dict[str, Case] = {
     # Denials 40 minutes apart; four mistyped one-time codes within minutes.
     "mfa-push-bombing": lambda: (
         [e for i in range(4) for e in _mfa_fail(ALICE, i * 40 * MINUTE)]
-        + [ev("mfa_verify", 5 * HOUR + i * 30, "carol", "failure", authentication__factor="totp") for i in range(4)]
+        + [ev("mfa_verify", 5 * HOUR + i * 30, "carol", "failure",
+              sentinel__authentication__factor="totp") for i in range(4)]
     ),
     # Success too late; one denial then success; mistyped codes then a good one; an Entra push left unanswered
     # once, then a sign-in with MFA satisfied.
@@ -298,17 +300,20 @@ QUIET: dict[str, Case] = {
         + [_mfa_ok(ALICE, 3 * HOUR)]
         + [e for e in _mfa_fail("bob@meridianbilling.example", 0)]
         + [_mfa_ok("bob@meridianbilling.example", 60)]
-        + [ev("mfa_verify", 5 * HOUR + i * 30, "carol", "failure", authentication__factor="totp") for i in range(4)]
-        + [ev("mfa_verify", 5 * HOUR + 150, "carol", "success", authentication__factor="totp")]
+        + [ev("mfa_verify", 5 * HOUR + i * 30, "carol", "failure",
+              sentinel__authentication__factor="totp") for i in range(4)]
+        + [ev("mfa_verify", 5 * HOUR + 150, "carol", "success", sentinel__authentication__factor="totp")]
         + [ev("mfa_verify", 6 * HOUR, "dan@meridianbilling.example", "failure", source="okta",
-              authentication__factor="push", event__reason="MFA denied; user did not respond to mobile app "
+              sentinel__authentication__factor="push", event__reason="MFA denied; user did not respond to mobile app "
                                                           "notification"),
-           ev("user_login", 6 * HOUR + 60, "dan@meridianbilling.example", "success", authentication__factor="push")]
+           ev("user_login", 6 * HOUR + 60, "dan@meridianbilling.example", "success",
+              sentinel__authentication__factor="push")]
     ),
     # A challenge; what used to fire: a user enrolling their own new phone, and a help-desk factor reset.
     "mfa-factor-change": lambda: [
-        ev("mfa_challenge", 0, ALICE, authentication__factor="push"),
-        ev("mfa_factor_enrolled", HOUR, ALICE, "success", user__target__name=ALICE, authentication__factor="push"),
+        ev("mfa_challenge", 0, ALICE, sentinel__authentication__factor="push"),
+        ev("mfa_factor_enrolled", HOUR, ALICE, "success", user__target__name=ALICE,
+           sentinel__authentication__factor="push"),
         ev("mfa_factor_reset", 2 * HOUR, HELPDESK, "success", user__target__name="bob@meridianbilling.example"),
     ],
     "mfa-disabled": lambda: [_mfa_ok(ALICE, 0)],

@@ -47,8 +47,8 @@ def test_destination_types_fold_into_the_closed_vocabulary(raw: object, kind: st
 
 
 def _batch() -> list:
-    return [ev("ssh_login", 1, "alice", "failure", authentication__method="password"),
-            ev("ssh_login", 2, "alice", "success", authentication__method="publickey"),
+    return [ev("ssh_login", 1, "alice", "failure", sentinel__authentication__method="password"),
+            ev("ssh_login", 2, "alice", "success", sentinel__authentication__method="publickey"),
             ev("user_login", 3, "bob", "failure", source="okta"),
             ev("mfa_challenge", 4, "bob", "unknown"), ev("mfa_push_denied", 5, "bob", "failure"),
             ev("mfa_verify", 6, "bob", "failure"), ev("mfa_verify", 7, "bob", "success"),

@@ -134,7 +134,7 @@ def test_logger_over_udp_tcp_octet_counting_and_rfc5424_each_stored_once_with_it
         e = by_user[user]
         assert e["event.action"] == "ssh_login" and e["event.outcome"] == "failure"
         assert e["network.transport"] == transport
-        assert e["log.source.address"].startswith("127.0.0.1:")
+        assert e["sentinel.log.source.address"].startswith("127.0.0.1:")
     assert by_user["user3"]["log.syslog.structured_data"]["origin@32473"] == {"zone": "dmz"}
 
 

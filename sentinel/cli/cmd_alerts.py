@@ -19,6 +19,7 @@ from sentinel.errors import SentinelError
 from sentinel.metrics.registry import HIPAA_CONTROLS
 from sentinel.route.durations import format_duration, parse_duration
 from sentinel.route.lifecycle import (
+    DISPOSITIONS,
     STATUSES,
     LifecycleError,
     acknowledge,
@@ -28,7 +29,14 @@ from sentinel.route.lifecycle import (
     resolve,
 )
 from sentinel.route.report import AuditStatus, RuleControls, build_report, to_markdown
-from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher
+from sentinel.route.silences import (
+    BOUND_SILENCE_LIMIT,
+    add_silence,
+    expire_silence,
+    list_silences,
+    parse_matcher,
+    silence_alert,
+)
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import immediate
 from sentinel.store.query import parse_time
@@ -138,15 +146,20 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_transition(args: argparse.Namespace) -> int:
     conn = _conn(args, write=True)
+    why: dict[str, Any] = {}
     try:
         with immediate(conn):
-            fn = acknowledge if args.action == "ack" else resolve
-            view = fn(conn, args.id, _who(args), time.time())
+            if args.action == "ack":
+                view = acknowledge(conn, args.id, _who(args), time.time())
+            else:
+                view = resolve(conn, args.id, _who(args), time.time(), args.disposition, args.note)
+                why = {"how": "manual", "disposition": view.disposition, "note": view.note}
     except LifecycleError as exc:
         raise SentinelError(str(exc)) from None
     _audit(args, "ack" if args.action == "ack" else "resolve", _who(args), alert_id=view.alert.id,
-           rule=view.alert.rule_id, severity=view.alert.severity)
-    print(f"{view.alert.id} {view.status} by {_who(args)}")
+           rule=view.alert.rule_id, severity=view.alert.severity, **why)
+    shown = f" ({view.disposition})" if view.disposition else ""
+    print(f"{view.alert.id} {view.status} by {_who(args)}{shown}")
     return 0
 
 
@@ -154,20 +167,30 @@ def run_transition(args: argparse.Namespace) -> int:
 
 
 def run_silence_add(args: argparse.Namespace) -> int:
+    if not args.matchers and not args.alert:
+        raise SentinelError("give at least one MATCHER, or --alert ID to silence that alert's key until it resolves")
+    if args.duration is None and not args.alert:
+        raise SentinelError("give --duration (a silence bound with --alert may omit it: it ends with the alert)")
     try:
         matchers = [parse_matcher(m) for m in args.matchers]
-        duration = parse_duration(args.duration)
+        duration = parse_duration(args.duration or BOUND_SILENCE_LIMIT)
     except ValueError as exc:
         raise SentinelError(str(exc)) from None
     conn = _conn(args, write=True)
     try:
         with immediate(conn):
-            s = add_silence(conn, matchers, duration, args.author or getpass.getuser(), args.reason, time.time())
-    except ValueError as exc:
+            if args.alert:
+                s = silence_alert(conn, args.alert, matchers, duration, args.author or getpass.getuser(),
+                                  args.reason, time.time())
+            else:
+                s = add_silence(conn, matchers, duration, args.author or getpass.getuser(), args.reason,
+                                time.time())
+    except (ValueError, LifecycleError) as exc:
         raise SentinelError(str(exc)) from None
     _audit(args, "silence_add", s.author, silence_id=s.id, matchers=[str(m) for m in s.matchers],
-           ends_at=s.ends_at, reason=s.reason)
-    print(f"silence {s.id} until {_iso(s.ends_at)}: {' '.join(str(m) for m in s.matchers)}")
+           ends_at=s.ends_at, reason=s.reason, **({"alert_id": s.alert_id} if s.alert_id else {}))
+    bound = f" or until alert {s.alert_id} resolves" if s.alert_id else ""
+    print(f"silence {s.id} until {_iso(s.ends_at)}{bound}: {' '.join(str(m) for m in s.matchers)}")
     return 0
 
 
@@ -274,14 +297,21 @@ def register(sub: SubParsers) -> None:
         add_config_arg(q)
         q.add_argument("id", help="alert id or a unique prefix (6+ characters)")
         q.add_argument("--by", help="who (default: your login name)")
+        if action == "resolve":
+            q.add_argument("--disposition", choices=DISPOSITIONS,
+                           help="what the alert turned out to be (recorded in the audit trail and the report)")
+            q.add_argument("--note", help="why, in a sentence (kept in the audit trail; never sent unless a "
+                                          "template names {{ note }})")
         q.set_defaults(func=run_transition, action=action)
 
     p = sub.add_parser("silence", help="add, list and expire silences")
     ssub = p.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
     q = ssub.add_parser("add", help="silence alerts matching every MATCHER (label=value, label!=value, label=~re)")
     add_config_arg(q)
-    q.add_argument("matchers", nargs="+", metavar="MATCHER")
-    q.add_argument("--duration", type=duration_arg, required=True, help="e.g. 30m, 2h, 1d")
+    q.add_argument("matchers", nargs="*", metavar="MATCHER")
+    q.add_argument("--duration", type=duration_arg, help="e.g. 30m, 2h, 1d")
+    q.add_argument("--alert", metavar="ID", help="bind to this alert: silence its rule and key, and end when it "
+                                                 "resolves (default duration then 7d)")
     q.add_argument("--author", help="who (default: your login name)")
     q.add_argument("--reason", required=True, help="why; it goes into the evidence report")
     q.set_defaults(func=run_silence_add)

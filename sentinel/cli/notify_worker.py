@@ -9,8 +9,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from sentinel.audit.chain import AuditLog
 from sentinel.cli.logsetup import setup_logging
 from sentinel.conf.loader import load_config
+from sentinel.daemon.assemble import resolve_after
+from sentinel.daemon.lifecycle import audit_path
 from sentinel.daemon.notify_service import build_service
 from sentinel.daemon.tables import open_database
 
@@ -26,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(cfg.config.logging.level, cfg.config.logging.format)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     open_database(cfg).close()  # creates every table, including ours
-    service = build_service(cfg)
+    service = build_service(cfg, resolve_after=resolve_after(cfg), audit=AuditLog(audit_path(cfg)).append)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -95,20 +95,29 @@ def security_metrics(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
                                 engines)]
 
 
+def resolve_after(cfg: LoadedConfig) -> dict[str, float]:
+    """Rule id → its ``resolve_after`` quiet period, for every rule of the pack that has one (routing may not
+    read rules, so the daemon hands it this table)."""
+    from sentinel.detect.loader import rule_pack
+
+    return {r.id: r.spec.resolve_after for r in rule_pack(cfg)[0].rules if r.spec.resolve_after is not None}
+
+
 def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Routing and delivery of the outbox through apprise, plus the alert HTTP API."""
+    from sentinel.audit.chain import AuditLog
     from sentinel.daemon.build import database_path
+    from sentinel.daemon.lifecycle import audit_path
     from sentinel.daemon.notify_service import build_service
     from sentinel.notify.api import AlertApi, load_token
 
     workers: list[Any] = []
     if cfg.config.notify.enabled:
-        workers.append(build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg)))
+        workers.append(build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg),
+                                     resolve_after=resolve_after(cfg),
+                                     audit=AuditLog(audit_path(cfg), daemon.clock).append))
     if cfg.config.api.enabled:
         token = load_token(cfg.state_path(cfg.config.api.token_file))
-        from sentinel.audit.chain import AuditLog
-        from sentinel.daemon.lifecycle import audit_path
-
         workers.append(AlertApi(database_path(cfg), cfg.config.api.listen, token, daemon.clock,
                                 audit=AuditLog(audit_path(cfg)).append))
     return workers

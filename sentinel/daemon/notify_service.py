@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import database_path
@@ -22,8 +24,11 @@ log = logging.getLogger("sentinel.notify.worker")  # the name its log lines alwa
 
 
 def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Clock = time.time,
-                  db_path: Path | None = None, sender: Sender | None = None) -> NotifyService:
-    """Load routes, receivers and templates for ``cfg`` and build the service (raises ConfigErrors)."""
+                  db_path: Path | None = None, sender: Sender | None = None,
+                  resolve_after: Mapping[str, float] | None = None,
+                  audit: Callable[..., Any] | None = None) -> NotifyService:
+    """Load routes, receivers and templates for ``cfg`` and build the service (raises ConfigErrors).
+    ``resolve_after`` (rule id → seconds) and ``audit`` come from the daemon, which knows the rule pack."""
     routing = load_config_routing(cfg)
     for r in routing.receivers.values():
         if r.problem:
@@ -35,4 +40,5 @@ def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Cloc
     s = cfg.config.notify
     names = load_names(cfg.resolve(s.patient_names_file) if s.patient_names_file else None)
     renderer = Renderer(templates, Redactor(names, s.redact_patterns), s.evidence_command)
-    return NotifyService(db_path or database_path(cfg), routing, renderer, s, metrics, clock, sender)
+    return NotifyService(db_path or database_path(cfg), routing, renderer, s, metrics, clock, sender,
+                         resolve_after=resolve_after, audit=audit)

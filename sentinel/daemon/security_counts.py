@@ -45,7 +45,7 @@ Key = tuple[str, ...]
 
 
 def sign_in_method(value: Any) -> str:
-    """``authentication.method`` as one of the metric's methods (``unknown`` when the log does not say)."""
+    """``sentinel.authentication.method`` as one of the metric's methods (``unknown`` when the log does not say)."""
     if not isinstance(value, str) or not value or value.lower() == "none":
         return "unknown"
     low = value.lower()
@@ -93,7 +93,7 @@ class BatchCounts:
             return  # most events: one dict lookup and out
         outcome = f.get("event.outcome")
         if kind == "sign_in":
-            method = sign_in_method(f.get("authentication.method"))
+            method = sign_in_method(f.get("sentinel.authentication.method"))
             self.sign_ins[(ev.source, _outcome(outcome), method)] += 1
         elif kind == "mfa_verify":
             if outcome in ("success", "failure"):

@@ -18,6 +18,7 @@ from sentinel.decode.standard_tables import STANDARD_TABLES
 from sentinel.decode.syslog import HeaderError, parse_header
 from sentinel.events.conditions import Predicate, compile_condition
 from sentinel.events.ecs import FIELD_TYPES, LIST_FIELDS, coerce, normalise_ip
+from sentinel.events.ecs_reference import ECS_VERSION
 from sentinel.events.ids import stream_prefix
 from sentinel.events.model import Event, iso
 from sentinel.events.paths import display_path
@@ -395,7 +396,7 @@ def _sender(origin: str, fields: dict[str, Any]) -> None:
     """``tls://CN=x@10.0.0.5:514`` (the receiver's record path) into the sender's fields."""
     scheme, _, rest = origin.partition("://")
     identity, _, peer = rest.rpartition("@")
-    fields["log.source.address"] = peer
+    fields["sentinel.log.source.address"] = peer
     fields["network.transport"] = "udp" if scheme == "udp" else "tcp"
     if scheme == "tls":
         fields["network.protocol"] = "syslog-tls"
@@ -471,12 +472,13 @@ class Decoder:
         if now != self._now:
             self._now, self._now_iso = now, iso(now)
         fields: dict[str, Any] = {
+            "ecs.version": ECS_VERSION,
             "event.id": eid,
             "event.kind": "event",
             "event.original": text,
             "event.ingested": self._now_iso,
             "log.file.path": rec.path,
-            "log.offset": rec.offset,
+            "sentinel.log.offset": rec.offset,
             "sentinel.source": self.name,
         }
         if not rec.path.isascii():
@@ -487,7 +489,7 @@ class Decoder:
             fields["sentinel.original_length"] = rec.original_length
         if self.network:
             # Received over the network: where it came from instead of a file and byte offset.
-            del fields["log.file.path"], fields["log.offset"]
+            del fields["log.file.path"], fields["sentinel.log.offset"]
             _sender(rec.path, fields)
         ts: float | None = None
         outcome: Outcome = "unmatched"
@@ -509,7 +511,7 @@ class Decoder:
             elif fmt == "journal":
                 ts, prog, msg = parse_entry(text, fields, tags)
                 # Entries are addressed by cursor (kept in journald.cursor), not by a file and byte offset.
-                del fields["log.file.path"], fields["log.offset"]
+                del fields["log.file.path"], fields["sentinel.log.offset"]
                 fields["message"] = msg
                 ctx = {"message": msg, "program": prog}
                 index, fallback = self.indexed.get(prog, self.indexed_any)

@@ -259,6 +259,9 @@ class RuleSpec(Strict):
     terminated: TerminatedParams | None = None
     group_by: list[str] = []
     suppress: Suppress | None = None
+    resolve_after: Duration | None = Field(
+        default=None, description="resolve the rule's open alerts once their key raised nothing for this long "
+                                  "(null: only a person resolves them)")
     summary: str = Field(min_length=1)
     runbook: str = Field(min_length=1)
     labels: dict[str, str] = {}

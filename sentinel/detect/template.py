@@ -19,7 +19,7 @@ SAFE_FIELDS = frozenset({
     "user.name", "user.id", "user.target.name", "user.effective.name", "user.domain",
     "source.ip", "source.geo.country_iso_code", "source.geo.country_name", "host.name", "host.hostname",
     "event.action", "event.outcome", "event.reason", "event.dataset", "event.module", "sentinel.source",
-    "authentication.factor", "authentication.method", "group.name", "process.name",
+    "sentinel.authentication.factor", "sentinel.authentication.method", "group.name", "process.name",
     "phi.export.destination_type", "phi.export.destination_class",
     "phi.export.format", "phi.record_count", "phi.patient_count", "phi.application",
     "device.id", "device.model.name",

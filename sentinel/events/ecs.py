@@ -14,6 +14,7 @@ FieldType = Literal["keyword", "text", "ip", "long", "double", "date", "boolean"
 
 FIELD_TYPES: dict[str, FieldType] = {
     "@timestamp": "date",
+    "ecs.version": "keyword",
     "message": "text",
     "tags": "keyword",
     "labels": "flattened",
@@ -35,8 +36,8 @@ FIELD_TYPES: dict[str, FieldType] = {
     "event.original": "keyword",
     "event.timezone": "keyword",
     "log.file.path": "keyword",
-    "log.offset": "long",
-    "log.flags": "keyword",
+    "sentinel.log.offset": "long",
+    "sentinel.log.flags": "keyword",
     "log.syslog.priority": "long",
     "log.syslog.facility.code": "long",
     "log.syslog.severity.code": "long",
@@ -51,7 +52,7 @@ FIELD_TYPES: dict[str, FieldType] = {
     "systemd.unit": "keyword",
     "systemd.transport": "keyword",
     "journald.cursor": "keyword",
-    "log.source.address": "keyword",
+    "sentinel.log.source.address": "keyword",
     "tls.client.subject": "keyword",
     "network.transport": "keyword",
     "network.protocol": "keyword",
@@ -105,8 +106,8 @@ FIELD_TYPES: dict[str, FieldType] = {
     "user_agent.original": "keyword",
     "user_agent.os.name": "keyword",
     "user_agent.name": "keyword",
-    "authentication.factor": "keyword",
-    "authentication.method": "keyword",
+    "sentinel.authentication.factor": "keyword",
+    "sentinel.authentication.method": "keyword",
     "device.id": "keyword",
     "device.model.name": "keyword",
     "device.manufacturer": "keyword",
@@ -116,7 +117,7 @@ FIELD_TYPES: dict[str, FieldType] = {
     "file.device": "keyword",
     "file.type": "keyword",
     "rule.name": "keyword",
-    "session.id": "keyword",
+    "sentinel.session.id": "keyword",
     "auditd.log.record_type": "keyword",
     "auditd.log.sequence": "long",
     "auditd.log.key": "keyword",
@@ -146,7 +147,7 @@ FIELD_TYPES: dict[str, FieldType] = {
 # Fields that hold a list in ECS even when one value is present.
 LIST_FIELDS = frozenset(
     {"event.category", "event.type", "related.user", "related.ip", "related.hosts", "tags",
-     "user.roles", "log.flags", "phi.patient_ids", "host.ip"}
+     "user.roles", "sentinel.log.flags", "phi.patient_ids", "host.ip"}
 )
 
 

@@ -23,7 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 from sentinel.credentials import remember as register_secret
 from sentinel.route.durations import parse_duration
 from sentinel.route.lifecycle import LifecycleError, acknowledge, get_alert, list_alerts, resolve
-from sentinel.route.silences import add_silence, expire_silence, list_silences, parse_matcher
+from sentinel.route.silences import (
+    BOUND_SILENCE_LIMIT,
+    add_silence,
+    expire_silence,
+    list_silences,
+    parse_matcher,
+    silence_alert,
+)
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import connect, immediate
 
@@ -43,6 +50,15 @@ def load_token(path: Path) -> str:
         raise ValueError(f"{path}: the API token must be at least 16 characters")
     register_secret(token)
     return token
+
+
+def _optional_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _ApiError(400, f"'{key}' must be a string")
+    return value.strip() or None
 
 
 class _ApiError(Exception):
@@ -157,23 +173,35 @@ class AlertApi:
                 by = str(body.get("by") or "").strip()
                 if not by:
                     raise _ApiError(400, "give 'by': who acknowledges or resolves")
+                why: dict[str, Any] = {}
                 with immediate(conn):
-                    view = (acknowledge if rest[2] == "ack" else resolve)(conn, rest[1], by, now)
-                self.audit(rest[2], actor=by, alert_id=view.alert.id, rule=view.alert.rule_id, via="api")
+                    if rest[2] == "ack":
+                        view = acknowledge(conn, rest[1], by, now)
+                    else:
+                        view = resolve(conn, rest[1], by, now, _optional_str(body, "disposition"),
+                                       _optional_str(body, "note"))
+                        why = {"how": "manual", "disposition": view.disposition, "note": view.note}
+                self.audit(rest[2], actor=by, alert_id=view.alert.id, rule=view.alert.rule_id, via="api", **why)
                 return 200, view.as_dict()
             if rest == ["silences"] and method == "GET":
                 expired = query.get("all", ["0"])[-1] in ("1", "true")
                 return 200, {"silences": [s.as_dict() for s in list_silences(conn, now, include_expired=expired)]}
             if rest == ["silences"] and method == "POST":
-                matchers = body.get("matchers")
+                bound = _optional_str(body, "alert_id")
+                matchers = body.get("matchers", [] if bound else None)
                 if not isinstance(matchers, list) or not all(isinstance(m, str) for m in matchers):
                     raise _ApiError(400, "matchers must be a list like [\"rule=phi-bulk-export\", \"user.name=u1\"]")
+                duration = parse_duration(body.get("duration") or (BOUND_SILENCE_LIMIT if bound else ""))
                 with immediate(conn):
-                    s = add_silence(conn, [parse_matcher(m) for m in matchers],
-                                    parse_duration(body.get("duration", "")), str(body.get("author", "")),
-                                    str(body.get("reason", "")), now)
+                    if bound:
+                        s = silence_alert(conn, bound, [parse_matcher(m) for m in matchers], duration,
+                                          str(body.get("author", "")), str(body.get("reason", "")), now)
+                    else:
+                        s = add_silence(conn, [parse_matcher(m) for m in matchers], duration,
+                                        str(body.get("author", "")), str(body.get("reason", "")), now)
                 self.audit("silence_add", actor=s.author, silence_id=s.id, matchers=[str(m) for m in s.matchers],
-                           ends_at=s.ends_at, reason=s.reason, via="api")
+                           ends_at=s.ends_at, reason=s.reason, via="api",
+                           **({"alert_id": s.alert_id} if s.alert_id else {}))
                 return 201, s.as_dict()
             if len(rest) == 2 and rest[0] == "silences" and method == "DELETE":
                 with immediate(conn):

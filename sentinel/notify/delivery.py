@@ -17,6 +17,8 @@ from sentinel.route.loader import Receiver
 
 # Channels with a native incident key: PagerDuty's dedup_key, Opsgenie's alias.
 _NATIVE_KEY = {"pagerduty": "dedup", "opsgenie": "alias"}
+# How those channels close the incident that key names (apprise's own action names).
+_NATIVE_RESOLVE = {"pagerduty": "resolve", "opsgenie": "close"}
 # Generic HTTP channels: the keys travel in the JSON/form body and in a header.
 _HTTP_BODY = {"json", "jsons", "form", "forms"}
 _HTTP = _HTTP_BODY | {"xml", "xmls"}
@@ -33,7 +35,7 @@ class Sender(Protocol):
     """Delivers one message; must not raise for delivery failures (returns ok=False with a masked error)."""
 
     def send(self, receiver: Receiver, title: str, body: str, dedup_key: str, notification_key: str,
-             severity: str) -> SendResult: ...
+             severity: str, resolve: bool = False) -> SendResult: ...
 
 
 class _ThreadCapture(logging.Handler):
@@ -61,16 +63,23 @@ _capture = _ThreadCapture()
 logging.getLogger("apprise").addHandler(_capture)
 
 
-def with_keys(url: str, dedup_key: str, notification_key: str, timeout: float) -> str:
-    """The receiver URL plus the stable dedup key where the channel has a place for it, and our timeouts."""
+def with_keys(url: str, dedup_key: str, notification_key: str, timeout: float, resolve: bool = False) -> str:
+    """The receiver URL plus the stable dedup key where the channel has a place for it, and our timeouts.
+    ``resolve``: this message ends the incident, so channels with incidents get their resolve/close action
+    (and generic JSON/form bodies an ``event: resolve`` field) for the same key."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     query = parse_qsl(parts.query, keep_blank_values=True)
     names = {k for k, _ in query}
     if scheme in _NATIVE_KEY and _NATIVE_KEY[scheme] not in names:
         query.append((_NATIVE_KEY[scheme], dedup_key))
+    if resolve and scheme in _NATIVE_RESOLVE:
+        # The operator's action (say action=map) raises incidents; ending one is always the channel's resolve.
+        query = [(k, v) for k, v in query if k != "action"] + [("action", _NATIVE_RESOLVE[scheme])]
     if scheme in _HTTP_BODY:
         query += [(":dedup_key", dedup_key), (":notification_key", notification_key)]
+        if resolve:
+            query.append((":event", "resolve"))
     if scheme in _HTTP:
         query += [("+X-Sentinel-Dedup-Key", dedup_key), ("+X-Sentinel-Notification-Key", notification_key)]
     if "cto" not in names:
@@ -92,18 +101,18 @@ class AppriseSender:
         self.timeout = timeout
 
     def send(self, receiver: Receiver, title: str, body: str, dedup_key: str, notification_key: str,
-             severity: str) -> SendResult:
+             severity: str, resolve: bool = False) -> SendResult:
         start = time.monotonic()
         if receiver.problem:
             return SendResult(False, mask(receiver.problem), 0.0)
         ap = apprise.Apprise()
         for url in receiver.urls:
-            if not ap.add(with_keys(url, dedup_key, notification_key, self.timeout)):
+            if not ap.add(with_keys(url, dedup_key, notification_key, self.timeout, resolve)):
                 return SendResult(False, f"receiver {receiver.name}: apprise does not accept one of its URLs",
                                   time.monotonic() - start)
         if len(ap) == 0:
             return SendResult(False, f"receiver {receiver.name} has no URLs", time.monotonic() - start)
-        notify_type = _NOTIFY_TYPE.get(severity, apprise.NotifyType.INFO)
+        notify_type = apprise.NotifyType.SUCCESS if resolve else _NOTIFY_TYPE.get(severity, apprise.NotifyType.INFO)
         messages: list[str] = []
         _capture.begin()
         try:

@@ -105,8 +105,23 @@ def build_context(kind: str, payload: Mapping[str, Any], alerts: list[Alert], ke
         "time_left": _minutes_left(payload.get("deadline"), now),
         "detected_at": iso(payload.get("detected_at") or (first.created if first else None)),
         "status": "-",
+        "resolved_at": iso(payload.get("resolved_at")),
+        "resolved_by": str(payload.get("resolved_by") or "-"),
+        "resolution": str(payload.get("how") or "-"),
+        "disposition": str(payload.get("disposition") or "-"),
+        "still_firing": str(payload.get("still_firing", "-")),
+        "note": "-",
     }
     return ctx
+
+
+def _note(conn: sqlite3.Connection, alert_id: str) -> str:
+    """The resolution note (free text a person typed: it shows only where a template names it)."""
+    try:
+        row = conn.execute("SELECT note FROM alert_resolutions WHERE alert_id = ?", (alert_id,)).fetchone()
+    except sqlite3.OperationalError:
+        return "-"
+    return str(row[0]) if row and row[0] else "-"
 
 
 class Renderer:
@@ -125,8 +140,10 @@ class Renderer:
         tset = self.templates.get(template) or self.templates["default"]
         tmpl = tset["alert"] if kind in ("alert", "repeat") else tset[kind]
         ctx = build_context(kind, payload, alerts, key, dedup_key, self.evidence_command, now)
-        if alerts and kind in ("escalation", "reminder"):
+        if alerts and kind in ("escalation", "reminder", "resolved"):
             ctx["status"] = found[alerts[0].id][1]
+        if alerts and kind == "resolved":
+            ctx["note"] = _note(conn, alerts[0].id)
         title, body = tmpl.render(ctx)
         keep = {key, dedup_key, *(a.id for a in alerts)}
         for a in alerts:

@@ -14,9 +14,9 @@ from pathlib import Path
 from sentinel.conf.yamlfile import load_yaml_file
 from sentinel.errors import ConfigError, Location
 
-KINDS = ("alert", "digest", "escalation", "reminder")
+KINDS = ("alert", "digest", "escalation", "reminder", "resolved")
 FIELDS = {
-    "kind": "alert, repeat, digest, escalation or reminder",
+    "kind": "alert, repeat, digest, escalation, reminder or resolved",
     "rule": "rule id(s) in the message",
     "title": "rule title",
     "severity": "highest severity in the message",
@@ -42,6 +42,12 @@ FIELDS = {
     "time_left": "time left before the deadline",
     "detected_at": "detection time (UTC, ISO 8601)",
     "status": "alert status (open, acknowledged, resolved)",
+    "resolved_at": "when the alert was resolved (UTC, ISO 8601)",
+    "resolved_by": "who resolved it (sentinel when its rule's quiet period passed)",
+    "resolution": "manual or auto (the rule's resolve_after quiet period passed)",
+    "disposition": "true_positive, false_positive, benign or duplicate (- when none was given)",
+    "still_firing": "alerts of the same group still firing after this one resolved",
+    "note": "the responder's resolution note (free text: only a template that names it shows it)",
 }
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.@-]*)\s*\}\}")
 
@@ -87,6 +93,14 @@ BUILTIN: TemplateSet = {
         "[DEADLINE] {{ deadline_name }} in {{ time_left }}: {{ title }} ({{ user }})",
         "Unacknowledged {{ severity }} alert detected {{ detected_at }}; {{ deadline_name }} at {{ deadline }}.\n"
         "rule {{ rule }} | user {{ user }} | host {{ host }}\nacknowledge: sentinel alerts ack {{ alert_id }}\n"
+        "dedup-key: {{ dedup_key }}\nnotification: {{ notification_key }}",
+    ),
+    # Ids, labels and times only: the summary and the responder's note appear only if a template names them.
+    "resolved": Template(
+        "[RESOLVED] {{ title }} ({{ user }} on {{ host }})",
+        "resolved | rule {{ rule }} | severity {{ severity }} | alert {{ alert_id }}\n"
+        "resolved {{ resolved_at }} by {{ resolved_by }} ({{ resolution }}), disposition {{ disposition }}\n"
+        "detected {{ detected_at }}; still firing in this group: {{ still_firing }}\n"
         "dedup-key: {{ dedup_key }}\nnotification: {{ notification_key }}",
     ),
 }

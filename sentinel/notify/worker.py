@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ from sentinel.metrics.registry import Metrics
 from sentinel.notify.delivery import AppriseSender, Backoff, Sender
 from sentinel.notify.render import Renderer
 from sentinel.route.escalation import follow_up
+from sentinel.route.lifecycle import AUTO_RESOLVER, auto_resolve
 from sentinel.route.loader import Routing
 from sentinel.route.router import Router
 from sentinel.route.state import ensure_schema
@@ -53,8 +54,12 @@ class NotifyService:
 
     def __init__(self, db_path: Path, routing: Routing, renderer: Renderer, settings: NotifySettings,
                  metrics: Metrics | None = None, clock: Clock = time.time, sender: Sender | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, resolve_after: Mapping[str, float] | None = None,
+                 audit: Callable[..., Any] | None = None) -> None:
         self.db_path = db_path
+        # Per rule id, the quiet period after which its alerts resolve by themselves (from the rule pack).
+        self.resolve_after = dict(resolve_after or {})
+        self.audit = audit or (lambda action, actor, **details: None)
         self.routing = routing
         self.renderer = renderer
         self.settings = settings
@@ -105,10 +110,24 @@ class NotifyService:
         made = self.router.flush(conn, now)
         if now - self._last_followup >= self.settings.followup_interval_seconds or now < self._last_followup:
             self._last_followup = now
+            made += self._auto_resolve(conn, now)
             made += follow_up(conn, self.routing, now, self.metrics)
         if made:
             self.wake.set()
         return moved + made
+
+    def _auto_resolve(self, conn: sqlite3.Connection, now: float) -> int:
+        """Resolve alerts whose rule's quiet period passed; their resolved messages commit with the status."""
+        if not self.resolve_after:
+            return 0
+        with immediate(conn):
+            views = auto_resolve(conn, self.resolve_after, now)
+        for v in views:
+            self.audit("resolve", actor=AUTO_RESOLVER, alert_id=v.alert.id, rule=v.alert.rule_id,
+                       severity=v.alert.severity, how="auto")
+        if views:
+            log.info("%d alert(s) resolved after their rule's quiet period", len(views))
+        return len(views)
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
@@ -170,7 +189,8 @@ class NotifyService:
                            "VALUES (?,?,?,?)", (n.id, n.receiver, attempt, now))
         attempt_id = cur.lastrowid
         result = self.sender.send(receiver, rendered.title, rendered.body, n.dedup_key, n.key,
-                                  str(n.payload.get("severity", "info")))
+                                  str(n.payload.get("severity", "info")),
+                                  resolve=n.kind == "resolved" and bool(n.payload.get("closes_incident")))
         done = self.clock()
         if result.ok:
             with immediate(conn):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sentinel.errors import SentinelError
 from sentinel.events.alerts import SEVERITY_RANK, Alert
 from sentinel.route import state as _state  # noqa: F401 - registers the incidents table read here
+from sentinel.route.resolved import queue_resolved
 from sentinel.store.alerts import ALERT_COLUMNS, row_to_alert
 
 STATUSES = ("open", "acknowledged", "resolved")
@@ -31,6 +33,9 @@ class AlertView:
     detected_at: float | None = None
     ba_deadline: float | None = None
     breach_deadline: float | None = None
+    resolution: str | None = None  # manual or auto
+    disposition: str | None = None
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         a = self.alert
@@ -40,12 +45,13 @@ class AlertView:
                 "entity": a.details.get("entity", {}), "details": a.details, "event_ids": a.event_ids,
                 "acked_by": self.acked_by, "acked_at": self.acked_at,
                 "resolved_by": self.resolved_by, "resolved_at": self.resolved_at, "detected_at": self.detected_at,
-                "ba_deadline": self.ba_deadline, "breach_deadline": self.breach_deadline}
+                "ba_deadline": self.ba_deadline, "breach_deadline": self.breach_deadline,
+                "resolution": self.resolution, "disposition": self.disposition, "note": self.note}
 
 
 _VIEW = (f"SELECT {', '.join('a.' + c.strip() for c in ALERT_COLUMNS.split(','))}, a.status, a.acked_by, a.acked_at, "
-         "a.resolved_by, a.resolved_at, i.detected_at, i.ba_deadline, i.breach_deadline "
-         "FROM alerts a LEFT JOIN incidents i ON i.alert_id = a.id")
+         "a.resolved_by, a.resolved_at, i.detected_at, i.ba_deadline, i.breach_deadline, r.how, r.disposition, r.note "
+         "FROM alerts a LEFT JOIN incidents i ON i.alert_id = a.id LEFT JOIN alert_resolutions r ON r.alert_id = a.id")
 
 
 def _view(row: tuple[Any, ...]) -> AlertView:
@@ -125,12 +131,54 @@ def acknowledge(tx: sqlite3.Connection, alert_id: str, by: str, now: float) -> A
     return get_alert(tx, view.alert.id)
 
 
-def resolve(tx: sqlite3.Connection, alert_id: str, by: str, now: float) -> AlertView:
-    """open/acknowledged → resolved (an unacknowledged alert counts as acknowledged at the same moment)."""
+DISPOSITIONS = ("true_positive", "false_positive", "benign", "duplicate")
+
+
+def resolve(tx: sqlite3.Connection, alert_id: str, by: str, now: float, disposition: str | None = None,
+            note: str | None = None) -> AlertView:
+    """open/acknowledged → resolved by a person (an unacknowledged alert counts as acknowledged at the same
+    moment); records the disposition, ends silences bound to the alert and queues the resolved messages, all in
+    the caller's transaction."""
+    if disposition is not None and disposition not in DISPOSITIONS:
+        raise LifecycleError(f"unknown disposition {disposition!r}; expected one of {', '.join(DISPOSITIONS)}")
     view = get_alert(tx, alert_id)
     if view.status == "resolved":
         raise LifecycleError(f"alert {view.alert.id} is already resolved")
     tx.execute("UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ?, "
                "acked_by = COALESCE(acked_by, ?), acked_at = COALESCE(acked_at, ?) WHERE id = ?",
                (by, now, by, now, view.alert.id))
+    _closed(tx, view.alert, "manual", disposition, (note or "").strip() or None, by, now)
+    queue_resolved(tx, [view.alert], "manual", disposition, by, now)
     return get_alert(tx, view.alert.id)
+
+
+AUTO_RESOLVER = "sentinel"
+
+
+def auto_resolve(tx: sqlite3.Connection, quiet: Mapping[str, float], now: float) -> list[AlertView]:
+    """Resolve every open or acknowledged alert whose key (rule + group key) raised nothing for its rule's
+    ``resolve_after``. Nobody acknowledged it, so the acknowledgement columns stay empty."""
+    closed: list[Alert] = []
+    for rule_id, seconds in sorted(quiet.items()):
+        rows = tx.execute(
+            "SELECT a.id FROM alerts a WHERE a.rule_id = ? AND a.status != 'resolved' AND "
+            "(SELECT MAX(b.created) FROM alerts b WHERE b.rule_id = a.rule_id AND b.group_key = a.group_key) <= ? "
+            "ORDER BY a.created, a.id", (rule_id, now - seconds)).fetchall()
+        for (alert_id,) in rows:
+            view = get_alert(tx, alert_id)
+            tx.execute("UPDATE alerts SET status = 'resolved', resolved_by = ?, resolved_at = ? WHERE id = ?",
+                       (AUTO_RESOLVER, now, alert_id))
+            _closed(tx, view.alert, "auto", None, None, AUTO_RESOLVER, now)
+            closed.append(view.alert)
+    # After every status change, so a group whose alerts all went quiet gets its incident closed.
+    queue_resolved(tx, closed, "auto", None, AUTO_RESOLVER, now)
+    return [get_alert(tx, a.id) for a in closed]
+
+
+def _closed(tx: sqlite3.Connection, alert: Alert, how: str, disposition: str | None, note: str | None, by: str,
+            now: float) -> None:
+    tx.execute("INSERT OR REPLACE INTO alert_resolutions (alert_id, how, disposition, note, resolved_by, resolved_at) "
+               "VALUES (?,?,?,?,?,?)", (alert.id, how, disposition, note, by, now))
+    tx.execute("UPDATE silences SET expired_at = ? WHERE expired_at IS NULL AND ends_at > ? AND id IN "
+               "(SELECT silence_id FROM silence_bindings WHERE alert_id = ?)", (now, now, alert.id))
+

@@ -113,6 +113,7 @@ def build_report(conn: sqlite3.Connection, since: float, until: float, now: floa
                                for k, v in sorted(by_rule.items(), key=lambda kv: (-kv[1][0], kv[0]))],
                    "per_day": {"days": days, "by_severity": {s: per_day[s] for s in SEVERITY_ORDER if s in per_day}}},
         "time_to_acknowledge": tta,
+        "tuning": rule_tuning(conn, since, until),
         "incidents": incidents,
         "silences": silences,
         "delivery": delivery,
@@ -122,6 +123,44 @@ def build_report(conn: sqlite3.Connection, since: float, until: float, now: floa
         "coverage": coverage(conn, since, until, rules, known_controls),
         "audit": audit.as_dict() if audit is not None else None,
     }
+
+
+DISPOSITIONS = ("true_positive", "false_positive", "benign", "duplicate")
+
+
+def rule_tuning(conn: sqlite3.Connection, since: float, until: float) -> list[dict[str, Any]]:
+    """Per rule, what a team tunes it by: alerts raised in the period, how they ended (disposition, resolved by
+    hand or by the rule's quiet period), the false-positive rate among the alerts given a disposition, and the
+    median time to acknowledge (alerts nobody acknowledged, such as auto-resolved ones, are not in it)."""
+    resolutions = _has_table(conn, "alert_resolutions")
+    sql = ("SELECT a.rule_id, a.created, a.acked_at, a.status, " +
+           ("r.how, r.disposition FROM alerts a LEFT JOIN alert_resolutions r ON r.alert_id = a.id "
+            if resolutions else "NULL, NULL FROM alerts a ") +
+           "WHERE a.created >= ? AND a.created < ? AND json_extract(a.labels, '$.digest') IS NOT 'true'")
+    rules: dict[str, dict[str, Any]] = {}
+    acks: dict[str, list[float]] = {}
+    for rule, created, acked_at, status, how, disposition in conn.execute(sql, (since, until)):
+        r = rules.setdefault(rule, {"rule": rule, "alerts": 0, "open": 0, "acknowledged": 0, "resolved": 0,
+                                    "auto_resolved": 0, "dispositions": dict.fromkeys(DISPOSITIONS, 0),
+                                    "without_disposition": 0})
+        r["alerts"] += 1
+        r[status if status in ("open", "acknowledged", "resolved") else "open"] += 1
+        if how == "auto":
+            r["auto_resolved"] += 1
+        if disposition in r["dispositions"]:
+            r["dispositions"][disposition] += 1
+        else:
+            r["without_disposition"] += 1
+        if acked_at is not None:
+            acks.setdefault(rule, []).append(acked_at - created)
+    out = []
+    for rule in sorted(rules, key=lambda k: (-rules[k]["alerts"], k)):
+        r = rules[rule]
+        judged = sum(r["dispositions"].values())
+        times = acks.get(rule, [])
+        out.append({**r, "false_positive_rate": r["dispositions"]["false_positive"] / judged if judged else None,
+                    "median_time_to_acknowledge_seconds": statistics.median(times) if times else None})
+    return out
 
 
 def _days(since: float, until: float) -> list[str]:
@@ -250,6 +289,17 @@ def to_markdown(rep: dict[str, Any]) -> str:
         cells = [format_duration(t[k]) if t[k] is not None else "-" for k in ("median_seconds", "p90_seconds",
                                                                                "max_seconds")]
         out.append(f"| {sev} | {t['acknowledged']} | {t['unacknowledged']} | {' | '.join(cells)} |")
+    out += ["", "## Rule tuning: dispositions and false positives", "",
+            "| rule | alerts | true positive | false positive | benign | duplicate | no disposition | auto-resolved "
+            "| false-positive rate | median time to acknowledge |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for t in rep.get("tuning", []):
+        d = t["dispositions"]
+        rate = "-" if t["false_positive_rate"] is None else f"{100 * t['false_positive_rate']:.0f}%"
+        tta = t["median_time_to_acknowledge_seconds"]
+        out.append(f"| {t['rule']} | {t['alerts']} | {d['true_positive']} | {d['false_positive']} | {d['benign']} | "
+                   f"{d['duplicate']} | {t['without_disposition']} | {t['auto_resolved']} | {rate} | "
+                   f"{'-' if tta is None else format_duration(round(tta))} |")
     out += ["", "## Incident clock (high and critical)", "",
             "| alert | rule | detected | BA deadline | breach deadline | acknowledged | within BA window |",
             "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -317,6 +317,27 @@ def to_html(rep: dict[str, Any]) -> str:
                           _table(["severity", "acknowledged", "unacknowledged", "median", "p90", "max"], tta_rows,
                                  {1, 2, 3, 4, 5})))
 
+    # 4b. rule tuning
+    tuning_rows = []
+    for t in rep.get("tuning", []):
+        key = f'tuning.{t["rule"]}'
+        rate = "-" if t["false_positive_rate"] is None else f'{100 * t["false_positive_rate"]:.0f}%'
+        tta = t["median_time_to_acknowledge_seconds"]
+        tuning_rows.append(
+            f'<tr><td class="mono">{_e(t["rule"])}</td>{_num(t["alerts"], f"{key}.alerts")}'
+            + "".join(_num(t["dispositions"][d], f"{key}.{d}") for d in ("true_positive", "false_positive", "benign",
+                                                                          "duplicate"))
+            + f'{_num(t["without_disposition"], f"{key}.without_disposition")}'
+            f'{_num(t["auto_resolved"], f"{key}.auto_resolved")}<td class="n">{_e(rate)}</td>'
+            f'<td class="n">{_e("-" if tta is None else format_duration(round(tta)))}</td></tr>')
+    parts.append(_section("tuning", "Rule tuning: dispositions and false positives", "How each rule's alerts were "
+                          "judged when resolved, the share judged false positive, and the median time to "
+                          "acknowledge: what a team tunes its rules by.",
+                          _table(["rule", "alerts", "true positive", "false positive", "benign", "duplicate",
+                                  "no disposition", "auto-resolved", "false-positive rate",
+                                  "median time to acknowledge"], tuning_rows, {1, 2, 3, 4, 5, 6, 7, 8, 9},
+                                 "no alerts in this period"), long=True))
+
     # 5. incidents
     inc_rows = []
     for i in incidents:
@@ -384,7 +405,7 @@ def to_html(rep: dict[str, Any]) -> str:
 
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("continuity", "Continuity"), ("alerts", "Alerts"), ("rules", "Rules"), ("response", "Response"),
-        ("incidents", "Incidents"), ("silences", "Silences"), ("dormant", "Access review"),
+        ("tuning", "Tuning"), ("incidents", "Incidents"), ("silences", "Silences"), ("dormant", "Access review"),
         ("coverage", "Coverage"), ("audit", "Audit trail")))
     title = f"sentinel evidence report {_iso(p['from'])} to {_iso(p['to'])}"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

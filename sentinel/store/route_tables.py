@@ -94,6 +94,24 @@ CREATE TABLE IF NOT EXISTS incidents (
     breach_deadline REAL NOT NULL
 );
 
+-- Why and how an alert was resolved (one row per resolved alert, written with the status change).
+-- how: manual (CLI/API) or auto (the rule's resolve_after quiet period passed).
+CREATE TABLE IF NOT EXISTS alert_resolutions (
+    alert_id TEXT PRIMARY KEY,
+    how TEXT NOT NULL,
+    disposition TEXT,
+    note TEXT,
+    resolved_by TEXT NOT NULL,
+    resolved_at REAL NOT NULL
+);
+
+-- A silence bound to an alert ends when that alert resolves.
+CREATE TABLE IF NOT EXISTS silence_bindings (
+    silence_id TEXT PRIMARY KEY,
+    alert_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS silence_bindings_alert ON silence_bindings(alert_id);
+
 -- Escalations and deadline reminders already raised, so each happens once.
 CREATE TABLE IF NOT EXISTS alert_followups (
     alert_id TEXT NOT NULL,

@@ -16,7 +16,13 @@ from typing import Any
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
 from sentinel.conf.models import ElasticsearchSettings
-from sentinel.store.elasticsearch.mappings import alert_mappings, alerts_alias, event_mappings, events_pattern
+from sentinel.store.elasticsearch.mappings import (
+    FALLBACK_TYPES,
+    alert_mappings,
+    alerts_alias,
+    event_mappings,
+    events_pattern,
+)
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -36,6 +42,8 @@ class IndexManager:
         self.s = settings
         self.prefix = settings.index_prefix
         self.ilm: bool | None = None
+        # ECS field types this cluster cannot map (a node without mapper-extras / wildcard): mapped as fallbacks.
+        self.unsupported: frozenset[str] = frozenset()
         self._ready: set[str] = set()
         self._lock = threading.Lock()
 
@@ -53,9 +61,26 @@ class IndexManager:
                 return False
             raise
 
+    def detect_field_types(self) -> frozenset[str]:
+        """Which of ECS's newer field types the cluster lacks, asked without creating anything."""
+        missing = set()
+        for kind in FALLBACK_TYPES:
+            try:
+                self.es.indices.simulate_template(index_patterns=[f"{self.prefix}-probe-*"],
+                                                  template={"mappings": {"properties": {"probe": {"type": kind}}}})
+            except ApiError as exc:
+                if exc.meta.status != 400 or "mapper" not in str(exc.error) + str(exc.info):
+                    raise
+                missing.add(kind)
+        if missing:
+            log.warning("elasticsearch lacks the ECS field type(s) %s; mapping them as %s", ", ".join(sorted(missing)),
+                        ", ".join(FALLBACK_TYPES[k] for k in sorted(missing)))
+        return frozenset(missing)
+
     def setup(self) -> None:
         """Idempotent: lifecycle policy (if ILM), the alerts template and alias."""
         self.ilm = self.detect_ilm()
+        self.unsupported = self.detect_field_types()
         if self.ilm:
             self.es.perform_request(
                 "PUT", f"/_ilm/policy/{self.prefix}-retention",
@@ -67,9 +92,10 @@ class IndexManager:
                     "delete": {"min_age": f"{self.s.retention_days}d", "actions": {"delete": {}}},
                 }}},
             )
-        self.ensure_alias(alerts_alias(self.prefix), alert_mappings())
+        self.ensure_alias(alerts_alias(self.prefix), alert_mappings(self.unsupported))
         # An alerts index created by an older sentinel lacks fields added since (adding fields is allowed).
-        self.es.indices.put_mapping(index=alerts_alias(self.prefix), properties=alert_mappings()["properties"])
+        self.es.indices.put_mapping(index=alerts_alias(self.prefix),
+                                    properties=alert_mappings(self.unsupported)["properties"])
         log.info("elasticsearch indices ready (prefix %s, retention %d days by %s)", self.prefix,
                  self.s.retention_days, "ILM policy" if self.ilm else "sentinel")
 
@@ -93,7 +119,8 @@ class IndexManager:
             # a longer (more specific) alias wins where patterns overlap; equal priorities would be refused
             self.es.indices.put_index_template(
                 name=alias, index_patterns=[f"{alias}-*"], priority=100 + len(alias),
-                template={"settings": self._template_settings(alias), "mappings": mappings or event_mappings()},
+                template={"settings": self._template_settings(alias),
+                          "mappings": mappings or event_mappings(self.unsupported)},
                 meta={"managed_by": "sentinel"},
             )
             if not self.es.indices.exists_alias(name=alias):

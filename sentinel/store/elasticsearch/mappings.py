@@ -1,14 +1,20 @@
-"""Index names and the ECS-typed mappings generated from ``sentinel.events.ecs.FIELD_TYPES``."""
+"""Index names and the mappings of the fields in ``sentinel.events.ecs.FIELD_TYPES``: an ECS field is mapped as
+ECS maps it (type, ``ignore_above``, ``.text`` multi-fields, from :mod:`sentinel.events.ecs_reference`); sentinel's
+own and vendors' fields by their table type."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sentinel.events.ecs import FIELD_TYPES
+from sentinel.events.ecs_conformance import ecs_fields
 
-# Longer keyword values stay in _source but are not indexed (Lucene's term limit is 32 KiB).
-KEYWORD_IGNORE_ABOVE = 8191
+# ECS's limit for keywords: longer values stay in _source but are not indexed.
+KEYWORD_IGNORE_ABOVE = 1024
+# What a node without ECS's newer field types (no mapper-extras or wildcard module) gets instead.
+FALLBACK_TYPES: Mapping[str, str] = {"match_only_text": "text", "wildcard": "keyword"}
 # Kept for evidence, never searched: not indexed, no doc values (as ECS recommends).
 STORED_ONLY = frozenset({"event.original"})
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
@@ -31,23 +37,35 @@ def events_pattern(prefix: str) -> str:
     return f"{prefix}-events-*"
 
 
-def field_mapping(name: str, kind: str) -> dict[str, Any]:
+def _typed(kind: str, unsupported: Collection[str]) -> str:
+    return FALLBACK_TYPES.get(kind, kind) if kind in unsupported else kind
+
+
+def field_mapping(name: str, kind: str, unsupported: Collection[str] = ()) -> dict[str, Any]:
+    """The mapping of one field; ``unsupported``: ECS types the node lacks (mapped by :data:`FALLBACK_TYPES`)."""
     if name in STORED_ONLY:
         return {"type": "keyword", "index": False, "doc_values": False}
+    ecs = ecs_fields().get(name)
+    if ecs is not None:
+        out: dict[str, Any] = {"type": _typed(ecs.type, unsupported)}
+        if ecs.ignore_above and out["type"] == "keyword":
+            out["ignore_above"] = ecs.ignore_above
+        if ecs.multi_fields:
+            out["fields"] = {sub: {"type": _typed(t, unsupported)} for sub, t in ecs.multi_fields}
+        return out
     if kind == "keyword":
         return {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}
     if kind == "text":
-        # message: full text, plus an exact keyword for aggregations on short messages
-        return {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}}
+        return {"type": _typed("match_only_text", unsupported)}
     return {"type": kind}
 
 
-def properties(field_types: dict[str, str] | None = None) -> dict[str, Any]:
+def properties(field_types: dict[str, str] | None = None, unsupported: Collection[str] = ()) -> dict[str, Any]:
     """Nested ``properties`` for the flat dotted field table."""
     root: dict[str, Any] = {}
     for name, kind in sorted((field_types or FIELD_TYPES).items()):
         if name.startswith("@"):
-            root[name] = field_mapping(name, kind)
+            root[name] = field_mapping(name, kind, unsupported)
             continue
         parts = name.split(".")
         node = root
@@ -56,20 +74,21 @@ def properties(field_types: dict[str, str] | None = None) -> dict[str, Any]:
             if "properties" not in holder:
                 raise ValueError(f"field table: {name} nests under the leaf {part}")
             node = holder["properties"]
-        node[parts[-1]] = field_mapping(name, kind)
+        node[parts[-1]] = field_mapping(name, kind, unsupported)
     return root
 
 
-def event_mappings() -> dict[str, Any]:
+_STRINGS_AS_KEYWORDS = {"strings_as_keywords": {"match_mapping_type": "string",
+                                                 "mapping": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}}}
+
+
+def event_mappings(unsupported: Collection[str] = ()) -> dict[str, Any]:
     """Mappings for event indices: the known ECS fields typed, unknown strings as keywords, no date guessing."""
     return {
         "dynamic": True,
         "date_detection": False,
-        "dynamic_templates": [
-            {"strings_as_keywords": {"match_mapping_type": "string",
-                                     "mapping": {"type": "keyword", "ignore_above": KEYWORD_IGNORE_ABOVE}}},
-        ],
-        "properties": properties(),
+        "dynamic_templates": [_STRINGS_AS_KEYWORDS],
+        "properties": properties(unsupported=unsupported),
     }
 
 
@@ -100,5 +119,9 @@ ALERT_FIELDS: dict[str, str] = {
 }
 
 
-def alert_mappings() -> dict[str, Any]:
-    return {"dynamic": False, "date_detection": False, "properties": properties(ALERT_FIELDS)}
+def alert_mappings(unsupported: Collection[str] = ()) -> dict[str, Any]:
+    props = properties(ALERT_FIELDS, unsupported)
+    # ECS maps labels as an object of keywords; the alert index maps nothing else dynamically.
+    props["labels"] = {**props["labels"], "dynamic": True}
+    return {"dynamic": False, "date_detection": False, "dynamic_templates": [_STRINGS_AS_KEYWORDS],
+            "properties": props}

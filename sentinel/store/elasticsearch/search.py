@@ -58,7 +58,7 @@ def search_events(es: Elasticsearch, prefix: str, query: Query) -> list[dict[str
     """Matching events, newest first, as flat ECS field dicts (as the SQLite search returns them)."""
     resp = es.search(
         index=events_pattern(prefix), query=to_dsl(query), size=query.limit,
-        sort=[{"@timestamp": {"order": "desc"}}, {"log.offset": {"order": "desc", "unmapped_type": "long"}}],
+        sort=[{"@timestamp": {"order": "desc"}}, {"sentinel.log.offset": {"order": "desc", "unmapped_type": "long"}}],
         ignore_unavailable=True, allow_no_indices=True, track_total_hits=False,
     )
     return [flatten(hit["_source"]) for hit in resp["hits"]["hits"]]
