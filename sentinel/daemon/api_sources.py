@@ -1,0 +1,56 @@
+"""Build a ``type: api`` source from its settings: the provider's poller, its credential and its metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sentinel.collect.api.auth import SswsToken
+from sentinel.collect.api.http import Auth, Http, HttpSettings
+from sentinel.collect.api.okta import OktaLogs
+from sentinel.collect.api.source import ApiSource, PollEvents, PollSettings, Provider
+from sentinel.conf.models import ApiSourceSettings
+from sentinel.credentials import resolve_reference
+from sentinel.metrics.registry import Metrics
+
+
+def _okta(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tuple[Provider, Auth, str]:
+    assert own.url is not None and own.token is not None  # the settings model requires them
+    provider = OktaLogs(own.url, own.page_size or 1000, own.backfill_hours * 3600)
+    return provider, SswsToken(resolve_reference(own.token, base)), own.url
+
+
+# provider name -> (settings, config folder, clock) -> (the poller, its credential, what to call it)
+PROVIDERS: dict[str, Callable[[ApiSourceSettings, Path, Callable[[], float]], tuple[Provider, Auth, str]]] = {
+    "okta": _okta,
+}
+
+
+def poll_events(metrics: Metrics) -> PollEvents:
+    def on_page(source: str, stream: str, events: int) -> None:
+        metrics.api_pages.labels(source, stream).inc()
+        metrics.api_events.labels(source, stream).inc(events)
+
+    return PollEvents(
+        on_page=on_page,
+        on_error=lambda s, st, kind: metrics.api_errors.labels(s, st, kind).inc(),
+        on_success=lambda s, st, when: metrics.api_last_success.labels(s, st).set(when),
+        on_backlog=lambda s, st, seconds: metrics.api_backlog_seconds.labels(s, st).set(seconds),
+        on_lag=lambda s, st, seconds: metrics.api_lag_seconds.labels(s, st).set(seconds),
+        on_token=lambda s: metrics.api_tokens.labels(s).inc(),
+    )
+
+
+def build_api_source(name: str, own: ApiSourceSettings, base: Path, metrics: Metrics,
+                     clock: Callable[[], float] = time.time, wake: threading.Event | None = None) -> ApiSource:
+    """``base``: the folder relative file: references and ca_file are read from (the config's)."""
+    assert own.provider is not None  # plan_sources refuses an api source without one
+    provider, auth, where = PROVIDERS[own.provider](own, base, clock)
+    ca = str((base / own.ca_file).resolve()) if own.ca_file else None
+    http = Http(HttpSettings(timeout_seconds=own.timeout_seconds, ca_file=ca), auth, clock)
+    settings = PollSettings(poll_interval_seconds=own.poll_interval_seconds,
+                            backoff_min_seconds=own.backoff_min_seconds, backoff_max_seconds=own.backoff_max_seconds)
+    return ApiSource(name, provider, http, settings, poll_events(metrics), clock, wake,
+                     label=f"{own.provider}:{where}")
