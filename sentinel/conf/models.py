@@ -168,6 +168,7 @@ _API_NEEDS = {
     "o365": ("tenant_id", "client_id", "client_secret"),
     "workspace": ("credentials", "subject"),
 }
+_API_STREAMS = {"okta": ("logs",), "graph": ("signIns", "directoryAudits")}
 
 
 class ApiSourceSettings(Strict):
@@ -208,6 +209,11 @@ class ApiSourceSettings(Strict):
         missing = [name for name in _API_NEEDS[self.provider] if getattr(self, name) is None]
         if missing:
             raise ValueError(f"an api source with provider {self.provider} needs {', '.join(missing)}")
+        known = _API_STREAMS.get(self.provider)
+        unknown = [s for s in self.streams or () if known is not None and s not in known]
+        if unknown:
+            raise ValueError(f"provider {self.provider} has no stream {', '.join(unknown)}; expected some of "
+                             f"{', '.join(known or ())}")
         return self
 
 

@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sentinel.collect.api.auth import SswsToken
+from sentinel.collect.api.auth import ClientCredentials, SswsToken
+from sentinel.collect.api.graph import GraphAuditLogs
 from sentinel.collect.api.http import Auth, Http, HttpSettings
 from sentinel.collect.api.okta import OktaLogs
 from sentinel.collect.api.source import ApiSource, PollEvents, PollSettings, Provider
@@ -22,9 +23,24 @@ def _okta(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tup
     return provider, SswsToken(resolve_reference(own.token, base)), own.url
 
 
+def _graph(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tuple[Provider, Auth, str]:
+    assert own.tenant_id and own.client_id and own.client_secret  # the settings model requires them
+    url = own.url or "https://graph.microsoft.com"
+    streams = tuple(own.streams or ("signIns", "directoryAudits"))
+    provider = GraphAuditLogs(url, streams, own.page_size or 1000, own.backfill_hours * 3600, own.overlap_seconds)
+    return provider, _entra_app(own, base, "https://graph.microsoft.com/.default", clock), url
+
+
+def _entra_app(own: ApiSourceSettings, base: Path, scope: str, clock: Callable[[], float]) -> ClientCredentials:
+    assert own.tenant_id and own.client_id and own.client_secret
+    token_url = own.token_url or f"https://login.microsoftonline.com/{own.tenant_id}/oauth2/v2.0/token"
+    return ClientCredentials(token_url, own.client_id, resolve_reference(own.client_secret, base), scope, clock)
+
+
 # provider name -> (settings, config folder, clock) -> (the poller, its credential, what to call it)
 PROVIDERS: dict[str, Callable[[ApiSourceSettings, Path, Callable[[], float]], tuple[Provider, Auth, str]]] = {
     "okta": _okta,
+    "graph": _graph,
 }
 
 

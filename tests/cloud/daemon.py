@@ -26,7 +26,8 @@ def free_port() -> int:
 
 
 def write_config(tmp: Path, collector: str, api: dict[str, Any], metrics_port: int | None = None,
-                 **pipeline: Any) -> Path:
+                 more: dict[str, dict[str, Any]] | None = None, **pipeline: Any) -> Path:
+    """One ``type: api`` source (``more``: further collectors and their api settings)."""
     cfg = {
         "state_dir": str(tmp / "state"),
         "collectors_dir": str(shipped_path("collectors")),
@@ -35,7 +36,8 @@ def write_config(tmp: Path, collector: str, api: dict[str, Any], metrics_port: i
         "pipeline": {"poll_interval_ms": 50, **pipeline},
         "metrics": {"enabled": metrics_port is not None, "listen": f"127.0.0.1:{metrics_port or 9464}"},
         "api": {"enabled": False}, "detection": {"enabled": False}, "notify": {"enabled": False},
-        "sources": [{"collector": collector, "type": "api", "api": api}],
+        "sources": [{"collector": name, "type": "api", "api": settings}
+                    for name, settings in {collector: api, **(more or {})}.items()],
     }
     path = tmp / "sentinel.yaml"
     path.write_text(yaml.safe_dump(cfg))
