@@ -163,6 +163,16 @@ FIRES: dict[str, Case] = {
         ev("phi_print", i * 50, "alice", "success", phi__record_count=3, phi__export__destination_type="printer")
         for i in range(25)
     ],
+    "account-admin-role-granted": lambda: [
+        ev("admin_role_granted", 0, "it.admin@meridianbilling.example", "success", source="okta",
+           user__target__name="bob@meridianbilling.example", event__module="azure", event__dataset="azure.auditlogs")
+    ],
+    "account-oauth-broad-grant": lambda: [
+        ev("oauth_app_granted", 0, ALICE, "success", source="okta", event__dataset="azure.auditlogs",
+           azure__auditlogs__properties__target_resources__0__display_name="Mail Merge Pro",
+           azure__auditlogs__properties__target_resources__0__modified_properties__0__new_value=(
+               '"Scope: Mail.ReadWrite Files.ReadWrite.All offline_access"'))
+    ],
     "mfa-push-bombing": lambda: [e for i in range(4) for e in _mfa_fail(ALICE, i * 70)],
     "mfa-failures-then-success": lambda: (
         [e for i in range(3) for e in _mfa_fail(ALICE, i * 60)] + [_mfa_ok(ALICE, 250)]
@@ -287,6 +297,20 @@ QUIET: dict[str, Case] = {
         ev("phi_print", i * 12 * MINUTE, "alice", "success", phi__record_count=3) for i in range(25)
     ],
     # Denials 40 minutes apart; four mistyped one-time codes within minutes.
+    # A role removed; a group membership (another rule's); a directory change that is no role.
+    "account-admin-role-granted": lambda: [
+        ev("admin_role_removed", 0, "it.admin@meridianbilling.example", "success", source="okta",
+           user__target__name="bob@meridianbilling.example"),
+        ev("user_added_to_group", HOUR, "it.admin@meridianbilling.example", "success",
+           user__target__name="bob@meridianbilling.example", group__name="Claims Team"),
+    ],
+    # Sign-in-only consent (openid profile User.Read) is what every SSO app asks for.
+    "account-oauth-broad-grant": lambda: [
+        ev("oauth_app_granted", 0, ALICE, "success", source="okta", event__dataset="azure.auditlogs",
+           azure__auditlogs__properties__target_resources__0__display_name="Zoom",
+           azure__auditlogs__properties__target_resources__0__modified_properties__0__new_value=(
+               '"Scope: openid profile email User.Read offline_access"'))
+    ],
     "mfa-push-bombing": lambda: (
         [e for i in range(4) for e in _mfa_fail(ALICE, i * 40 * MINUTE)]
         + [ev("mfa_verify", 5 * HOUR + i * 30, "carol", "failure", authentication__factor="totp") for i in range(4)]

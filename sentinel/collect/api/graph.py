@@ -29,15 +29,16 @@ class GraphAuditLogs:
 
     def fetch(self, http: Http, stream: str, cursor: str, now: float) -> Page:
         field = TIME_FIELD[stream]
-        state = orjson.loads(cursor) if cursor else {"next": None, "since": to_iso(now - self.backfill_seconds),
-                                                      "newest": None}
-        if state.get("next"):
-            if not same_origin(state["next"], self.base_url):
+        state = orjson.loads(cursor) if cursor else {}
+        link_in = state.get("next")
+        since = str(state.get("since") or to_iso(now - self.backfill_seconds))
+        if isinstance(link_in, str) and link_in:
+            if not same_origin(link_in, self.base_url):
                 raise Retry("bad_payload", "graph's nextLink points at another host")
-            resp = http.get(state["next"])
+            resp = http.get(link_in)
         else:
             resp = http.get(f"{self.base_url.rstrip('/')}/v1.0/auditLogs/{stream}",
-                            params={"$filter": f"{field} ge {state['since']}", "$top": self.page_size})
+                            params={"$filter": f"{field} ge {since}", "$top": self.page_size})
         body = json_body(resp, f"graph auditLogs/{stream}")
         values = body.get("value") if isinstance(body, dict) else None
         if not isinstance(values, list):
@@ -54,9 +55,8 @@ class GraphAuditLogs:
         link = body.get("@odata.nextLink")
         newest_iso = to_iso(newest) if newest is not None else None
         if isinstance(link, str) and link:
-            nxt = {"next": link, "since": state["since"], "newest": newest_iso}
+            nxt = {"next": link, "since": since, "newest": newest_iso}
             return Page(items, orjson.dumps(nxt).decode(), more=True)
-        since = state["since"]
         if newest is not None:
             since = max(since, to_iso(newest - self.overlap_seconds))
         nxt = {"next": None, "since": since, "newest": newest_iso}
