@@ -168,7 +168,10 @@ _API_NEEDS = {
     "o365": ("tenant_id", "client_id", "client_secret"),
     "workspace": ("credentials", "subject"),
 }
-_API_STREAMS = {"okta": ("logs",), "graph": ("signIns", "directoryAudits")}
+_API_STREAMS = {"okta": ("logs",), "graph": ("signIns", "directoryAudits"),
+                "workspace": ("login", "admin", "drive", "token", "saml", "groups", "user_accounts"),
+                "o365": ("Audit.Exchange", "Audit.SharePoint", "Audit.AzureActiveDirectory", "Audit.General",
+                         "DLP.All")}
 
 
 class ApiSourceSettings(Strict):

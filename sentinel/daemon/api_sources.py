@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sentinel.collect.api.auth import ClientCredentials, SswsToken
+from sentinel.collect.api.auth import ClientCredentials, ServiceAccountJwt, SswsToken
 from sentinel.collect.api.graph import GraphAuditLogs
 from sentinel.collect.api.http import Auth, Http, HttpSettings
 from sentinel.collect.api.okta import OktaLogs
 from sentinel.collect.api.source import ApiSource, PollEvents, PollSettings, Provider
+from sentinel.collect.api.workspace import APPLICATIONS, SCOPE, WorkspaceActivities
 from sentinel.conf.models import ApiSourceSettings
-from sentinel.credentials import resolve_reference
+from sentinel.credentials import SecretError, remember, resolve_reference
 from sentinel.metrics.registry import Metrics
 
 
@@ -37,10 +39,28 @@ def _entra_app(own: ApiSourceSettings, base: Path, scope: str, clock: Callable[[
     return ClientCredentials(token_url, own.client_id, resolve_reference(own.client_secret, base), scope, clock)
 
 
+def _workspace(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tuple[Provider, Auth, str]:
+    assert own.credentials and own.subject  # the settings model requires them
+    try:
+        key = json.loads(resolve_reference(own.credentials, base))
+        email, private_key = key["client_email"], key["private_key"]
+    except (ValueError, KeyError, TypeError):
+        raise SecretError("the Workspace credentials are not a service-account key (JSON with client_email and "
+                          "private_key, as the Google Cloud console downloads it)") from None
+    remember(private_key)
+    url = own.url or "https://admin.googleapis.com"
+    token_url = own.token_url or key.get("token_uri") or "https://oauth2.googleapis.com/token"
+    provider = WorkspaceActivities(url, tuple(own.streams or APPLICATIONS), own.page_size or 1000,
+                                   own.backfill_hours * 3600, own.overlap_seconds)
+    auth = ServiceAccountJwt(token_url, email, private_key, own.subject, (SCOPE,), key.get("private_key_id"), clock)
+    return provider, auth, url
+
+
 # provider name -> (settings, config folder, clock) -> (the poller, its credential, what to call it)
 PROVIDERS: dict[str, Callable[[ApiSourceSettings, Path, Callable[[], float]], tuple[Provider, Auth, str]]] = {
     "okta": _okta,
     "graph": _graph,
+    "workspace": _workspace,
 }
 
 
