@@ -11,6 +11,7 @@ from pathlib import Path
 from sentinel.collect.api.auth import ClientCredentials, ServiceAccountJwt, SswsToken
 from sentinel.collect.api.graph import GraphAuditLogs
 from sentinel.collect.api.http import Auth, Http, HttpSettings
+from sentinel.collect.api.o365 import CONTENT_TYPES, ManagementActivity
 from sentinel.collect.api.okta import OktaLogs
 from sentinel.collect.api.source import ApiSource, PollEvents, PollSettings, Provider
 from sentinel.collect.api.workspace import APPLICATIONS, SCOPE, WorkspaceActivities
@@ -31,6 +32,14 @@ def _graph(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tu
     streams = tuple(own.streams or ("signIns", "directoryAudits"))
     provider = GraphAuditLogs(url, streams, own.page_size or 1000, own.backfill_hours * 3600, own.overlap_seconds)
     return provider, _entra_app(own, base, "https://graph.microsoft.com/.default", clock), url
+
+
+def _o365(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tuple[Provider, Auth, str]:
+    assert own.tenant_id  # the settings model requires it
+    url = own.url or "https://manage.office.com"
+    provider = ManagementActivity(own.tenant_id, url, tuple(own.streams or CONTENT_TYPES), own.backfill_hours * 3600,
+                                  own.overlap_seconds)
+    return provider, _entra_app(own, base, "https://manage.office.com/.default", clock), url
 
 
 def _entra_app(own: ApiSourceSettings, base: Path, scope: str, clock: Callable[[], float]) -> ClientCredentials:
@@ -61,6 +70,7 @@ PROVIDERS: dict[str, Callable[[ApiSourceSettings, Path, Callable[[], float]], tu
     "okta": _okta,
     "graph": _graph,
     "workspace": _workspace,
+    "o365": _o365,
 }
 
 

@@ -53,6 +53,7 @@ class Faults:
 
     def __init__(self) -> None:
         self.outage_until = 0.0  # until then: alternately 429 (Retry-After) and 503
+        self.outage_requests = 0  # so many requests more are refused the same way, however long that takes
         self.cut_every = 0  # every Nth page is cut off after half its body
         self.throttle_every = 0  # every Nth request is refused with a 429 unannounced (a concurrency limit)
         self.surprise = 0
@@ -129,7 +130,8 @@ class ContractServer:
             f.surprise += 1
             return Reply(429, {"error": "too many concurrent requests"},
                          {"X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": f"{time.time() + 0.3:.3f}"})
-        if time.time() < f.outage_until and "token" not in path:
+        if (time.time() < f.outage_until or f.outage_requests > 0) and "token" not in path:
+            f.outage_requests = max(0, f.outage_requests - 1)
             f.refused += 1
             if f.refused % 2:
                 return Reply(429, {"error": "throttled"}, {"Retry-After": "0"})

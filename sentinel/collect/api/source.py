@@ -219,7 +219,7 @@ class ApiSource:
             self._failed(st, Retry("bad_payload", mask(f"{type(exc).__name__}: {exc}")))
             return
         now = self.clock()
-        if st.failures:
+        if st.failures >= 3:
             log.warning("api source %s/%s: the provider answers again after %d failed attempts (%.0f s); "
                         "draining the backlog", self.source, st.name, st.failures, now - st.failing_since)
         st.failures = 0
