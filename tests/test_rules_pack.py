@@ -173,6 +173,20 @@ FIRES: dict[str, Case] = {
            azure__auditlogs__properties__target_resources__0__modified_properties__0__new_value=(
                '"Scope: Mail.ReadWrite Files.ReadWrite.All offline_access"'))
     ],
+    "phi-export-personal-email": lambda: [
+        ev("phi_export", 0, "jdoe", "success", source="billing", phi__record_count=40,
+           phi__export__destination="Big Mike <bigmike.1987@gmail.com>", destination__domain="gmail.com",
+           phi__export__destination_class="email_personal")
+    ],
+    "mail-forwarding-personal": lambda: [
+        ev("mail_forwarding_set", 0, ALICE, "success", source="okta", email__to__address="alice.home@GMail.com")
+    ],
+    "phi-file-shared-externally": lambda: [
+        ev("file_shared_publicly", 0, ALICE, "success", source="okta", file__name="claims-november.xlsx")
+    ],
+    "file-mass-download": lambda: [
+        ev("file_downloaded", i * 3, ALICE, "success", source="okta", file__name=f"doc-{i}.pdf") for i in range(120)
+    ],
     "mfa-push-bombing": lambda: [e for i in range(4) for e in _mfa_fail(ALICE, i * 70)],
     "mfa-failures-then-success": lambda: (
         [e for i in range(3) for e in _mfa_fail(ALICE, i * 60)] + [_mfa_ok(ALICE, 250)]
@@ -310,6 +324,27 @@ QUIET: dict[str, Case] = {
            azure__auditlogs__properties__target_resources__0__display_name="Zoom",
            azure__auditlogs__properties__target_resources__0__modified_properties__0__new_value=(
                '"Scope: openid profile email User.Read offline_access"'))
+    ],
+    # A clearinghouse and a colleague at work: not personal domains.
+    "phi-export-personal-email": lambda: [
+        ev("phi_export", 0, "jdoe", "success", source="billing", phi__record_count=40,
+           phi__export__destination="claims@payer.example", destination__domain="payer.example"),
+        ev("phi_export", HOUR, "jdoe", "success", source="billing", phi__record_count=4,
+           phi__export__destination="ann@meridianbilling.example", destination__domain="meridianbilling.example"),
+    ],
+    # Forwarding to a colleague inside the organisation, and to a look-alike that is no consumer domain.
+    "mail-forwarding-personal": lambda: [
+        ev("mail_forwarding_set", 0, ALICE, "success", source="okta", email__to__address="bob@meridianbilling.example"),
+        ev("mail_forwarding_set", HOUR, ALICE, "success", source="okta", email__to__address="ops@gmail.com.example"),
+    ],
+    # A lunch menu made public, a PHI file shared... with nobody (a view).
+    "phi-file-shared-externally": lambda: [
+        ev("file_shared_publicly", 0, ALICE, "success", source="okta", file__name="team-lunch-menu.docx"),
+        ev("file_downloaded", HOUR, ALICE, "success", source="okta", file__name="claims-november.xlsx"),
+    ],
+    # A busy day: 60 downloads over an hour.
+    "file-mass-download": lambda: [
+        ev("file_downloaded", i * 60, ALICE, "success", source="okta", file__name=f"doc-{i}.pdf") for i in range(60)
     ],
     "mfa-push-bombing": lambda: (
         [e for i in range(4) for e in _mfa_fail(ALICE, i * 40 * MINUTE)]

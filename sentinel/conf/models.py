@@ -272,6 +272,8 @@ class DetectionSettings(Strict):
                                       "each); beyond it the least recently used keys go, as beyond the key limit")
     terminated_accounts_file: str | None = None
     phi_workstations_file: str | None = None
+    personal_mail_domains_file: str | None = Field(
+        default=None, description="consumer e-mail domains, one a line (default: the list sentinel ships)")
     disabled_rules: list[str] = []
 
 

@@ -235,7 +235,13 @@ def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None
         def on_list(v: Any) -> bool:
             members = known[list_name]
             text = str(v).lower()
-            return text in members or ("@" in text and text.split("@", 1)[0] in members)
+            if text in members:
+                return True
+            if "@" not in text:
+                return False
+            # An address is on a list of accounts by its local part, on a list of domains by its domain.
+            local, _, domain = text.rpartition("@")
+            return local in members or domain.rstrip(">").strip() in members
 
         return _any_value(name, on_list)
     raise ConditionError(f"unknown operator {op!r}", where)
