@@ -26,7 +26,7 @@ def _errors_for(name: str) -> list[str]:
 def test_shipped_pack_loads_with_the_fixed_rule_ids() -> None:
     rules, errors = load_rules(RULES, NO_LISTS)
     assert errors == []
-    assert len(rules) == 27
+    assert len(rules) == 33
     for r in rules:
         assert r.spec.hipaa(), f"{r.id} has no HIPAA tag"
         assert r.path.parent.name in {"phi", "auth", "accounts", "endpoint"}
@@ -70,7 +70,7 @@ def test_sentinel_check_reports_a_missing_list_file(tmp_path: Path, make_config:
     main(["check", "--config", str(cfg.path)])
     captured = capsys.readouterr()
     assert "nope.txt: cannot read the terminated_accounts list" in captured.err
-    assert "rules: 27 enabled" in captured.out
+    assert "rules: 33 enabled" in captured.out
 
 
 def test_duplicate_rule_ids_are_rejected(tmp_path: Path) -> None:

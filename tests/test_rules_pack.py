@@ -164,6 +164,30 @@ FIRES: dict[str, Case] = {
         ev("phi_print", i * 50, "alice", "success", phi__record_count=3, phi__export__destination_type="printer")
         for i in range(25)
     ],
+    "account-admin-role-granted": lambda: [
+        ev("admin_role_granted", 0, "it.admin@meridianbilling.example", "success", source="okta",
+           user__target__name="bob@meridianbilling.example", event__module="azure", event__dataset="azure.auditlogs")
+    ],
+    "account-oauth-broad-grant": lambda: [
+        ev("oauth_app_granted", 0, ALICE, "success", source="okta", event__dataset="azure.auditlogs",
+           azure__auditlogs__properties__target_resources__0__display_name="Mail Merge Pro",
+           azure__auditlogs__properties__target_resources__0__modified_properties__0__new_value=(
+               '"Scope: Mail.ReadWrite Files.ReadWrite.All offline_access"'))
+    ],
+    "phi-export-personal-email": lambda: [
+        ev("phi_export", 0, "jdoe", "success", source="billing", phi__record_count=40,
+           phi__export__destination="Big Mike <bigmike.1987@gmail.com>", destination__domain="gmail.com",
+           phi__export__destination_class="email_personal")
+    ],
+    "mail-forwarding-personal": lambda: [
+        ev("mail_forwarding_set", 0, ALICE, "success", source="okta", email__to__address="alice.home@GMail.com")
+    ],
+    "phi-file-shared-externally": lambda: [
+        ev("file_shared_publicly", 0, ALICE, "success", source="okta", file__name="claims-november.xlsx")
+    ],
+    "file-mass-download": lambda: [
+        ev("file_downloaded", i * 3, ALICE, "success", source="okta", file__name=f"doc-{i}.pdf") for i in range(120)
+    ],
     "mfa-push-bombing": lambda: [e for i in range(4) for e in _mfa_fail(ALICE, i * 70)],
     "mfa-failures-then-success": lambda: (
         [e for i in range(3) for e in _mfa_fail(ALICE, i * 60)] + [_mfa_ok(ALICE, 250)]
@@ -288,6 +312,41 @@ QUIET: dict[str, Case] = {
         ev("phi_print", i * 12 * MINUTE, "alice", "success", phi__record_count=3) for i in range(25)
     ],
     # Denials 40 minutes apart; four mistyped one-time codes within minutes.
+    # A role removed; a group membership (another rule's); a directory change that is no role.
+    "account-admin-role-granted": lambda: [
+        ev("admin_role_removed", 0, "it.admin@meridianbilling.example", "success", source="okta",
+           user__target__name="bob@meridianbilling.example"),
+        ev("user_added_to_group", HOUR, "it.admin@meridianbilling.example", "success",
+           user__target__name="bob@meridianbilling.example", group__name="Claims Team"),
+    ],
+    # Sign-in-only consent (openid profile User.Read) is what every SSO app asks for.
+    "account-oauth-broad-grant": lambda: [
+        ev("oauth_app_granted", 0, ALICE, "success", source="okta", event__dataset="azure.auditlogs",
+           azure__auditlogs__properties__target_resources__0__display_name="Zoom",
+           azure__auditlogs__properties__target_resources__0__modified_properties__0__new_value=(
+               '"Scope: openid profile email User.Read offline_access"'))
+    ],
+    # A clearinghouse and a colleague at work: not personal domains.
+    "phi-export-personal-email": lambda: [
+        ev("phi_export", 0, "jdoe", "success", source="billing", phi__record_count=40,
+           phi__export__destination="claims@payer.example", destination__domain="payer.example"),
+        ev("phi_export", HOUR, "jdoe", "success", source="billing", phi__record_count=4,
+           phi__export__destination="ann@meridianbilling.example", destination__domain="meridianbilling.example"),
+    ],
+    # Forwarding to a colleague inside the organisation, and to a look-alike that is no consumer domain.
+    "mail-forwarding-personal": lambda: [
+        ev("mail_forwarding_set", 0, ALICE, "success", source="okta", email__to__address="bob@meridianbilling.example"),
+        ev("mail_forwarding_set", HOUR, ALICE, "success", source="okta", email__to__address="ops@gmail.com.example"),
+    ],
+    # A lunch menu made public, a PHI file shared... with nobody (a view).
+    "phi-file-shared-externally": lambda: [
+        ev("file_shared_publicly", 0, ALICE, "success", source="okta", file__name="team-lunch-menu.docx"),
+        ev("file_downloaded", HOUR, ALICE, "success", source="okta", file__name="claims-november.xlsx"),
+    ],
+    # A busy day: 60 downloads over an hour.
+    "file-mass-download": lambda: [
+        ev("file_downloaded", i * 60, ALICE, "success", source="okta", file__name=f"doc-{i}.pdf") for i in range(60)
+    ],
     "mfa-push-bombing": lambda: (
         [e for i in range(4) for e in _mfa_fail(ALICE, i * 40 * MINUTE)]
         + [ev("mfa_verify", 5 * HOUR + i * 30, "carol", "failure",

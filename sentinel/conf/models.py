@@ -161,15 +161,75 @@ class SyslogSourceSettings(Strict):
         return self
 
 
+_SECRET_REF = r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|file:.+)$"
+_API_NEEDS = {
+    "okta": ("url", "token"),
+    "graph": ("tenant_id", "client_id", "client_secret"),
+    "o365": ("tenant_id", "client_id", "client_secret"),
+    "workspace": ("credentials", "subject"),
+}
+_API_STREAMS = {"okta": ("logs",), "graph": ("signIns", "directoryAudits"),
+                "workspace": ("login", "admin", "drive", "token", "saml", "groups", "user_accounts"),
+                "o365": ("Audit.Exchange", "Audit.SharePoint", "Audit.AzureActiveDirectory", "Audit.General",
+                         "DLP.All")}
+
+
+class ApiSourceSettings(Strict):
+    """A ``type: api`` source: poll a provider's audit-log API. Secrets only by reference."""
+
+    provider: Literal["okta", "graph", "o365", "workspace"] | None = Field(
+        default=None, description="okta: System Log API; graph: Microsoft Graph audit logs (sign-ins, directory "
+                                  "audits); o365: Office 365 Management Activity API; workspace: Google Workspace "
+                                  "Reports API")
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$",
+                            description="the API's base URL (Okta: https://ORG.okta.com; others have defaults)")
+    token: str | None = Field(default=None, pattern=_SECRET_REF, description="Okta API token: ${ENV} or file:/path")
+    tenant_id: str | None = Field(default=None, description="Entra tenant (directory) id")
+    client_id: str | None = Field(default=None, description="the app registration's client id")
+    client_secret: str | None = Field(default=None, pattern=_SECRET_REF, description="${ENV} or file:/path")
+    token_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$",
+                                  description="OAuth2 token endpoint (default: the provider's)")
+    credentials: str | None = Field(default=None, pattern=_SECRET_REF,
+                                    description="Google service-account key JSON: file:/path or ${ENV}")
+    subject: str | None = Field(default=None, description="Workspace administrator the service account acts for")
+    streams: list[str] | None = Field(default=None, description="what to poll (Graph: signIns, directoryAudits; "
+                                      "o365: content types; workspace: applications); default: all the collector "
+                                      "decodes")
+    poll_interval_seconds: float = Field(default=60, gt=0, description="wait at the live end between polls")
+    page_size: int | None = Field(default=None, gt=0, le=5000)
+    backfill_hours: float = Field(default=24, ge=0, description="how far back a first start reads")
+    overlap_seconds: float = Field(default=300, ge=0, description="time-window providers (Graph, Workspace, "
+                                   "o365) ask again this far back, for events that arrive late; ids drop repeats")
+    backoff_min_seconds: float = Field(default=1, gt=0)
+    backoff_max_seconds: float = Field(default=300, gt=0)
+    timeout_seconds: float = Field(default=30, gt=0)
+    ca_file: str | None = Field(default=None, description="PEM CA to trust besides the system's (a TLS proxy)")
+
+    @model_validator(mode="after")
+    def _complete(self) -> ApiSourceSettings:
+        if self.provider is None:
+            return self
+        missing = [name for name in _API_NEEDS[self.provider] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"an api source with provider {self.provider} needs {', '.join(missing)}")
+        known = _API_STREAMS.get(self.provider)
+        unknown = [s for s in self.streams or () if known is not None and s not in known]
+        if unknown:
+            raise ValueError(f"provider {self.provider} has no stream {', '.join(unknown)}; expected some of "
+                             f"{', '.join(known or ())}")
+        return self
+
+
 class SourceSettings(Strict):
     collector: str = Field(description="name of a collector definition in collectors/")
     enabled: bool = True
-    type: Literal["auto", "file", "journal", "syslog"] = Field(
+    type: Literal["auto", "file", "journal", "syslog", "api"] = Field(
         default="auto",
         description="file: tail the paths; journal: follow the systemd journal; auto: the files when one of the "
                     "paths exists, else the journal if the collector has a journal part; syslog: receive it over "
-                    "the network")
+                    "the network; api: poll a cloud provider's audit-log API")
     journal: JournalSourceSettings = JournalSourceSettings()
+    api: ApiSourceSettings = ApiSourceSettings()
     syslog: SyslogSourceSettings = SyslogSourceSettings()
     paths: list[str] | None = Field(default=None, description="overrides the collector's default paths")
     host_name: str | None = None
@@ -212,6 +272,8 @@ class DetectionSettings(Strict):
                                       "each); beyond it the least recently used keys go, as beyond the key limit")
     terminated_accounts_file: str | None = None
     phi_workstations_file: str | None = None
+    personal_mail_domains_file: str | None = Field(
+        default=None, description="consumer e-mail domains, one a line (default: the list sentinel ships)")
     disabled_rules: list[str] = []
 
 

@@ -17,6 +17,7 @@ from sentinel.collect.journal import JournalEvents, JournalSettings, JournalSour
 from sentinel.collect.syslog_net import Listener, SyslogEvents, SyslogSettings, SyslogSource
 from sentinel.collect.tailer import SourceTailer, TailerEvents, TailerSettings
 from sentinel.conf.models import LoadedConfig, SourceSettings
+from sentinel.daemon.api_sources import build_api_source
 from sentinel.daemon.collectors import LoadedCollector, load_collector_layers
 from sentinel.daemon.pipeline import SourceRuntime
 from sentinel.decode.engine import Decoder
@@ -103,6 +104,11 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
                     "a journal source needs something to follow: identifiers, units or matches, here or in the "
                     "collector's journal part", Location(str(cfg.path), None, f"sources[{i}].journal")))
                 continue
+        elif kind == "api":
+            if src.api.provider is None:
+                errors.append(ConfigError("an api source needs a provider: okta, graph, o365 or workspace",
+                                          Location(str(cfg.path), None, f"sources[{i}].api.provider")))
+                continue
         elif not paths:
             errors.append(ConfigError("no paths: give the source paths or the collector default paths",
                                       Location(str(cfg.path), None, f"sources[{i}].paths")))
@@ -138,6 +144,11 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
             out.append(SourceRuntime(spec.name, _syslog_source(cfg, plan, metrics, clock, wake),
                                      Decoder(spec, cfg.config.timezone, plan.settings.host_name or host_name(cfg),
                                              source_type="syslog")))
+            continue
+        if plan.type == "api":
+            api = build_api_source(spec.name, plan.settings.api, cfg.path.parent, metrics, clock, wake)
+            out.append(SourceRuntime(spec.name, api, Decoder(spec, cfg.config.timezone, source_host(cfg, spec),
+                                                             source_type="api")))
             continue
         if plan.type == "journal":
             journal = replace(_journal_settings(cfg, plan.settings, plan.collector), max_line_bytes=p.max_line_bytes,

@@ -37,12 +37,18 @@ def validate_all(cfg: LoadedConfig) -> Report:
             how = f"the systemd journal{_journal_what(plan)}"
         elif plan.type == "syslog":
             how = "syslog on " + ", ".join(plan.settings.syslog.listen)
+        elif plan.type == "api":
+            api = plan.settings.api
+            streams = f" ({', '.join(api.streams)})" if api.streams else ""
+            how = f"the {api.provider} API{' at ' + api.url if api.url else ''}{streams}, every " \
+                  f"{api.poll_interval_seconds:g} s"
         else:
             how = ", ".join(plan.paths)
         reason = f" (type: auto; {plan.why})" if plan.settings.type == "auto" else ""
         report.summary.append(f"source {plan.collector.spec.name}: reads {how}{reason}")
         index = cfg.config.sources.index(plan.settings)
-        report.warnings.extend(missing_directories(cfg, plan.settings.collector, plan.paths, index))
+        if plan.type != "api":
+            report.warnings.extend(missing_directories(cfg, plan.settings.collector, plan.paths, index))
     vocabulary = vocabulary_of(c.spec for c in collectors.values())
     lines, errs, warns = validate_rules(cfg, vocabulary)
     report.summary.extend(lines)
@@ -65,13 +71,18 @@ def _journal_what(plan: SourcePlan) -> str:
 
 
 def secret_problems(cfg: LoadedConfig) -> list[ConfigError]:
-    """The config's own secret references (metrics password, Elasticsearch credentials) must resolve."""
+    """The config's own secret references (metrics password, Elasticsearch credentials, API sources'
+    tokens, client secrets and key files) must resolve."""
     refs: list[tuple[str, str | None]] = []
     if cfg.config.metrics.enabled:
         refs.append(("metrics.password", cfg.config.metrics.password))
     if cfg.config.storage.backend == "elasticsearch":
         es = cfg.config.storage.elasticsearch
         refs += [("storage.elasticsearch.api_key", es.api_key), ("storage.elasticsearch.password", es.password)]
+    for i, src in enumerate(cfg.config.sources):
+        if src.enabled and src.type == "api":
+            refs += [(f"sources[{i}].api.{name}", getattr(src.api, name))
+                     for name in ("token", "client_secret", "credentials")]
     errors = []
     for name, reference in refs:
         if reference is None:

@@ -410,13 +410,14 @@ class Decoder:
     """Decodes records of one collector; the same input always gives the same event."""
 
     def __init__(self, spec: CollectorSpec, zone: str = "UTC", host_name: str = "localhost",
-                 source_type: Literal["file", "journal", "syslog"] = "file") -> None:
+                 source_type: Literal["file", "journal", "syslog", "api"] = "file") -> None:
         self.spec = spec
         self.name = spec.name
         self.source_type = source_type
         # A journal source hands out journal entries, whose MESSAGE then meets the same patterns.
         self.format = "journal" if source_type == "journal" else spec.format
         self.network = source_type == "syslog"
+        self.api = source_type == "api"
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
         self.host_name = host_name
         self.patterns = [compile_pattern(p) for p in spec.patterns]
@@ -491,6 +492,9 @@ class Decoder:
             # Received over the network: where it came from instead of a file and byte offset.
             del fields["log.file.path"], fields["sentinel.log.offset"]
             _sender(rec.path, fields)
+        elif self.api:
+            # Polled from a provider's API: the event id (from the provider's own id) is the address.
+            del fields["log.file.path"], fields["log.offset"]
         ts: float | None = None
         outcome: Outcome = "unmatched"
         reference = rec.reference_time or now

@@ -7,12 +7,16 @@ from pathlib import Path
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.errors import ConfigError, Location
+from sentinel.shipped import shipped_path
 
 # List name in rules → the detection setting that holds its file.
 LIST_SETTINGS = {
     "terminated_accounts": "terminated_accounts_file",
     "phi_workstations": "phi_workstations_file",
+    "personal_mail_domains": "personal_mail_domains_file",
 }
+# Lists the package ships filled in (an operator's file replaces them): the ones that are the same everywhere.
+LIST_DEFAULTS = {"personal_mail_domains": ("lists", "personal-mail-domains.txt")}
 
 
 def parse_list(text: str) -> frozenset[str]:
@@ -30,6 +34,9 @@ class NamedLists(Mapping[str, frozenset[str]]):
 
     def __init__(self, files: Mapping[str, Path | None]) -> None:
         self.files = dict(files)
+        for name, parts in LIST_DEFAULTS.items():
+            if self.files.get(name) is None:
+                self.files[name] = shipped_path(*parts)
         self._data: dict[str, frozenset[str]] = {name: frozenset() for name in self.files}
         self._stamp: dict[str, tuple[int, int] | None] = {name: None for name in self.files}
 

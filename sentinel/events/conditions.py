@@ -231,11 +231,20 @@ def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None
         if not isinstance(arg, str) or arg not in known:
             raise ConditionError(f"unknown list {arg!r}; expected one of {', '.join(sorted(known)) or 'none'}", where)
         list_name = arg
+        # An address is on a list of domains (a list named *_domains) by its domain, on any other list (of
+        # accounts) by its local part: never the other way, so "gmail.com@corp.example" is no personal address.
+        by_domain = list_name.endswith("_domains")
 
         def on_list(v: Any) -> bool:
             members = known[list_name]
             text = str(v).lower()
-            return text in members or ("@" in text and text.split("@", 1)[0] in members)
+            if text in members:
+                return True
+            if "@" not in text:
+                return False
+            if by_domain:
+                return text.rpartition("@")[2].rstrip(">").strip() in members
+            return text.split("@", 1)[0] in members
 
         return _any_value(name, on_list)
     raise ConditionError(f"unknown operator {op!r}", where)

@@ -61,6 +61,22 @@ class Metrics:
         self.source_restarts = Counter("sentinel_source_reader_restarts",
                                        "A source's reader (journalctl) ended and was restarted, by reason",
                                        ["source", "reason"], registry=r)
+        # API pollers (type: api): label values are the configured source and the provider's stream names.
+        self.api_pages = Counter("sentinel_api_pages", "Pages an API poller fetched", ["source", "stream"], registry=r)
+        self.api_events = Counter("sentinel_api_events", "Events an API poller fetched (a page fetched again "
+                                  "after a restart counts again; the store keeps each once)", ["source", "stream"],
+                                  registry=r)
+        self.api_errors = Counter("sentinel_api_errors", "Failed API requests, by kind (throttled, unavailable, "
+                                  "network, unauthorized, token, ...)", ["source", "stream", "kind"], registry=r)
+        self.api_last_success = Gauge("sentinel_api_last_success_timestamp_seconds",
+                                      "When an API poller last fetched a page", ["source", "stream"], registry=r)
+        self.api_backlog_seconds = Gauge("sentinel_api_backlog_seconds", "How long an API poller has been failing "
+                                         "(the outage its backlog covers); 0 when the provider answers",
+                                         ["source", "stream"], registry=r)
+        self.api_lag_seconds = Gauge("sentinel_api_lag_seconds", "Age of the newest event an API poller has "
+                                     "fetched", ["source", "stream"], registry=r)
+        self.api_tokens = Counter("sentinel_api_token_fetches", "Access tokens fetched (first and refreshed)",
+                                  ["source"], registry=r)
         self.syslog_problems = Counter("sentinel_syslog_problems", "Network syslog input survived and counted "
                                        "(garbage, oversized, denied, rate_limited, tls_failed, idle_timeout…)",
                                        ["source", "kind"], registry=r)

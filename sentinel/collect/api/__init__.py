@@ -1,0 +1,1 @@
+"""API poll sources (``type: api``): the poller framework, HTTP and credentials, and one module per provider."""
