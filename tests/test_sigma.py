@@ -685,3 +685,52 @@ def test_the_corpus_measurement_when_the_sigmahq_rules_are_present() -> None:
     assert outcome.failures == []
     assert outcome.fired == outcome.near_missed == outcome.mapped > 0
     assert all(" not loaded: " in s for s in outcome.skipped)
+
+
+def test_check_counts_the_sigma_rules(tmp_path: Path, make_config: MakeConfig,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "site-rules"
+    write(rules, "okta-admin.yml", SITE_RULE)
+    write(rules, "duo.yml", "title: Duo\nlogsource: {product: cisco, service: duo}\n"
+                            "detection: {sel: {event_type: x}, condition: sel}\n")
+    cfg = make_config(rules_dir=str(rules))
+    assert main(["check", "--config", str(cfg.path)]) == 0
+    assert "(1 Sigma, 1 Sigma not loaded)" in capsys.readouterr().out
+
+
+def test_a_sigma_filter_and_timestamp_modifiers_are_reported_not_guessed(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    rule = write(folder, "rule.yml", """
+        title: Base
+        name: base_rule
+        logsource: {product: linux, service: auditd}
+        detection: {sel: {comm: x}, condition: sel}
+    """)
+    meta = write(folder, "filter.yml", """
+        title: Not on the build host
+        logsource: {product: linux, service: auditd}
+        filter:
+            rules: [base_rule]
+            selection: {exe: /usr/bin/make}
+            condition: not selection
+    """)
+    hour = write(folder, "hour.yml", """
+        title: At 3 in the morning
+        logsource: {product: linux, service: auditd}
+        detection: {sel: {pid|hour: 3}, condition: sel}
+    """)
+    loaded = load_sigma([rule, meta, hour])
+    assert [r.spec.title for r in loaded.rules] == ["Base"] and loaded.errors == []
+    reasons = sorted(p.message for p in loaded.skipped)
+    assert len(reasons) == 2
+    assert "Sigma filter 'Not on the build host' not loaded: filters are not supported" in reasons[0]
+    assert "'At 3 in the morning' not loaded: timestamp part modifiers" in reasons[1]
+
+
+def test_a_number_keyword_is_searched_as_text(tmp_path: Path) -> None:
+    rule = only(tmp_path, """
+        keywords: [4444]
+        condition: keywords
+    """, "{product: linux}")
+    assert rule.predicate({"event.dataset": "system.auth", "event.original": "connect to 10.0.0.1:4444 refused"})
+    assert not rule.predicate({"event.dataset": "system.auth", "event.original": "connect to 10.0.0.1:444"})

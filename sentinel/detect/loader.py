@@ -282,4 +282,7 @@ def validate(cfg: LoadedConfig, vocabulary: FieldVocabulary) -> tuple[list[str],
     sizes = ", ".join(f"{name} {len(lists[name])}" for name in lists)
     warnings = [w for rule in rules for w in rule.warnings] + pack.skipped
     folders = " + ".join(str(d) for d in cfg.rule_dirs)
-    return [f"rules: {len(rules)} enabled from {folders}; lists: {sizes}"], errors, warnings
+    sigma = sum(1 for r in rules if "sigma" in r.extra)
+    counted = f"{len(rules)} enabled" + (f" ({sigma} Sigma, {len(pack.skipped)} Sigma not loaded)"
+                                         if sigma or pack.skipped else "")
+    return [f"rules: {counted} from {folders}; lists: {sizes}"], errors, warnings

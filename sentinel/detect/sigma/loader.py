@@ -228,7 +228,7 @@ def _correlation(corr: SigmaCorrelationRule, path: Path, bases: Sequence[tuple[S
     raise Unmappable(f"correlation type {kind.name.lower()} is not supported by sentinel")
 
 
-def _parse_file(path: Path, errors: list[ConfigError]) -> SigmaCollection | None:
+def _parse_file(path: Path, errors: list[ConfigError], skipped: list[ConfigError]) -> SigmaCollection | None:
     try:
         text = path.read_text(encoding="utf-8")
         docs = list(yaml.safe_load_all(text))
@@ -244,6 +244,13 @@ def _parse_file(path: Path, errors: list[ConfigError]) -> SigmaCollection | None
     if not docs or not all(isinstance(d, dict) for d in docs):
         errors.append(ConfigError("expected Sigma rule documents (mappings with title, logsource and detection, "
                                   "or correlation)", Location(str(path), 1)))
+        return None
+    for doc in [d for d in docs if "filter" in d and "detection" not in d and "correlation" not in d]:
+        # pySigma drops a meta filter it is not asked to apply: said here, so it is never silently ignored.
+        skipped.append(ConfigError(f"Sigma filter {doc.get('title')!r} not loaded: filters are not supported by "
+                                   "sentinel; write the exclusion into the rule's own condition", Location(str(path))))
+        docs.remove(doc)
+    if not docs:
         return None
     collection = SigmaCollection.from_dicts(docs, collect_errors=True, source=SigmaRuleLocation(path),
                                             resolve_references=False)
@@ -267,7 +274,7 @@ def load_sigma(paths: Sequence[Path], pipeline: SigmaPipeline | None = None) -> 
     where: dict[int, Path] = {}
     rules: list[SigmaRule | SigmaCorrelationRule] = []
     for path in paths:
-        collection = _parse_file(path, out.errors)
+        collection = _parse_file(path, out.errors, out.skipped)
         if collection is None:
             continue
         for rule in collection.rules:

@@ -33,6 +33,7 @@ from sigma.types import (
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
     SigmaString,
+    SigmaTimestampPart,
     SigmaType,
     SpecialChars,
 )
@@ -138,6 +139,11 @@ def value_test(value: SigmaType, keyword: bool = False) -> ValueTest:
     if isinstance(value, SigmaExpansion):
         tests = [value_test(v, keyword) for v in value.values]
         return lambda v: any(t(v) for t in tests)
+    if isinstance(value, SigmaTimestampPart):
+        raise Unmappable("timestamp part modifiers (minute, hour, day...) are not supported by sentinel's Sigma "
+                         "evaluator")
+    if keyword and isinstance(value, SigmaNumber | SigmaBool):
+        return _string_test(SigmaString(str(value)), False, keyword)
     if isinstance(value, SigmaBool):
         want = value.boolean
         return lambda v: (v is want) if isinstance(v, bool) else text(v).lower() == text(want)
