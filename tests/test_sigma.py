@@ -734,3 +734,17 @@ def test_a_number_keyword_is_searched_as_text(tmp_path: Path) -> None:
     """, "{product: linux}")
     assert rule.predicate({"event.dataset": "system.auth", "event.original": "connect to 10.0.0.1:4444 refused"})
     assert not rule.predicate({"event.dataset": "system.auth", "event.original": "connect to 10.0.0.1:444"})
+
+
+def test_numeric_comparisons(tmp_path: Path) -> None:
+    rule = only(tmp_path, """
+        sel_gte:
+            euid|gte: 1000
+        sel_lt:
+            uid|lt: 10
+        condition: sel_gte and sel_lt
+    """)
+    assert rule.predicate(auditd(**{"auditd.log.euid": "1000", "auditd.log.uid": "0"}))
+    assert not rule.predicate(auditd(**{"auditd.log.euid": "999", "auditd.log.uid": "0"}))
+    assert not rule.predicate(auditd(**{"auditd.log.euid": "1000", "auditd.log.uid": "10"}))
+    assert not rule.predicate(auditd(**{"auditd.log.euid": "many", "auditd.log.uid": "0"}))
