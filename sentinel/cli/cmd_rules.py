@@ -37,6 +37,8 @@ def list_rules(args: argparse.Namespace) -> int:
         raise ConfigErrors(errors)
     disabled = set(cfg.config.detection.disabled_rules)
     rules = [r for r in pack.rules if r.spec.enabled and r.id not in disabled]
+    if args.source != "all":
+        rules = [r for r in rules if ("sigma" in r.extra) == (args.source == "sigma")]
     if args.hipaa:
         matrix: dict[str, list[str]] = {control: [] for control in HIPAA_ANCHORS}
         for r in rules:
@@ -53,10 +55,17 @@ def list_rules(args: argparse.Namespace) -> int:
         return 0
     shipped = cfg.config.shipped_defaults
     for r in rules:
-        print(f"{r.id:<42} {r.spec.severity:<8} {r.spec.type:<9} {r.spec.title}  [{pack.origin(r, shipped)}]")
+        kind = r.extra["sigma"]["kind"] if "sigma" in r.extra else r.spec.type
+        print(f"{r.id:<42} {r.spec.severity:<8} {r.spec.type:<9} {r.spec.title}  [{pack.origin(r, shipped)}]"
+              + (f"  (sigma {kind})" if "sigma" in r.extra else ""))
     for rid, path in sorted(pack.turned_off.items()):
         print(f"{rid:<42} off      (turned off by {path})")
     print(f"{len(rules)} rule(s) enabled")
+    if args.source != "native":
+        for problem in pack.skipped:
+            print(problem)
+        if pack.skipped:
+            print(f"{len(pack.skipped)} Sigma rule(s) not loaded (see why above; `sentinel check` lists them too)")
     return 0
 
 
@@ -234,6 +243,8 @@ def register(sub: SubParsers) -> None:
     p = sub.add_parser("rules", help="list the enabled detection rules, or the HIPAA coverage matrix")
     add_config_arg(p)
     p.add_argument("--hipaa", action="store_true", help="print HIPAA control -> rules")
+    p.add_argument("--source", choices=["all", "native", "sigma"], default="all",
+                   help="sigma: only the Sigma rules (*.yml), and those that could not be loaded with why")
     p.set_defaults(func=list_rules)
 
     t = sub.add_parser("test-rule", help="replay events against one rule and print the alerts it would raise")

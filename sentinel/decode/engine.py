@@ -392,6 +392,24 @@ def _flatten_json(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None
             out[name] = value
 
 
+def _execve_args(ctx: dict[str, Any], fields: dict[str, Any]) -> None:
+    """EXECVE's arguments as auditd.log.a0 .. aN (Sigma's auditd rules match them by position)."""
+    argc = ctx.get("EXECVE.argc")
+    count = int(argc) if isinstance(argc, str) and argc.isdigit() else 0
+    for i in range(min(count, 64)):
+        value = ctx.get(f"EXECVE.a{i}")
+        if value is None:
+            break
+        fields[f"auditd.log.a{i}"] = value
+
+
+def _keep_raw(ctx: dict[str, Any], prefix: str, fields: dict[str, Any]) -> None:
+    """The record's leaves (lists of objects stay whole) as ``prefix.path``: the vendor's own field names."""
+    for key, value in ctx.items():
+        if not isinstance(value, dict) and value is not None:
+            fields[prefix + key] = value
+
+
 def _sender(origin: str, fields: dict[str, Any]) -> None:
     """``tls://CN=x@10.0.0.5:514`` (the receiver's record path) into the sender's fields."""
     scheme, _, rest = origin.partition("://")
@@ -418,6 +436,7 @@ class Decoder:
         self.format = "journal" if source_type == "journal" else spec.format
         self.network = source_type == "syslog"
         self.api = source_type == "api"
+        self.raw_prefix = f"{spec.raw}." if spec.raw and spec.format == "json" else ""
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
         self.host_name = host_name
         self.patterns = [compile_pattern(p) for p in spec.patterns]
@@ -535,6 +554,8 @@ class Decoder:
                     raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
                 ctx = {}
                 _flatten_json(obj, "", ctx)
+                if self.raw_prefix:
+                    _keep_raw(ctx, self.raw_prefix, fields)
                 candidates = self.patterns
             elif fmt == "auditd":
                 epoch, serial, types, ctx = parse_records(text)
@@ -543,6 +564,8 @@ class Decoder:
                 fields["auditd.log.record_type"] = types[0]
                 fields["auditd.log.records"] = types
                 fields["auditd.log.sequence"] = serial
+                if "EXECVE" in types:
+                    _execve_args(ctx, fields)
                 if "node" in ctx:
                     fields["host.hostname"] = ctx["node"]
                 candidates = self.patterns

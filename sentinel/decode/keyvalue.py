@@ -13,6 +13,7 @@ PAIR = re.compile(r"([\w.-]+)=(\"[^\"]*\"|'[^']*'|\S*)")
 PLACEHOLDERS = frozenset({"?", "(null)", "(none)", "unset"})
 HEX = re.compile(r"^[0-9A-F]+$")
 # Fields auditd writes hex-encoded when the value has spaces or odd characters.
+EXECVE_ARG = re.compile(r"^a\d+$")
 HEX_FIELDS = frozenset({"acct", "cmd", "comm", "exe", "name", "proctitle", "cwd", "data", "path", "old", "new"})
 
 
@@ -20,16 +21,18 @@ class AuditError(ValueError):
     """The text is not an auditd record."""
 
 
-def parse_pairs(body: str) -> dict[str, str]:
+def parse_pairs(body: str, execve: bool = False) -> dict[str, str]:
+    """``execve``: the body of an EXECVE record, whose arguments (a0, a1, ...) are hex when not quoted."""
     out: dict[str, str] = {}
     for key, raw in PAIR.findall(body):
         if raw[:1] == "'" and key == "msg":
-            out.update(parse_pairs(raw[1:-1]))
+            out.update(parse_pairs(raw[1:-1], execve))
             continue
         value = raw[1:-1] if raw[:1] in ("'", '"') else raw
         if value in PLACEHOLDERS:
             continue  # auditd's spelling of "no value": keep it out of fields like source.ip
-        if raw[:1] not in ("'", '"') and key in HEX_FIELDS and len(value) % 2 == 0 and value and HEX.match(value):
+        hexed = key in HEX_FIELDS or (execve and EXECVE_ARG.match(key) is not None)
+        if raw[:1] not in ("'", '"') and hexed and len(value) % 2 == 0 and value and HEX.match(value):
             try:
                 value = bytes.fromhex(value).decode("utf-8", "replace").replace("\x00", " ")
             except ValueError:
@@ -61,7 +64,7 @@ def parse_records(text: str) -> tuple[float, int, list[str], dict[str, Any]]:
         epoch = float(m.group("epoch"))
         serial = int(m.group("serial"))
         types.append(rtype)
-        pairs = parse_pairs(m.group("body"))
+        pairs = parse_pairs(m.group("body"), rtype == "EXECVE")
         if m.group("node"):
             pairs.setdefault("node", m.group("node"))
         if enriched:

@@ -77,6 +77,10 @@ class CollectorSpec(Strict):
     cloud: bool = Field(default=False, description="a cloud service's log: host.name is the organisation or "
                                                    "tenant (host_field, else the source's host_name, else the "
                                                    "collector's name), never the machine that collects it")
+    raw: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$",
+                            description="json: keep the vendor's whole record under this prefix (okta, "
+                                        "azure.signinlogs), so rules written against the vendor's own field names "
+                                        "(Sigma) match")
     set: dict[str, Any] = Field(default_factory=dict, description="fields every event of this source carries")
     map: dict[str, str | list[str]] = Field(default_factory=dict)
     lookup: dict[str, LookupSpec] = Field(default_factory=dict)

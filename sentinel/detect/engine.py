@@ -437,9 +437,12 @@ def engine_for_config(cfg: Any, conn: sqlite3.Connection, metrics: Metrics | Non
     from sentinel.detect.loader import load_for_config
     from sentinel.errors import ConfigErrors
 
-    rules, lists, errors = load_for_config(cfg)
+    skipped: list[Any] = []
+    rules, lists, errors = load_for_config(cfg, skipped=skipped)
     if errors:
         raise ConfigErrors(errors)
+    for problem in skipped:  # a Sigma rule sentinel cannot run: said at every start, never silently dropped
+        log.warning("%s", problem)
     if only is not None:
         rules = [r for r in rules if r.id in only]
     return RuleEngine(rules, cfg.config.detection, conn, metrics, lists, zone=cfg.config.timezone)

@@ -355,6 +355,56 @@ class SequenceEvaluator:
         return findings
 
 
+class UnorderedSequenceEvaluator:
+    """Every step per key within the window, in any order: each step keeps its latest event, and the
+    sequence completes when all steps have one no older than the window."""
+
+    def __init__(self, rule: CompiledRule) -> None:
+        assert isinstance(rule.spec.sequence, SequenceParams)
+        self.window = rule.spec.sequence.window
+        self.steps = rule.spec.sequence.steps
+        self.group_by = rule.spec.group_by
+        self.preds = rule.step_predicates
+
+    def keys(self, ev: Event) -> list[str]:
+        return [key for key in self._by_key(ev) if key]
+
+    def _by_key(self, ev: Event) -> dict[str, list[int]]:
+        by_key: dict[str, list[int]] = {}
+        for i, pred in enumerate(self.preds):
+            if pred(ev.fields):
+                key = field_key(ev, self.steps[i].group_by or self.group_by, self.group_by)
+                if key is not None:
+                    by_key.setdefault(key, []).append(i)
+        return by_key
+
+    def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
+        if ctx.late:
+            return []
+        findings: list[Finding] = []
+        for key, steps in self._by_key(ev).items():
+            state = store.get(key) or {"t": [None] * len(self.steps)}
+            latest: list[Any] = state["t"]
+            for i in steps:
+                latest[i] = [ev.timestamp, ev.id]
+            cut = ev.timestamp - self.window
+            latest = [t if t is not None and t[0] >= cut else None for t in latest]
+            if all(t is not None for t in latest):
+                done = sorted(latest)
+                computed = {"window": format_duration(self.window), "steps": len(self.steps)}
+                details = {"steps": [{"name": s.name or f"step {i + 1}", "needed": 1}
+                                     for i, s in enumerate(self.steps)],
+                           "window_seconds": self.window, "events": len(done), "ordered": False}
+                findings.append(Finding(key, str(done[0][1]), ev, done[0][0], done[-1][0], len(done),
+                                        _ids(done), computed, details))
+                store.delete(key)
+            elif any(t is not None for t in latest):
+                store.put(key, {"t": latest})
+            else:
+                store.delete(key)
+        return findings
+
+
 def median_mad(values: Sequence[float]) -> tuple[float, float]:
     """Median and the median absolute deviation (scaled by 1.4826 to estimate a standard deviation)."""
     med = statistics.median(values)
@@ -902,7 +952,8 @@ def build_evaluator(rule: CompiledRule, zone: str = "UTC") -> Evaluator:
     if kind == "threshold":
         return ThresholdEvaluator(rule)
     if kind == "sequence":
-        return SequenceEvaluator(rule)
+        assert rule.spec.sequence is not None
+        return SequenceEvaluator(rule) if rule.spec.sequence.ordered else UnorderedSequenceEvaluator(rule)
     if kind == "baseline":
         return BaselineEvaluator(rule)
     if kind == "new_value":

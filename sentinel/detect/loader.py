@@ -167,6 +167,7 @@ class LayeredRules:
     replaced: dict[str, Path]  # rule id -> the lower layer's file the rule in force replaced
     turned_off: dict[str, Path]  # rule id -> the file that turned it off
     errors: list[ConfigError]
+    skipped: list[ConfigError] = field(default_factory=list)  # valid Sigma rules sentinel cannot run, and why
 
     def origin(self, rule: CompiledRule, shipped: bool) -> str:
         """'shipped', or the rule's own file (and what it replaced)."""
@@ -185,6 +186,7 @@ def load_rule_layers(directories: Sequence[Path], lists: Mapping[str, frozenset[
     replaced: dict[str, Path] = {}
     turned_off: dict[str, Path] = {}
     errors: list[ConfigError] = []
+    skipped: list[ConfigError] = []
     for depth, directory in enumerate(directories):
         if not directory.is_dir():
             errors.append(ConfigError("rules folder does not exist", Location(str(directory))))
@@ -195,9 +197,13 @@ def load_rule_layers(directories: Sequence[Path], lists: Mapping[str, frozenset[
             off = _turn_off(doc) if depth else None
             return off if off is not None else compile_rule(doc, lists, vocabulary)
 
+        layer: list[CompiledRule | _TurnOff]
         layer, layer_errors = load_each(sorted(directory.rglob("*.yaml")), load, lambda item: item.id, "rule id",
                                         "id")
         errors.extend(layer_errors)
+        sigma_files = sorted(directory.rglob("*.yml"))
+        if sigma_files:
+            layer.extend(_sigma_layer(sigma_files, {item.id for item in layer}, errors, skipped))
         for item in layer:
             below = merged.pop(item.id, None)
             if isinstance(item, _TurnOff):
@@ -210,7 +216,30 @@ def load_rule_layers(directories: Sequence[Path], lists: Mapping[str, frozenset[
                 replaced[item.id] = replaced.get(item.id, below.path)
             turned_off.pop(item.id, None)
             merged[item.id] = item
-    return LayeredRules(list(merged.values()), tuple(directories), replaced, turned_off, errors)
+    return LayeredRules(list(merged.values()), tuple(directories), replaced, turned_off, errors, skipped)
+
+
+def _sigma_layer(paths: list[Path], taken: set[str], errors: list[ConfigError], skipped: list[ConfigError]
+                 ) -> list[CompiledRule]:
+    """A folder's Sigma rules (``*.yml``); pySigma is imported only when a folder holds some."""
+    try:
+        from sentinel.detect.sigma.loader import load_sigma
+    except ImportError as exc:
+        errors.extend(ConfigError(f"Sigma rules need pySigma ({exc.name} is missing): "
+                                  "pip install 'phi-sentinel[sigma]'", Location(str(path))) for path in paths)
+        return []
+    loaded = load_sigma(paths)
+    errors.extend(loaded.errors)
+    skipped.extend(loaded.skipped)
+    rules = []
+    for rule in loaded.rules:
+        if rule.id in taken:
+            errors.append(ConfigError(f"rule id {rule.id!r} already defined in this folder",
+                                      Location(str(rule.path), None, "id")))
+            continue
+        taken.add(rule.id)
+        rules.append(rule)
+    return rules
 
 
 def rule_pack(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
@@ -229,10 +258,14 @@ def rule_pack(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: Fi
     return pack, lists, errors
 
 
-def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
-                    ) -> tuple[list[CompiledRule], NamedLists, list[ConfigError]]:
-    """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids)."""
+def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None,
+                    skipped: list[ConfigError] | None = None) -> tuple[list[CompiledRule], NamedLists,
+                                                                       list[ConfigError]]:
+    """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids);
+    ``skipped`` receives the Sigma rules that could not be loaded, with why."""
     pack, lists, errors = rule_pack(cfg, lists, vocabulary)
+    if skipped is not None:
+        skipped.extend(pack.skipped)
     disabled = set(cfg.config.detection.disabled_rules)
     enabled = [r for r in pack.rules if r.spec.enabled and r.id not in disabled]
     return enabled, lists, errors
@@ -243,8 +276,13 @@ def validate(cfg: LoadedConfig, vocabulary: FieldVocabulary) -> tuple[list[str],
     """``sentinel check``: summary lines, errors and warnings of the rules and lists."""
     if not cfg.config.detection.enabled:
         return ["rules: detection disabled"], [], []
-    rules, lists, errors = load_for_config(cfg, vocabulary=vocabulary)
+    pack, lists, errors = rule_pack(cfg, vocabulary=vocabulary)
+    disabled = set(cfg.config.detection.disabled_rules)
+    rules = [r for r in pack.rules if r.spec.enabled and r.id not in disabled]
     sizes = ", ".join(f"{name} {len(lists[name])}" for name in lists)
-    warnings = [w for rule in rules for w in rule.warnings]
+    warnings = [w for rule in rules for w in rule.warnings] + pack.skipped
     folders = " + ".join(str(d) for d in cfg.rule_dirs)
-    return [f"rules: {len(rules)} enabled from {folders}; lists: {sizes}"], errors, warnings
+    sigma = sum(1 for r in rules if "sigma" in r.extra)
+    counted = f"{len(rules)} enabled" + (f" ({sigma} Sigma, {len(pack.skipped)} Sigma not loaded)"
+                                         if sigma or pack.skipped else "")
+    return [f"rules: {counted} from {folders}; lists: {sizes}"], errors, warnings

@@ -87,6 +87,8 @@ class SequenceParams(Strict):
     window: Duration
     steps: list[Step] = Field(min_length=2)
     remember: Duration = Field(default=30 * 86400.0, description="how long an unseen step's values stay known")
+    ordered: bool = Field(default=True, description="false: every step within the window, in any order (Sigma's "
+                                                    "temporal correlation)")
 
 
 class PeerParams(Strict):

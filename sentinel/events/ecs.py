@@ -124,6 +124,15 @@ FIELD_TYPES: dict[str, FieldType] = {
     "auditd.log.op": "keyword",
     "auditd.log.res": "keyword",
     "auditd.log.records": "keyword",
+    "auditd.log.syscall": "keyword",
+    "auditd.log.euid": "keyword",
+    "auditd.log.uid": "keyword",
+    "auditd.log.unit": "keyword",
+    "auditd.log.paths": "keyword",
+    # The vendors' whole records (collectors' raw:), for Sigma rules: one flattened field each, so a value whose
+    # type differs between two records (a number here, a string there) can never get a document rejected.
+    "okta": "flattened",
+    "azure.signinlogs": "flattened",
     "sentinel.source": "keyword",
     "sentinel.stream": "keyword",
     "sentinel.parse_error": "keyword",
