@@ -101,10 +101,10 @@ def _string_test(value: SigmaString, cased: bool, keyword: bool = False) -> Valu
             parts.append(SpecialChars.WILDCARD_MULTI)
     if cased:
         def fold(v: Any) -> str:
-            return v if v.__class__ is str else text(v)  # type: ignore[no-any-return]
+            return v if v.__class__ is str else text(v)
     else:
         def fold(v: Any) -> str:
-            return (v if v.__class__ is str else text(v)).casefold()  # type: ignore[no-any-return]
+            return (v if v.__class__ is str else text(v)).casefold()
     inner = parts[1:-1] if len(parts) >= 2 else []
     first_star = bool(parts) and parts[0] is SpecialChars.WILDCARD_MULTI
     last_star = bool(parts) and parts[-1] is SpecialChars.WILDCARD_MULTI
