@@ -47,8 +47,8 @@ from sigma.types import (
 )
 
 from sentinel.conf.models import DetectionSettings
+from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.engine import RuleEngine
-from sentinel.detect.loader import CompiledRule
 from sentinel.detect.sigma.loader import load_sigma
 from sentinel.detect.sigma.pipeline import Logsource, shipped_pipeline
 from sentinel.events.model import Event

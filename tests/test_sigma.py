@@ -20,17 +20,17 @@ from typing import Any
 
 import orjson
 import pytest
-from sentinel.collect.records import RawRecord
-from sentinel.decode.registry import load_collector_layers
 
 from sentinel.cli.main import main
 from sentinel.conf.models import DetectionSettings
 from sentinel.daemon.build import database_path
+from sentinel.daemon.collectors import load_collector_layers
 from sentinel.decode.engine import Decoder
+from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.engine import RuleEngine
-from sentinel.detect.loader import CompiledRule
 from sentinel.detect.sigma.loader import SigmaLoad, load_sigma
 from sentinel.events.model import Event
+from sentinel.events.records import RawRecord
 from sentinel.shipped import shipped_path
 from sentinel.store.schema import DDL
 from tests.fixtures.common import MakeConfig

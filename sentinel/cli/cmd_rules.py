@@ -18,7 +18,8 @@ import orjson
 from sentinel.cli.args import SubParsers, add_config_arg
 from sentinel.cli.common import config_from, count_or_zero, input_file, open_db, positive_float
 from sentinel.conf.models import LoadedConfig
-from sentinel.detect.loader import CompiledRule, load_for_config, rule_pack
+from sentinel.detect.compiled import CompiledRule
+from sentinel.detect.loader import load_for_config, rule_pack
 from sentinel.errors import ConfigError, ConfigErrors, Location, SentinelError
 from sentinel.events.model import Event, iso, parse_iso
 

@@ -19,6 +19,7 @@ import orjson
 
 from sentinel.conf.models import DetectionSettings
 from sentinel.detect import followup
+from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.kinds import (
     Context,
     DormantEvaluator,
@@ -30,7 +31,6 @@ from sentinel.detect.kinds import (
     build_evaluator,
 )
 from sentinel.detect.lists import NamedLists
-from sentinel.detect.loader import CompiledRule
 from sentinel.detect.model import format_duration
 from sentinel.detect.state import (
     KeyStore,

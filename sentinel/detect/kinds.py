@@ -17,8 +17,8 @@ from hashlib import blake2b
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.identity import IdentityMap
-from sentinel.detect.loader import CompiledRule
 from sentinel.detect.model import (
     BaselineParams,
     DormantParams,

@@ -9,6 +9,7 @@ from typing import Any
 
 from sentinel.conf.models import LoadedConfig
 from sentinel.conf.yamlfile import LoadedYaml, load_each, load_yaml_file, parse_model
+from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.fields import field_problems
 from sentinel.detect.lists import NamedLists
 from sentinel.detect.model import RuleSpec
@@ -16,24 +17,6 @@ from sentinel.detect.template import template_problems
 from sentinel.errors import ConfigError, ConfigErrors, Location
 from sentinel.events.conditions import ConditionError, Predicate, compile_condition
 from sentinel.events.vocabulary import FieldVocabulary
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    """A validated rule with its filters compiled; ``actions`` lets the engine skip it for other events."""
-
-    spec: RuleSpec
-    path: Path
-    predicate: Predicate
-    step_predicates: tuple[Predicate, ...] = ()
-    actions: frozenset[str] | None = None
-    fingerprint: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    warnings: tuple[ConfigError, ...] = ()  # e.g. an event.action value no loaded collector emits
-
-    @property
-    def id(self) -> str:
-        return self.spec.id
 
 
 def _actions(spec: Any) -> frozenset[str] | None:

@@ -26,7 +26,7 @@ from sigma.correlations import (
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
-from sentinel.detect.loader import CompiledRule
+from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.model import RuleSpec
 from sentinel.detect.sigma.match import compile_tree
 from sentinel.detect.sigma.pipeline import Logsource, SigmaPipeline, Unmappable, shipped_pipeline
