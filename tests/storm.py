@@ -24,17 +24,18 @@ def _address(rng: random.Random, i: int) -> str:
     return f"{(i * 37) % 223 + 1}.{(i * 11) % 256}.{i % 256}.{(i * 7) % 254 + 1}"
 
 
-def storm_lines(lines: int, seed: int = 18) -> list[str]:
-    """``lines`` auth.log lines of the storm, the same for the same seed."""
+def storm_lines(lines: int, seed: int = 18, accounts_n: int = ACCOUNTS, addresses_n: int = ADDRESSES) -> list[str]:
+    """``lines`` auth.log lines of the storm, the same for the same seed (fewer accounts and addresses: each
+    of them seen more often, so a short storm trips every rule)."""
     rng = random.Random(seed)
-    accounts = [f"user{i:04d}" for i in range(ACCOUNTS)]
-    addresses = [_address(rng, i) for i in range(ADDRESSES)]
+    accounts = [f"user{i:04d}" for i in range(accounts_n)]
+    addresses = [_address(rng, i) for i in range(addresses_n)]
     out = []
     for i in range(lines):
         s = 8 * 3600 + i // 20  # 20 lines a second: a storm, yet windows of minutes hold thousands of events
         stamp = f"Nov {27 + s // 86400:2d} {(s // 3600) % 24:02d}:{(s // 60) % 60:02d}:{s % 60:02d}"
-        user = accounts[rng.randrange(ACCOUNTS)]
-        ip = addresses[rng.randrange(ADDRESSES)]
+        user = accounts[rng.randrange(accounts_n)]
+        ip = addresses[rng.randrange(addresses_n)]
         port = rng.randint(1024, 65535)
         pid = rng.randint(1000, 60000)
         r = rng.random()
@@ -66,8 +67,9 @@ def storm_lines(lines: int, seed: int = 18) -> list[str]:
     return out
 
 
-def make_storm_log(path: Path, lines: int, seed: int = 18) -> None:
-    path.write_text("".join(line + "\n" for line in storm_lines(lines, seed)), encoding="utf-8")
+def make_storm_log(path: Path, lines: int, seed: int = 18, accounts: int = ACCOUNTS,
+                   addresses: int = ADDRESSES) -> None:
+    path.write_text("".join(line + "\n" for line in storm_lines(lines, seed, accounts, addresses)), encoding="utf-8")
 
 
 def main() -> None:
