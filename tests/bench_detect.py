@@ -8,6 +8,9 @@ Prints
    written by systemd-journal-remote, followed by journalctl) and network syslog (a TCP client);
 3. RSS and rule-state keys after a flood of 1,000,000 distinct user names (bound: max_keys_per_rule).
 
+``--storm [--lines 200000] [--runs 3]``: instead, tests/storm.py's brute-force storm: replay with and without the
+rule pack beside fail2ban-regex, round by round, and the per-stage CPU table (tests/storm_bench.py).
+
 ``--quality [--weeks 8]``: instead, detection quality on tests/company_sim.py's realistic company: per-rule alerts,
 true and false positives, planted attacks detected, look-alikes, and decode coverage per source.
 """
@@ -227,7 +230,16 @@ def main() -> None:
                     help="what the latency samples are emitted into")
     ap.add_argument("--quality", action="store_true", help="detection quality on the realistic company")
     ap.add_argument("--weeks", type=int, default=8, help="--quality: weeks simulated")
+    ap.add_argument("--storm", action="store_true", help="the brute-force storm (tests/storm_bench.py)")
+    ap.add_argument("--lines", type=int, default=200_000, help="--storm: lines generated")
+    ap.add_argument("--runs", type=int, default=3, help="--storm: rounds")
     args = ap.parse_args()
+    if args.storm:
+        from tests.storm_bench import report
+
+        with tempfile.TemporaryDirectory() as tmp:
+            report(args.lines, args.runs, Path(tmp), ("fail2ban-regex", "replay --no-detect", "replay"))
+        return
     if args.quality:
         from tests.quality_eval import evaluate, report
 

@@ -13,6 +13,9 @@ decoding cost nothing. Last, what 16 KiB pages would change: SQLite's speed, and
 CPU spent by a one-event commit (the daemon's steady state on a quiet host).
 ``--daemon`` also times ``sentinel run`` (rules on) catching up the same file as a backlog, with
 ``pipeline.decode_workers`` 0 and 1.
+``--storm`` instead measures tests/storm.py's brute-force storm (issue #18): fail2ban-regex, replay --no-detect,
+replay with the full rule pack and ``sentinel run`` catching up, each round in turn, with CPU seconds, peak RSS of
+the process tree and the per-stage CPU table (see tests/storm_bench.py).
 Not a test: numbers on a shared machine are noisy; compare medians.
 """
 
@@ -254,7 +257,18 @@ def main() -> None:
                     help="also measure what bounds replay whatever the decoding: SQLite alone, Python's sqlite3 "
                          "alone, start-up, and what 16 KiB pages would change")
     ap.add_argument("--daemon", action="store_true", help="also time the daemon catching up the file as a backlog")
+    ap.add_argument("--storm", action="store_true", help="the brute-force storm instead (tests/storm_bench.py)")
     args = ap.parse_args()
+    if args.storm:
+        sys.path.insert(0, str(ROOT))
+        from tests.storm_bench import report
+
+        work = Path(tempfile.mkdtemp(prefix="sentinel-storm-"))
+        try:
+            report(args.lines, args.runs, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     f2b = shutil.which("fail2ban-regex")
     work = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
     log = work / "auth.log"

@@ -65,6 +65,11 @@ class RuleRuntime:
     # Set when later matching events join the rule's open alert (it suppresses, and its type follows).
     keyer: MatchEvaluator | ThresholdEvaluator | SequenceEvaluator | None = None
 
+    def __post_init__(self) -> None:
+        # Read for every rule of every event: plain attributes, not a property behind two lookups.
+        self.rule_id = self.rule.id
+        self.predicate = self.rule.predicate
+
 
 class RuleEngine:
     """Evaluates compiled rules over batches of events; implements the pipeline's BatchProcessor."""
@@ -170,17 +175,18 @@ class RuleEngine:
             if ev.timestamp > mark:
                 watermarks[src] = mark = ev.timestamp
             ctx.late = ev.timestamp < mark - allowance
+            ctx.keys = {}
             fields = ev.fields
             runtimes = self.by_action.get(fields.get("event.action"), self.any_action)  # type: ignore[arg-type]
             routed[id(runtimes)] += 1
             lists[id(runtimes)] = runtimes
             for rt in runtimes:
-                rid = rt.rule.id
+                rid = rt.rule_id
                 try:
-                    if not rt.rule.predicate(fields):
+                    if not rt.predicate(fields):
                         continue
                     matched[rid] += 1
-                    if rt.keyer is not None and self._join(rt, ev, joined):
+                    if rt.keyer is not None and self._join(rt, ev, joined, ctx):
                         continue
                     for finding in rt.evaluator.observe(ev, rt.store, ctx):
                         alert = self._alert(rt, finding, now)
@@ -269,12 +275,12 @@ class RuleEngine:
     # --- alerts -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _join(rt: RuleRuntime, ev: Event, joined: dict[str, followup.Joined]) -> bool:
+    def _join(rt: RuleRuntime, ev: Event, joined: dict[str, followup.Joined], ctx: Context) -> bool:
         """Count ``ev`` into its key's alert if one is inside its suppression period (then the rule's window
         does not see it: it is part of that alert, not the start of the next)."""
         assert rt.keyer is not None
         hit = False
-        for key in rt.keyer.keys(ev):
+        for key in rt.keyer.keys(ev, ctx.keys):
             state = rt.store.get("~" + key)
             if state is not None and "a" in state and ev.timestamp < state["u"]:
                 followup.join(rt.rule.spec, state, ev, joined)

@@ -91,6 +91,12 @@ class KeyStore:
         if key.startswith("#"):
             self.pinned[key] = state
             return
+        if key in self.hot and key in self.data:
+            # Read this batch: flush() packs what it is then, so packing it on every event is waste. Its size
+            # is the one it had when read until then, and the byte bound is enforced again at the flush.
+            self.data.move_to_end(key)
+            self.hot[key] = state
+            return
         blob = _pack(state)
         old = self.data.get(key)
         if old is not None:

@@ -47,20 +47,28 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 
 def write_alerts(tx: sqlite3.Connection, alerts: Sequence[Alert]) -> int:
-    """Insert alerts and queue them in the outbox; an alert id already present is not queued again."""
-    new = 0
+    """Insert alerts and queue them in the outbox; an alert id already present is not queued again.
+
+    A storm raises thousands of alerts a batch: which are new is one query per 500, the rows two executemany."""
+    present: set[str] = set()
+    ids = [a.id for a in alerts]
+    for at in range(0, len(ids), 500):
+        chunk = ids[at:at + 500]
+        present.update(r[0] for r in tx.execute(f"SELECT id FROM alerts WHERE id IN ({','.join('?' * len(chunk))})",
+                                                chunk))
+    new: list[Alert] = []
     for a in alerts:
-        cur = tx.execute(
-            "INSERT OR IGNORE INTO alerts (id, rule_id, title, severity, group_key, first_seen, last_seen, count, "
-            "event_ids, summary, runbook, tags, labels, details, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (a.id, a.rule_id, a.title, a.severity, a.group_key, a.first_seen, a.last_seen, a.count,
-             orjson.dumps(a.event_ids).decode(), a.summary, a.runbook, orjson.dumps(a.tags).decode(),
-             orjson.dumps(a.labels).decode(), orjson.dumps(a.details, default=str).decode(), a.created),
-        )
-        if cur.rowcount:
-            tx.execute("INSERT OR IGNORE INTO outbox (alert_id, created) VALUES (?, ?)", (a.id, a.created))
-            new += 1
-    return new
+        if a.id not in present:
+            present.add(a.id)
+            new.append(a)
+    tx.executemany(
+        "INSERT OR IGNORE INTO alerts (id, rule_id, title, severity, group_key, first_seen, last_seen, count, "
+        "event_ids, summary, runbook, tags, labels, details, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(a.id, a.rule_id, a.title, a.severity, a.group_key, a.first_seen, a.last_seen, a.count,
+          orjson.dumps(a.event_ids).decode(), a.summary, a.runbook, orjson.dumps(a.tags).decode(),
+          orjson.dumps(a.labels).decode(), orjson.dumps(a.details, default=str).decode(), a.created) for a in new])
+    tx.executemany("INSERT OR IGNORE INTO outbox (alert_id, created) VALUES (?, ?)", [(a.id, a.created) for a in new])
+    return len(new)
 
 
 def revise_digest(tx: sqlite3.Connection, a: Alert) -> bool:
