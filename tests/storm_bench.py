@@ -122,11 +122,10 @@ def one_round(log: Path, lines: int, work: Path, paths: tuple[str, ...] = PATHS)
 
 def stage_cpu(log: Path, work: Path, batch_size: int = 4096) -> dict[str, float]:
     """CPU seconds of each stage over the whole file, in this process, as replay runs them (decode here)."""
-    from sentinel.daemon.collectors import load_collector_layers
-
     from sentinel.collect.framing import FramingSpec
     from sentinel.conf.loader import load_config
     from sentinel.daemon.build import database_path, source_host
+    from sentinel.daemon.collectors import load_collector_layers
     from sentinel.daemon.decode_pool import decode_records
     from sentinel.daemon.pipeline import store_fresh
     from sentinel.daemon.replay_stream import identify
