@@ -62,8 +62,8 @@ def test_backfill_then_live_polling_stores_each_event_once_decoded(tmp_path: Pat
     assert first["okta.event_type"] == "user.session.start" and first["user.name"] == "user4@example.com"
     assert "log.file.path" not in first
     mfa = events[log_event(20_003, 0)["uuid"]]
-    assert (mfa["event.action"], mfa["event.outcome"], mfa["authentication.factor"]) == ("mfa_verify", "failure",
-                                                                                          "push")
+    assert (mfa["event.action"], mfa["event.outcome"], mfa["sentinel.authentication.factor"]) == (
+        "mfa_verify", "failure", "push")
 
 
 class _Feeder(threading.Thread):

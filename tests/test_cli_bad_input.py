@@ -28,7 +28,9 @@ REQUIRED = {"id": ["0123456789abcdef"], "matchers": ["user.name=alice"], "rule":
             "--collector": ["linux-auth"], "--duration": ["1h"], "--reason": ["test"], "--from": ["2026-01-01"],
             "paths": None}  # paths: a file made per case
 # Keep commands that would otherwise run for long short (the demo runs for real when its input is fine).
-EXTRA = {("demo",): ["--days", "1", "--users", "10", "--duration", "0.2", "--interval", "0.1"]}
+EXTRA = {("demo",): ["--days", "1", "--users", "10", "--duration", "0.2", "--interval", "0.1"],
+         # --duration is optional only for a silence bound to an alert (--alert): an unbound one needs it.
+         ("silence", "add"): ["--duration", "1h"]}
 # Options whose value the command parses itself (no argparse type), with a value that cannot be right.
 PARSED_BY_COMMAND = {"--since": "yesterday-ish", "--until": "soon", "--from": "last week", "--to": "2026-13-45",
                      "--duration": "a while", "--gap": "often", "--as-of": "someday", "--days": "many",

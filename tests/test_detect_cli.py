@@ -22,7 +22,7 @@ def test_rules_lists_the_pack(make_config: MakeConfig, capsys: pytest.CaptureFix
     assert main(["rules", "--config", str(cfg.path)]) == 0
     out = capsys.readouterr().out
     assert "account-terminated-activity" in out and "critical" in out
-    assert "sudo-failure" not in out and "26 rule(s) enabled" in out
+    assert "sudo-failure" not in out and "32 rule(s) enabled" in out
 
 
 def test_rules_hipaa_matrix(make_config: MakeConfig, capsys: pytest.CaptureFixture[str]) -> None:

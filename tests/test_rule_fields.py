@@ -70,6 +70,30 @@ def test_check_without_the_collector_that_emits_a_value_warns(tmp_path: Path) ->
            "`sudo_failure`" in done.stderr
 
 
+def test_a_vendor_field_waits_for_its_collector_but_a_typo_in_it_is_refused(tmp_path: Path) -> None:
+    """The shipped cloud rules name azure.* fields: without the Entra collectors that is a warning (an
+    installation that reads only auth.log still starts); with them, a field they do not write is an error."""
+    collectors = tmp_path / "collectors"
+    collectors.mkdir()
+    shutil.copy(SHIPPED / "collectors" / "linux-auth.yaml", collectors)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(SHIPPED / "rules" / "accounts" / "account-oauth-broad-grant.yaml", rules)
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\ncollectors_dir: {collectors}\nrules_dir: {rules}\n"
+                      f"alerts_dir: {SHIPPED / 'alerts'}\nmetrics: {{enabled: false}}\n")
+    done = _cli("check", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "no loaded collector emits `azure.auditlogs.*` fields" in done.stderr
+    for name in ("entra", "entra-audit"):
+        shutil.copy(SHIPPED / "collectors" / f"{name}.yaml", collectors)
+    (rules / "typo.yaml").write_text(BAD_RULE.replace("id: typo-rule", "id: azure-typo")
+                                     .replace("event.acton: sudo_failure", "azure.auditlogs.operation_nam: x"))
+    done = _cli("check", "-c", str(config))
+    assert done.returncode == 1
+    assert "unknown field `azure.auditlogs.operation_nam`" in done.stderr
+
+
 def test_a_refused_run_names_the_field_and_creates_no_files(tmp_path: Path) -> None:
     env = OpsEnv(tmp_path)
     (env.base / "rules" / "typo.yaml").write_text(BAD_RULE)

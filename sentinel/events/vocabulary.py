@@ -29,6 +29,11 @@ class FieldVocabulary:
     def known(self, name: str) -> bool:
         return name in self.fields or name.startswith(FLATTENED_PREFIXES)
 
+    def emits_namespace(self, prefix: str) -> bool:
+        """Is some known field below ``prefix.``?"""
+        prefix = f"{prefix}."
+        return any(f.startswith(prefix) for f in self.fields)
+
     def suggest(self, name: str) -> str:
         """`` (did you mean `x`?)`` for the closest known field, or an empty string."""
         close = difflib.get_close_matches(name, sorted(self.fields), n=1, cutoff=0.6)
