@@ -34,7 +34,22 @@ def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[
     daemon.workers.extend(notification)
     daemon.workers.extend(operations_workers(cfg, daemon, Roles(list(detection), list(notification))))
     daemon.workers.extend(security_metrics(cfg, daemon))
+    assert daemon.pipeline is not None
+    daemon.pipeline.after_commit.append(lambda _result: route_queued_alerts(daemon))
     return daemon
+
+
+def route_queued_alerts(daemon: Daemon) -> None:
+    """After a commit: if the rule engine queued alerts, wake routing now (its poll is only the backstop).
+
+    Looks the parts up on every call, since a reload replaces the engine and the notification service."""
+    from sentinel.detect.engine import RuleEngine
+    from sentinel.notify.worker import NotifyService
+
+    if any([p.take_queued() for p in daemon.processors if isinstance(p, RuleEngine)]):
+        for worker in daemon.workers:
+            if isinstance(worker, NotifyService):
+                worker.outbox_written()
 
 
 @dataclass(frozen=True)

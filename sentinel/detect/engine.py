@@ -82,6 +82,7 @@ class RuleEngine:
         self.metrics = metrics or Metrics()
         self.lists = lists
         self.clock = clock
+        self.queued = 0  # alerts put in the outbox by batches since take_queued() last asked
         self.runtimes: list[RuleRuntime] = []
         self.by_action: dict[str, list[RuleRuntime]] = {}
         self.any_action: list[RuleRuntime] = []
@@ -219,7 +220,13 @@ class RuleEngine:
         write_meta(tx, "fingerprints", orjson.dumps({rt.rule.id: rt.rule.fingerprint
                                                      for rt in self.runtimes}).decode())
         self._count(evaluated, matched, alerts, written)
+        self.queued += written
         self.refresh_coverage(now)
+
+    def take_queued(self) -> int:
+        """How many alerts were queued since the last call (after a commit: whether routing has work now)."""
+        n, self.queued = self.queued, 0
+        return n
 
     def coverage(self, now: float) -> dict[str, bool]:
         """Per HIPAA control (the known ones and any an enabled rule names): whether an enabled rule

@@ -70,7 +70,8 @@ class NotifyService:
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter)
         self.router = Router(routing, self.metrics)
         self.stop_event = threading.Event()
-        self.wake = threading.Event()
+        self.wake = threading.Event()  # delivery: a notification became due
+        self.outbox = threading.Event()  # routing: a committed batch queued alerts
         self._threads: list[threading.Thread] = []
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
@@ -252,20 +253,23 @@ class NotifyService:
 
     # --- threads -----------------------------------------------------------------------------------------------
 
+    def outbox_written(self) -> None:
+        """Called after a batch that queued alerts committed: route them now, not at the next poll."""
+        self.outbox.set()
+
     def _loop(self, step: Callable[[], int], name: str) -> None:
+        # The poll stays as the backstop (another process may write the outbox, a wake-up may be missed).
         interval = self.settings.poll_interval_ms / 1000.0
+        woken = self.wake if name == "delivery" else self.outbox
         while not self.stop_event.is_set():
+            woken.clear()  # before the step: a wake-up during it makes the wait below return at once
             try:
                 step()
             except sqlite3.OperationalError as exc:  # busy/locked: the next turn retries
                 log.warning("%s: database busy (%s); retrying", name, exc)
             except Exception:
                 log.exception("%s step failed; retrying", name)
-            if name == "delivery":
-                self.wake.wait(interval)
-                self.wake.clear()
-            else:
-                self.stop_event.wait(interval)
+            woken.wait(interval)
 
     def start(self) -> None:
         # Recovery runs at start, not construction: a reload builds the new service while the old one still runs.
@@ -281,6 +285,7 @@ class NotifyService:
     def stop(self) -> None:
         self.stop_event.set()
         self.wake.set()
+        self.outbox.set()
         for t in self._threads:
             t.join(timeout=self.settings.request_timeout_seconds + 5)
         self._threads.clear()
