@@ -71,7 +71,7 @@ def test_backfill_live_polling_and_an_expired_token_refreshed(tmp_path: Path) ->
     events = stored(db)
     denied = [e for e in events if e.get("event.code") == "500121"]
     assert len(denied) == 20 and {e["event.action"] for e in denied} == {"mfa_verify"}
-    assert {e["event.outcome"] for e in denied} == {"failure"} and denied[0]["authentication.factor"] == "push"
+    assert {e["event.outcome"] for e in denied} == {"failure"} and denied[0]["sentinel.authentication.factor"] == "push"
     granted = [e for e in events if e.get("event.action") == "admin_role_granted"]
     assert len(granted) == 121 and granted[0]["user.target.name"] == "user3@contoso.com"
     assert {e["source.geo.country_iso_code"] for e in events if e.get("event.dataset") == "azure.signinlogs"} == {"US"}

@@ -513,7 +513,7 @@ class Decoder:
             _sender(rec.path, fields)
         elif self.api:
             # Polled from a provider's API: the event id (from the provider's own id) is the address.
-            del fields["log.file.path"], fields["log.offset"]
+            del fields["log.file.path"], fields["sentinel.log.offset"]
         ts: float | None = None
         outcome: Outcome = "unmatched"
         reference = rec.reference_time or now
