@@ -40,7 +40,7 @@ def _wait(db: Path, want: int, timeout: float, proc: Any) -> int:
 def _ids(db: Path) -> Counter[str]:
     out: Counter[str] = Counter()
     for e in stored(db):
-        out[str(e.get("session.id") or e.get("azure.auditlogs.id"))] += 1
+        out[str(e.get("sentinel.session.id") or e.get("azure.auditlogs.id"))] += 1
     return out
 
 
