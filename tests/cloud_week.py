@@ -240,7 +240,9 @@ INCIDENTS = {
     "account-oauth-broad-grant": "a user consents to an app reading and writing all mail and files",
     "phi-file-shared-externally": "a claims batch shared with an outside address",
     "file-mass-download": "150 files downloaded from Drive in eight minutes",
-    "mail-forwarding-personal": "a mailbox forwarded to the user's Gmail",
+    "mail-forwarding-personal": "a mailbox forwarded to the user's Gmail (smtp: prefixed, as Set-Mailbox logs it)",
+    "mail-forwarding-personal/inbox-rule-two-recipients": "an inbox rule forwarding to Gmail and a colleague",
+    "mail-forwarding-personal/workspace-admin": "an administrator forwarding a user's Gmail to Yahoo",
     "phi-export-personal-email": "a PHI export e-mailed to a personal address",
 }
 
@@ -262,6 +264,13 @@ def incident(rule: str) -> list[tuple[str, float, str]]:
         return [workspace(ids, t + i * 3.2, user, "drive", "download",
                           {"doc_title": f"patient-file-{i}.pdf", "doc_id": f"x{i}", "doc_type": "pdf",
                            "visibility": "shared_internally"}) for i in range(150)]
+    if rule == "mail-forwarding-personal/inbox-rule-two-recipients":
+        return [o365_params(ids, t, user, "New-InboxRule", {"Name": "copies", "StopProcessingRules": "False",
+                                                            "ForwardTo": f"rosa.home@gmail.com;nate.brooks@{DOMAIN}"})]
+    if rule == "mail-forwarding-personal/workspace-admin":
+        return [workspace(ids, t, ADMINS[1], "admin", "CHANGE_EMAIL_SETTING",
+                          {"USER_EMAIL": user, "EMAIL_FORWARDING_DESTINATION_ADDRESS": "rosa.home@yahoo.com",
+                           "SETTING_NAME": "EMAIL_FORWARDING"}, "EMAIL_SETTINGS")]
     if rule == "mail-forwarding-personal":
         return [o365_params(ids, t, user, "Set-Mailbox", {"Identity": user,
                                                           "ForwardingSmtpAddress": "smtp:rosa.home@gmail.com",
