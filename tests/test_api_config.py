@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sentinel.events.conditions import compile_condition
 from sentinel.shipped import shipped_path
@@ -49,6 +51,30 @@ def test_missing_settings_and_unknown_streams_say_what_is_expected(tmp_path: Pat
     assert "no stream signins" in out and "signIns" in out
     out = _check(tmp_path, {"url": "https://acme.okta.com"})
     assert "needs a provider" in out
+
+
+def test_okta_oauth_private_key_is_by_reference_only_and_check_reads_it(tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    okta = {"provider": "okta", "url": "https://acme.okta.com", "client_id": "0oa1"}
+    inline = _check(tmp_path, {**okta, "private_key": pem})
+    assert "sources[0].api.private_key" in inline and pem.splitlines()[1] not in inline
+    good = tmp_path / "okta.pem"
+    good.write_text(pem)
+    ok = _check(tmp_path, {**okta, "private_key": f"file:{good}"})
+    assert "source okta: reads the okta API at https://acme.okta.com" in ok and "BEGIN PRIVATE KEY" not in ok, ok
+    assert "api.private_key" not in ok, ok
+    via_env = _check(tmp_path, {**okta, "private_key": "${OKTA_KEY}"}, env={"OKTA_KEY": pem})
+    assert "api.private_key" not in via_env and "OKTA_KEY" not in via_env, via_env
+    bad = tmp_path / "not-a-key.pem"
+    bad.write_text("-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
+    out = _check(tmp_path, {**okta, "private_key": f"file:{bad}"})
+    assert "sources[0].api.private_key" in out and "is not a PEM private key" in out, out
+    both = _check(tmp_path, {**okta, "private_key": f"file:{good}", "token": "${OKTA_TOKEN}"})
+    assert "either token (SSWS) or client_id with private_key" in both, both
+    half = _check(tmp_path, {**okta})
+    assert "needs token (an SSWS API token) or client_id and private_key" in half, half
 
 
 def test_a_list_of_domains_matches_an_address_by_its_domain() -> None:

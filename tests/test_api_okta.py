@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.cloud.daemon import count, free_port, metric, start, stop, stored, write_config
-from tests.cloud.okta_server import OktaServer, log_event
+from tests.cloud.okta_server import CLIENT_ID, OktaServer, log_event
 
 TOKEN_ENV = {"OKTA_TOKEN": "00abcSSWStoken"}
 
@@ -154,3 +154,34 @@ def test_a_thirty_minute_outage_of_429s_and_503s_is_a_counted_backlog_that_drain
     assert after == 0.0 and pages >= 19 and last >= outage_start + 4
     ids = _uuids(db)
     assert len(ids) == 1900 and set(ids.values()) == {1}
+
+
+def test_oauth_service_app_backfill_and_live_with_tokens_expiring_mid_paging_stores_each_event_once(
+        tmp_path: Path) -> None:
+    # Tokens announce an hour but the server drops them after 0.3 s: paging 2500 events crosses many expiries,
+    # each one a 401 the poller must answer by signing a new assertion, not by losing or repeating a page.
+    server = OktaServer(tmp_path / "tls", oauth=True, token_lifetime=0.3)
+    now = time.time()
+    server.add([log_event(i, now - 3600 + i) for i in range(2500)])
+    api = {"provider": "okta", "url": server.url, "client_id": CLIENT_ID,
+           "private_key": f"file:{server.private_key_file}", "ca_file": str(server.cert),
+           "poll_interval_seconds": 0.2, "backoff_min_seconds": 0.05, "backoff_max_seconds": 0.5, "page_size": 50}
+    db = tmp_path / "state" / "events.db"
+    proc = start(write_config(tmp_path, "okta", api), {})
+    try:
+        assert _wait(db, 2500, 90, proc) == 2500, (tmp_path / "daemon.log").read_text()
+        during_backfill = server.expired_refused
+        server.expire_tokens()
+        later = time.time()
+        server.add([log_event(20_000 + i, later + i / 100) for i in range(30)])
+        assert _wait(db, 2530, 30, proc) == 2530
+        time.sleep(1.0)
+    finally:
+        stop(proc)
+        server.close()
+    log = (tmp_path / "daemon.log").read_text()
+    assert during_backfill > 0 and server.expired_refused > during_backfill
+    assert server.issued > during_backfill and server.rejected_assertions == 0
+    ids = _uuids(db)
+    assert len(ids) == 2530 and set(ids.values()) == {1}
+    assert "BEGIN PRIVATE KEY" not in log and "eyJraWQ." not in log  # neither the key nor a token is logged

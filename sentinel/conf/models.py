@@ -163,7 +163,7 @@ class SyslogSourceSettings(Strict):
 
 _SECRET_REF = r"^(\$\{[A-Za-z_][A-Za-z0-9_]*\}|file:.+)$"
 _API_NEEDS = {
-    "okta": ("url", "token"),
+    "okta": ("url",),  # and token, or client_id with private_key: see _okta_credentials
     "graph": ("tenant_id", "client_id", "client_secret"),
     "o365": ("tenant_id", "client_id", "client_secret"),
     "workspace": ("credentials", "subject"),
@@ -192,6 +192,10 @@ class ApiSourceSettings(Strict):
     credentials: str | None = Field(default=None, pattern=_SECRET_REF,
                                     description="Google service-account key JSON: file:/path or ${ENV}")
     subject: str | None = Field(default=None, description="Workspace administrator the service account acts for")
+    private_key: str | None = Field(default=None, pattern=_SECRET_REF,
+                                    description="Okta service app's PEM private key (OAuth private_key_jwt, instead "
+                                                "of token): file:/path or ${ENV}")
+    key_id: str | None = Field(default=None, description="the kid of the Okta app's public key, when it has several")
     streams: list[str] | None = Field(default=None, description="what to poll (Graph: signIns, directoryAudits; "
                                       "o365: content types; workspace: applications); default: all the collector "
                                       "decodes")
@@ -212,12 +216,23 @@ class ApiSourceSettings(Strict):
         missing = [name for name in _API_NEEDS[self.provider] if getattr(self, name) is None]
         if missing:
             raise ValueError(f"an api source with provider {self.provider} needs {', '.join(missing)}")
+        if self.provider == "okta":
+            self._okta_credentials()
         known = _API_STREAMS.get(self.provider)
         unknown = [s for s in self.streams or () if known is not None and s not in known]
         if unknown:
             raise ValueError(f"provider {self.provider} has no stream {', '.join(unknown)}; expected some of "
                              f"{', '.join(known or ())}")
         return self
+
+    def _okta_credentials(self) -> None:
+        oauth = self.client_id is not None or self.private_key is not None
+        if self.token is not None and oauth:
+            raise ValueError("an okta api source takes either token (SSWS) or client_id with private_key (OAuth), "
+                             "not both")
+        if self.token is None and (self.client_id is None or self.private_key is None):
+            raise ValueError("an okta api source needs token (an SSWS API token) or client_id and private_key "
+                             "(an OAuth service app)")
 
 
 class SourceSettings(Strict):

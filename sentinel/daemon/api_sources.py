@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sentinel.collect.api.auth import ClientCredentials, ServiceAccountJwt, SswsToken
+from sentinel.collect.api.auth import ClientCredentials, OktaPrivateKeyJwt, ServiceAccountJwt, SswsToken
 from sentinel.collect.api.graph import GraphAuditLogs
 from sentinel.collect.api.http import Auth, Http, HttpSettings
 from sentinel.collect.api.o365 import CONTENT_TYPES, ManagementActivity
+from sentinel.collect.api.okta import SCOPE as OKTA_SCOPE
 from sentinel.collect.api.okta import OktaLogs
 from sentinel.collect.api.source import ApiSource, PollEvents, PollSettings, Provider
 from sentinel.collect.api.workspace import APPLICATIONS, SCOPE, WorkspaceActivities
@@ -21,9 +22,16 @@ from sentinel.metrics.registry import Metrics
 
 
 def _okta(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tuple[Provider, Auth, str]:
-    assert own.url is not None and own.token is not None  # the settings model requires them
+    assert own.url is not None  # the settings model requires it, and a token or client_id with private_key
     provider = OktaLogs(own.url, own.page_size or 1000, own.backfill_hours * 3600)
-    return provider, SswsToken(resolve_reference(own.token, base)), own.url
+    if own.token is not None:
+        return provider, SswsToken(resolve_reference(own.token, base)), own.url
+    assert own.client_id is not None and own.private_key is not None
+    private_key = resolve_reference(own.private_key, base)
+    remember(private_key)
+    token_url = own.token_url or f"{own.url.rstrip('/')}/oauth2/v1/token"
+    auth = OktaPrivateKeyJwt(token_url, own.client_id, private_key, (OKTA_SCOPE,), own.key_id, clock)
+    return provider, auth, own.url
 
 
 def _graph(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tuple[Provider, Auth, str]:

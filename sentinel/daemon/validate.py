@@ -8,6 +8,9 @@ import glob
 import os
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from sentinel.conf.models import LoadedConfig
 from sentinel.credentials import SecretError, resolve_reference
 from sentinel.daemon.build import SourcePlan, plan_sources
@@ -82,16 +85,29 @@ def secret_problems(cfg: LoadedConfig) -> list[ConfigError]:
     for i, src in enumerate(cfg.config.sources):
         if src.enabled and src.type == "api":
             refs += [(f"sources[{i}].api.{name}", getattr(src.api, name))
-                     for name in ("token", "client_secret", "credentials")]
+                     for name in ("token", "client_secret", "credentials", "private_key")]
     errors = []
     for name, reference in refs:
         if reference is None:
             continue
         try:
-            resolve_reference(reference, cfg.base)
+            value = resolve_reference(reference, cfg.base)
         except SecretError as exc:
             errors.append(ConfigError(str(exc), Location(str(cfg.path), None, name)))
+            continue
+        if name.endswith(".private_key") and not _is_pem_private_key(value):
+            errors.append(ConfigError(f"{reference} is not a PEM private key (-----BEGIN PRIVATE KEY----- or "
+                                      "-----BEGIN RSA PRIVATE KEY-----, unencrypted)",
+                                      Location(str(cfg.path), None, name)))
     return errors
+
+
+def _is_pem_private_key(value: str) -> bool:
+    try:
+        key = serialization.load_pem_private_key(value.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    return isinstance(key, rsa.RSAPrivateKey)  # Okta's private_key_jwt here is signed RS256
 
 
 def missing_directories(cfg: LoadedConfig, collector: str, paths: list[str], index: int) -> list[ConfigError]:

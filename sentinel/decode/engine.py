@@ -77,6 +77,17 @@ def compile_source(key: str) -> Getter:
             node = node.get(part)
         return node
 
+    # A list inside the picked element (``targetResources[0].modifiedProperties[0].newValue``): the rest is
+    # read by its own getter, over that element's value at the inner list's path.
+    inner = compile_source(rest) if rest and "[" in rest else None
+    inner_base = rest.split("[", 1)[0] if inner is not None else ""
+    inner_path = tuple(inner_base.split("."))
+
+    def pick(item: Any) -> Any:
+        if inner is None:
+            return dig(item, path)
+        return inner({inner_base: dig(item, inner_path)})
+
     def getter(ctx: dict[str, Any]) -> Any:
         items = ctx.get(base)
         if not isinstance(items, list) or not items:
@@ -84,11 +95,11 @@ def compile_source(key: str) -> Getter:
         if index is not None:
             if not -len(items) <= index < len(items):
                 return None
-            return dig(items[index], path)
+            return pick(items[index])
         for item in items:
             got = dig(item, fkey)
             if got is not None and str(got) == fvalue:
-                return dig(item, path)
+                return pick(item)
         return None
 
     return getter

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 Predicate = Callable[[Mapping[str, Any]], bool]
+_RECIPIENTS = re.compile(r"[;,\s]+")
 # Named lists (operator-maintained files): looked up at match time so a reload that swaps a list's
 # contents in the mapping takes effect without recompiling.
 NamedLists = Mapping[str, frozenset[str]]
@@ -243,7 +244,9 @@ def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None
             if "@" not in text:
                 return False
             if by_domain:
-                return text.rpartition("@")[2].rstrip(">").strip() in members
+                # One value may hold several recipients (an inbox rule's "a@corp.example;b@gmail.com").
+                return any(part.rpartition("@")[2].rstrip(">").strip() in members
+                           for part in _RECIPIENTS.split(text) if "@" in part)
             return text.split("@", 1)[0] in members
 
         return _any_value(name, on_list)

@@ -1,14 +1,16 @@
-"""How each provider authenticates: Okta's SSWS API token, OAuth2 client credentials (Microsoft Graph and the
-Office 365 Management Activity API), and a Google service account's signed JWT assertion.
+"""How each provider authenticates: Okta's SSWS API token or its OAuth 2.0 service-app grant (client credentials
+with a private_key_jwt assertion), OAuth2 client credentials (Microsoft Graph and the Office 365 Management
+Activity API), and a Google service account's signed JWT assertion.
 
 Tokens are held until a minute before they expire, or until the provider refuses one (``invalidate``).
-PyJWT (with cryptography) signs the Google assertion: RS256 over a PEM key is what it is built for, and
+PyJWT (with cryptography) signs the Google and Okta assertions: RS256 over a PEM key is what it is built for, and
 hand-rolled signing is a place to get subtle things wrong.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -115,9 +117,37 @@ class ServiceAccountJwt(_BearerToken):
         now = int(self.clock())
         claims = {"iss": self.client_email, "sub": self.subject, "scope": " ".join(self.scopes),
                   "aud": self.token_url, "iat": now, "exp": now + 3600}
-        headers = {"kid": self.key_id} if self.key_id else None
-        try:
-            assertion = jwt.encode(claims, self.private_key, algorithm="RS256", headers=headers)
-        except (ValueError, TypeError, jwt.PyJWTError) as exc:
-            raise Retry("token", f"cannot sign the service-account assertion: {type(exc).__name__}") from None
-        return {"grant_type": self.GRANT, "assertion": assertion}
+        return {"grant_type": self.GRANT, "assertion": sign_assertion(claims, self.private_key, self.key_id)}
+
+
+class OktaPrivateKeyJwt(_BearerToken):
+    """Okta's OAuth 2.0 for a service app: client credentials with a ``private_key_jwt`` client assertion
+    (iss = sub = the client id, aud = the token URL, a fresh jti so Okta's replay check accepts it)."""
+
+    ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+    def __init__(self, token_url: str, client_id: str, private_key: str, scopes: tuple[str, ...],
+                 key_id: str | None = None, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(token_url, clock)
+        self.client_id = client_id
+        self.private_key = private_key
+        self.scopes = scopes
+        self.key_id = key_id
+
+    def _form(self) -> dict[str, str]:
+        now = int(self.clock())
+        # Okta refuses an assertion whose exp is more than an hour after iat; five minutes is what it needs.
+        claims = {"iss": self.client_id, "sub": self.client_id, "aud": self.token_url, "iat": now,
+                  "exp": now + 300, "jti": uuid.uuid4().hex}
+        return {"grant_type": "client_credentials", "scope": " ".join(self.scopes),
+                "client_assertion_type": self.ASSERTION_TYPE,
+                "client_assertion": sign_assertion(claims, self.private_key, self.key_id)}
+
+
+def sign_assertion(claims: Mapping[str, object], private_key: str, key_id: str | None) -> str:
+    """An RS256 JWT over ``claims``; a key that cannot sign is a token error, named without the key."""
+    headers = {"kid": key_id} if key_id else None
+    try:
+        return jwt.encode(dict(claims), private_key, algorithm="RS256", headers=headers)
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        raise Retry("token", f"cannot sign the client assertion: {type(exc).__name__}") from None

@@ -15,6 +15,8 @@ from sentinel.collect.api.http import Http, Retry, json_body, same_origin
 from sentinel.collect.api.source import Item, Page
 from sentinel.collect.api.times import from_iso, to_iso
 
+SCOPE = "okta.logs.read"  # what an OAuth service app must be granted to read the System Log
+
 
 @dataclass(frozen=True)
 class OktaLogs:
