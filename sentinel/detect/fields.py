@@ -1,7 +1,7 @@
 """Every field a rule names, checked against the field vocabulary; enumerated values against what is emitted.
 
-An unknown field is an error (the rule could never match it), except under a vendor's name space none of
-the loaded collectors writes (a warning: the rule waits for that provider's collector); a value of
+An unknown field is an error (the rule could never match it), except an ECS field or one under a vendor's
+name space that none of the loaded collectors writes (a warning: the rule waits for such a collector); a value of
 ``event.action`` and the other enumerated fields that no loaded collector emits is a warning (a collector
 added later may emit it).
 """
@@ -15,7 +15,7 @@ from sentinel.conf.yamlfile import LoadedYaml, Path_
 from sentinel.detect.model import RuleSpec
 from sentinel.detect.template import LOCAL_HOUR, SOURCE_NETWORK
 from sentinel.errors import ConfigError
-from sentinel.events.ecs_conformance import VENDOR_NAMESPACES
+from sentinel.events.ecs_conformance import VENDOR_NAMESPACES, ecs_fields
 from sentinel.events.vocabulary import FieldVocabulary
 
 _FIELD_ARGUMENTS = ("field_eq", "field_ne")  # operators whose argument is another field's name
@@ -35,10 +35,15 @@ def field_problems(spec: RuleSpec, doc: LoadedYaml, vocab: FieldVocabulary) -> t
         if name in DERIVED_FIELDS:
             continue  # computed by the engine from an event's fields, not stored in it
         if not vocab.known(name):
+            if name in ecs_fields():
+                # A real ECS field only collectors this installation does not load write (email.to.address
+                # from the cloud mail collectors): the rule waits for them, harmlessly.
+                warnings.append(ConfigError(f"no loaded collector emits `{name}`, so this never matches until one "
+                                            "does", doc.location(where)))
+                continue
             # A vendor's dataset (azure.auditlogs, okta.debug_context): by its first two names.
             dataset = ".".join(name.split(".", 2)[:2])
             if name.split(".", 1)[0] in VENDOR_NAMESPACES and not vocab.emits_namespace(dataset):
-                # A shipped rule over a provider this installation does not collect from: it waits, harmlessly.
                 warnings.append(ConfigError(f"no loaded collector emits `{dataset}.*` fields, so `{name}` never "
                                             "matches until one does", doc.location(where)))
                 continue
