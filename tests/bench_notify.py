@@ -95,27 +95,33 @@ runbook: Benchmark rule.
 """
 
 
+def start_end_to_end(work: Path, receiver: Receiver, notify: dict[str, object] | None = None) -> tuple[
+        Path, subprocess.Popen[bytes]]:
+    """A ``sentinel run`` in ``work`` tailing auth.log with E2E_RULE, notifying ``receiver``; (log, process)."""
+    (work / "rules").mkdir()
+    (work / "rules" / "bench.yaml").write_text(E2E_RULE)
+    write_alerts_dir(work / "alerts",
+                     "defaults: {group_by: [rule, user.name], group_wait: 0s, group_interval: 1m, "
+                     "repeat_interval: 24h}\nroute:\n  receivers: [hook]\n",
+                     f'receivers:\n  - name: hook\n    urls: ["json://{receiver.url}/hook"]\n')
+    log = work / "auth.log"
+    log.touch()
+    cfg = work / "sentinel.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "state_dir": str(work / "state"), "collectors_dir": str(ROOT / "sentinel" / "shipped" / "collectors"),
+        "rules_dir": str(work / "rules"), "alerts_dir": str(work / "alerts"),
+        "metrics": {"enabled": False}, "api": {"enabled": False}, **({"notify": notify} if notify else {}),
+        "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
+    daemon = subprocess.Popen([sys.executable, "-m", "sentinel", "run", "-c", str(cfg), "--log-level", "WARNING"],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return log, daemon
+
+
 def run_end_to_end(alerts: int, rate: float) -> dict[str, float]:
     """Line appended → notification at the webhook, through ``sentinel run`` with its default settings."""
     receiver = Receiver().start()
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        (work / "rules").mkdir()
-        (work / "rules" / "bench.yaml").write_text(E2E_RULE)
-        write_alerts_dir(work / "alerts",
-                         "defaults: {group_by: [rule, user.name], group_wait: 0s, group_interval: 1m, "
-                         "repeat_interval: 24h}\nroute:\n  receivers: [hook]\n",
-                         f'receivers:\n  - name: hook\n    urls: ["json://{receiver.url}/hook"]\n')
-        log = work / "auth.log"
-        log.touch()
-        cfg = work / "sentinel.yaml"
-        cfg.write_text(yaml.safe_dump({
-            "state_dir": str(work / "state"), "collectors_dir": str(ROOT / "sentinel" / "shipped" / "collectors"),
-            "rules_dir": str(work / "rules"), "alerts_dir": str(work / "alerts"),
-            "metrics": {"enabled": False}, "api": {"enabled": False},
-            "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
-        daemon = subprocess.Popen([sys.executable, "-m", "sentinel", "run", "-c", str(cfg), "--log-level", "WARNING"],
-                                  cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        log, daemon = start_end_to_end(Path(tmp), receiver)
         appended: dict[str, float] = {}
         try:
             with log.open("a", encoding="utf-8") as fh:

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import yaml
+from tests.bench_notify import start_end_to_end
+from tests.fixtures.receiver import Receiver
 
-from tests.bench_notify import E2E_RULE
-from tests.fixtures.receiver import Receiver, write_alerts_dir
-
-ROOT = Path(__file__).resolve().parents[1]
 BACKSTOP_MS = 60_000  # a poll this slow would make every notification below late by up to a minute
 
 
 def test_an_alert_is_notified_long_before_the_backstop_poll(tmp_path: Path) -> None:
     receiver = Receiver().start()
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "each.yaml").write_text(E2E_RULE)
-    write_alerts_dir(tmp_path / "alerts",
-                     "defaults: {group_by: [rule, user.name], group_wait: 0s, group_interval: 1m, "
-                     "repeat_interval: 24h}\nroute:\n  receivers: [hook]\n",
-                     f'receivers:\n  - name: hook\n    urls: ["json://{receiver.url}/hook"]\n')
-    log = tmp_path / "auth.log"
-    log.touch()
-    cfg = tmp_path / "sentinel.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "state_dir": str(tmp_path / "state"), "collectors_dir": str(ROOT / "sentinel" / "shipped" / "collectors"),
-        "rules_dir": str(tmp_path / "rules"), "alerts_dir": str(tmp_path / "alerts"),
-        "metrics": {"enabled": False}, "api": {"enabled": False},
-        "notify": {"poll_interval_ms": BACKSTOP_MS},
-        "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
-    daemon = subprocess.Popen([sys.executable, "-m", "sentinel", "run", "-c", str(cfg), "--log-level", "WARNING"],
-                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    log, daemon = start_end_to_end(tmp_path, receiver, notify={"poll_interval_ms": BACKSTOP_MS})
     try:
         time.sleep(3)  # started, and both notify loops are in their first (60 s) wait
         delays = []
