@@ -155,3 +155,30 @@ def test_audit_log_cli_shows_records(env: OpsEnv) -> None:
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [(r["action"], r["actor"]) for r in rows] == [("ack", "alice"), ("silence", "bob")]
+
+
+def test_a_burst_of_signals_never_hangs_the_daemon(env: OpsEnv, tmp_path: Path) -> None:
+    """Thousands of SIGHUPs land while the main loop is inside its wait: it keeps storing, then stops.
+
+    A 1 ms poll keeps the loop in ``Event.wait``/``clear`` most of the time: where a handler that sets
+    that event from the interrupted thread deadlocks on its lock (seen as a SIGTERM that never stopped).
+    """
+    env.write_config(pipeline={"start_position": "beginning", "poll_interval_ms": 1, "batch_max_lines": 200})
+    listener = NotifyListener(path=tmp_path / "notify.sock")
+    daemon = DaemonProcess(env.config, {"NOTIFY_SOCKET": listener.address})
+    try:
+        listener.wait_for(lambda m: m.get("READY") == "1")
+        for round_ in range(10):
+            for _ in range(500):
+                daemon.signal(signal.SIGHUP)
+            append(env.log, [auth_line(round_)])
+            wait_until(lambda: env.events_stored() == round_ + 1, timeout=30,
+                       what=f"line {round_ + 1} stored after {500 * (round_ + 1)} SIGHUPs")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        daemon.stop()
+        listener.close()
+    actions = [r.action for r in AuditLog(env.state / "audit.jsonl").records()]
+    assert actions[0] == "start" and actions[-1] == "stop"
+    assert "config_reload" in actions

@@ -15,6 +15,7 @@ from sentinel.conf.loader import load_config
 from sentinel.daemon.assemble import resolve_after
 from sentinel.daemon.lifecycle import audit_path
 from sentinel.daemon.notify_service import build_service
+from sentinel.daemon.signals import SignalRelay
 from sentinel.daemon.tables import open_database
 
 log = logging.getLogger("sentinel.notify.worker")  # the name its log lines always had
@@ -31,8 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     open_database(cfg).close()  # creates every table, including ours
     service = build_service(cfg, resolve_after=resolve_after(cfg), audit=AuditLog(audit_path(cfg)).append)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    SignalRelay({signal.SIGTERM: lambda _: stop.set(), signal.SIGINT: lambda _: stop.set()}).install()
     service.start()
     log.info("notification worker running")
     stop.wait()

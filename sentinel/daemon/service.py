@@ -14,6 +14,7 @@ from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import build_sources, database_path, plan_sources, require
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.pipeline import BatchProcessor, Pipeline
+from sentinel.daemon.signals import SignalRelay
 from sentinel.daemon.space_guard import SpaceGuard
 from sentinel.daemon.tables import database_tables
 from sentinel.errors import SentinelError
@@ -225,9 +226,9 @@ class Daemon:
         self.wake.set()
 
     def install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, self.request_stop)
-        signal.signal(signal.SIGINT, self.request_stop)
-        signal.signal(signal.SIGHUP, self.request_reload)
+        """SIGTERM/SIGINT stop, SIGHUP reloads; the actions run on a relay thread (see ``signals``)."""
+        SignalRelay({signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
+                     signal.SIGHUP: self.request_reload}).install()
 
     def close(self) -> None:
         if self.watcher is not None:
