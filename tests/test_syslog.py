@@ -105,7 +105,13 @@ class Daemon:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # not left running into the next tests
+                self.proc.wait(10)
+                raise AssertionError("the daemon did not stop within 30 s of SIGTERM:\n"
+                                     + self.log.read_text(errors="replace")[-4000:]) from None
 
 
 def _logger(*args: str) -> None:
