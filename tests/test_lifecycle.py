@@ -172,7 +172,7 @@ def test_a_burst_of_signals_never_hangs_the_daemon(env: OpsEnv, tmp_path: Path) 
             for _ in range(500):
                 daemon.signal(signal.SIGHUP)
             append(env.log, [auth_line(round_)])
-            wait_until(lambda: env.events_stored() == round_ + 1, timeout=30,
+            wait_until(lambda n=round_ + 1: env.events_stored() == n, timeout=30,
                        what=f"line {round_ + 1} stored after {500 * (round_ + 1)} SIGHUPs")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(30) == 0
