@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -31,12 +30,7 @@ from sentinel.daemon.build import database_path  # noqa: E402
 from sentinel.demo.generator import generate  # noqa: E402
 from sentinel.demo.runner import COLLECTOR_OF, caught_up  # noqa: E402
 from sentinel.store.database import connect  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port  # noqa: E402
 
 
 def catch_up(logs: Path, work: Path, metrics: bool) -> float:

@@ -17,18 +17,14 @@ from typing import Any
 
 import yaml
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "sentinel" / "shipped"
 
 # A minimal valid routing set, used only while the project's alerts/ folder does not ship one yet.
 _MIN_ROUTES = "route:\n  receivers: [ops]\n"
 _MIN_RECEIVERS = 'receivers:\n  - name: ops\n    urls: ["json://127.0.0.1:9/"]\n'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def auth_line(i: int, ok: bool = True) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.cloud.daemon import count, free_port, metric, start, stop, stored, write_config
+from tests.cloud.daemon import count, metric, start, stop, stored, write_config
 from tests.cloud.graph_server import TENANT, GraphServer, directory_audit, sign_in
+from tests.ports import free_port
 
 ENV = {"GRAPH_SECRET": "s3cret-value"}
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.cloud.daemon import count, free_port, metric, start, stop, stored, write_config
+from tests.cloud.daemon import count, metric, start, stop, stored, write_config
 from tests.cloud.okta_server import CLIENT_ID, OktaServer, log_event
+from tests.ports import free_port
 
 TOKEN_ENV = {"OKTA_TOKEN": "00abcSSWStoken"}
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import socket
 import ssl
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from sentinel.credentials import SecretError
@@ -114,6 +117,29 @@ def test_an_empty_basic_auth_password_is_refused() -> None:
     registry = CollectorRegistry()
     with pytest.raises(ValueError, match="password is empty"):
         MetricsServer(registry, "127.0.0.1:0", lambda: (True, "ok"), lambda: (True, "ok"), "prometheus", "")
+
+
+def test_a_port_in_use_is_refused_naming_the_setting_and_the_address(tmp_path: Path) -> None:
+    """``sentinel run`` says which listener could not bind, not a bare "Address already in use"."""
+    shipped = Path(__file__).resolve().parents[1] / "sentinel" / "shipped"
+    (tmp_path / "auth.log").touch()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "sentinel.yaml"
+        config.write_text(yaml.safe_dump({
+            "state_dir": str(tmp_path / "state"), "collectors_dir": str(shipped / "collectors"),
+            "rules_dir": str(shipped / "rules"), "alerts_dir": str(shipped / "alerts"),
+            "metrics": {"enabled": True, "listen": f"127.0.0.1:{port}"}, "api": {"enabled": False},
+            "notify": {"enabled": False},
+            "sources": [{"collector": "linux-auth", "paths": [str(tmp_path / "auth.log")]}],
+        }))
+        done = subprocess.run([sys.executable, "-m", "sentinel", "run", "-c", str(config)], capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"metrics.listen: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_listen_addresses() -> None:

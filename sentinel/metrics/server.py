@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from sentinel.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 Probe = Callable[[], tuple[bool, str]]
@@ -64,7 +66,12 @@ class MetricsServer:
 
     def start(self) -> None:
         _Server.address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        httpd = _Server((self.host, self.requested_port), self._handler())
+        try:
+            httpd = _Server((self.host, self.requested_port), self._handler())
+        except OSError as exc:
+            hint = " (ports below 1024 need root)" if 0 < self.requested_port < 1024 else ""
+            raise ConfigError(f"metrics.listen: cannot listen on {self.host}:{self.requested_port}: "
+                              f"{exc.strerror or exc}{hint}; free the port or choose another") from None
         if self.tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
