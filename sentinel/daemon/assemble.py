@@ -124,7 +124,7 @@ def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     from sentinel.daemon.build import database_path
     from sentinel.daemon.lifecycle import audit_path
     from sentinel.daemon.notify_service import build_service
-    from sentinel.notify.api import AlertApi, load_token
+    from sentinel.alertapi.server import AlertApi, load_token
 
     workers: list[Any] = []
     if cfg.config.notify.enabled:

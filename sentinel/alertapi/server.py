@@ -1,4 +1,4 @@
-"""The alert HTTP API on the daemon: list/show/ack/resolve alerts, list/add/expire silences.
+"""The alert HTTP server on the daemon: list/show/ack/resolve alerts, list/add/expire silences.
 
 Bound to 127.0.0.1 by default; every request needs ``Authorization: Bearer <token>`` with the token from
 ``api.token_file`` (created with mode 0600 if missing). Bodies are JSON; responses are JSON.
