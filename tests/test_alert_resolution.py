@@ -16,9 +16,9 @@ import apprise
 import orjson
 import pytest
 
+from sentinel.alertapi.server import AlertApi
 from sentinel.daemon.assemble import assemble
 from sentinel.daemon.build import database_path
-from sentinel.notify.api import AlertApi
 from sentinel.notify.delivery import with_keys
 from sentinel.route.lifecycle import LifecycleError, get_alert, resolve
 from sentinel.route.report import build_report
@@ -284,8 +284,8 @@ def test_report_cli_shows_the_tuning_table(make_config: MakeConfig, capsys: pyte
 
 def test_bound_silences_through_the_cli_and_the_api(make_config: MakeConfig,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from sentinel.alertapi.server import load_token
     from sentinel.cli.main import main
-    from sentinel.notify.api import load_token
     from tests.fixtures.receiver import FakeClock
 
     cfg = make_config()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.alertapi.server import AlertApi
 from sentinel.daemon.assemble import assemble
-from sentinel.notify.api import AlertApi
 from sentinel.store.alerts import write_alerts
 from tests.fixtures.common import MakeConfig
 from tests.fixtures.receiver import NotifyRig, Receiver, build_rig, make_alert, write_alerts_dir

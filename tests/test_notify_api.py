@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import sentinel.route.state  # noqa: F401 - registers the routing tables
-from sentinel.notify.api import AlertApi, load_token
+from sentinel.alertapi.server import AlertApi, load_token
 from sentinel.store.alerts import write_alerts
 from sentinel.store.database import Database
 from tests.fixtures.receiver import FakeClock, make_alert

@@ -29,6 +29,9 @@ MAY_USE: dict[str, frozenset[str] | str] = {
     "route": frozenset({"events", "errors", "metrics", "conf", "store"}),
     "notify": frozenset({"events", "errors", "metrics", "conf", "route", "store"}),
     "audit": frozenset({"events", "errors", "conf"}),
+    # The alert HTTP API, a front door beside cli: route's lifecycle and silences over the store, its token
+    # registered with conf's secrets so it is masked in logs.
+    "alertapi": frozenset({"events", "errors", "conf", "route", "store"}),
     "daemon": EVERYTHING,
     "cli": EVERYTHING,
     "demo": EVERYTHING,

@@ -22,11 +22,10 @@ from sentinel.route.lifecycle import (
     DISPOSITIONS,
     STATUSES,
     LifecycleError,
-    acknowledge,
     count_alerts,
     get_alert,
     list_alerts,
-    resolve,
+    transition,
 )
 from sentinel.route.report import AuditStatus, RuleControls, build_report, to_markdown
 from sentinel.route.silences import (
@@ -146,14 +145,10 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_transition(args: argparse.Namespace) -> int:
     conn = _conn(args, write=True)
-    why: dict[str, Any] = {}
     try:
         with immediate(conn):
-            if args.action == "ack":
-                view = acknowledge(conn, args.id, _who(args), time.time())
-            else:
-                view = resolve(conn, args.id, _who(args), time.time(), args.disposition, args.note)
-                why = {"how": "manual", "disposition": view.disposition, "note": view.note}
+            view, why = transition(conn, "ack" if args.action == "ack" else "resolve", args.id, _who(args),
+                                   time.time(), getattr(args, "disposition", None), getattr(args, "note", None))
     except LifecycleError as exc:
         raise SentinelError(str(exc)) from None
     _audit(args, "ack" if args.action == "ack" else "resolve", _who(args), alert_id=view.alert.id,

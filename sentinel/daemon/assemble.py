@@ -120,11 +120,11 @@ def resolve_after(cfg: LoadedConfig) -> dict[str, float]:
 
 def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
     """Routing and delivery of the outbox through apprise, plus the alert HTTP API."""
+    from sentinel.alertapi.server import AlertApi, load_token
     from sentinel.audit.chain import AuditLog
     from sentinel.daemon.build import database_path
     from sentinel.daemon.lifecycle import audit_path
     from sentinel.daemon.notify_service import build_service
-    from sentinel.notify.api import AlertApi, load_token
 
     workers: list[Any] = []
     if cfg.config.notify.enabled:

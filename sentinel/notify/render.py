@@ -12,7 +12,7 @@ from sentinel.events.alerts import Alert
 from sentinel.notify.redact import Redactor, phi_tokens_from_events
 from sentinel.notify.templates import TemplateSet
 from sentinel.route.durations import format_duration
-from sentinel.route.router import load_alerts
+from sentinel.route.store import RouteStore
 from sentinel.store.docs import ShapeReader
 
 # Event documents read per message to learn the patient names/ids to mask (bounded: messages stay cheap).
@@ -135,13 +135,13 @@ class Renderer:
     def render(self, conn: sqlite3.Connection, template: str, kind: str, payload: Mapping[str, Any], key: str,
                dedup_key: str, now: float) -> Rendered:
         ids = list(payload.get("alert_ids", []))
-        found = load_alerts(conn, ids)
-        alerts = [found[i][0] for i in ids if i in found]
+        found = RouteStore(conn).alerts(ids)
+        alerts = [found[i].alert for i in ids if i in found]
         tset = self.templates.get(template) or self.templates["default"]
         tmpl = tset["alert"] if kind in ("alert", "repeat") else tset[kind]
         ctx = build_context(kind, payload, alerts, key, dedup_key, self.evidence_command, now)
         if alerts and kind in ("escalation", "reminder", "resolved"):
-            ctx["status"] = found[alerts[0].id][1]
+            ctx["status"] = found[alerts[0].id].status
         if alerts and kind == "resolved":
             ctx["note"] = _note(conn, alerts[0].id)
         title, body = tmpl.render(ctx)

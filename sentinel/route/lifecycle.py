@@ -152,6 +152,21 @@ def resolve(tx: sqlite3.Connection, alert_id: str, by: str, now: float, disposit
     return get_alert(tx, view.alert.id)
 
 
+TRANSITIONS = ("ack", "resolve")
+
+
+def transition(tx: sqlite3.Connection, action: str, alert_id: str, by: str, now: float,
+               disposition: str | None = None, note: str | None = None) -> tuple[AlertView, dict[str, Any]]:
+    """A responder's ``ack`` or ``resolve`` (the CLI's and the API's one path), in the caller's transaction:
+    the alert afterwards and what the audit trail records about why."""
+    if action == "ack":
+        return acknowledge(tx, alert_id, by, now), {}
+    if action != "resolve":
+        raise LifecycleError(f"unknown action {action!r}; expected one of {', '.join(TRANSITIONS)}")
+    view = resolve(tx, alert_id, by, now, disposition, note)
+    return view, {"how": "manual", "disposition": view.disposition, "note": view.note}
+
+
 AUTO_RESOLVER = "sentinel"
 
 

@@ -12,10 +12,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from sentinel.events.alerts import SEVERITY_RANK, Alert
-from sentinel.route.router import MAX_LISTED, insert_notification
+from sentinel.route.decisions import MAX_LISTED
+from sentinel.route.store import RouteStore
 
 
 def _payload(alerts: Sequence[Alert], how: str, disposition: str | None, by: str, now: float) -> dict[str, Any]:
@@ -35,34 +34,24 @@ def queue_resolved(tx: sqlite3.Connection, alerts: Sequence[Alert], how: str, di
     if not alerts:
         return 0
     made = 0
+    store = RouteStore(tx)
     by_id = {a.id: a for a in alerts}
-    ids = list(by_id)
-    groups: dict[str, tuple[str, str, list[Alert]]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for gid, receiver, labels, alert_id in tx.execute(
-                "SELECT g.id, g.receiver, g.labels, rm.alert_id FROM route_members rm "
-                "JOIN route_groups g ON g.id = rm.group_id WHERE rm.state IN ('sent', 'duplicate') "
-                f"AND rm.alert_id IN ({','.join('?' * len(chunk))}) ORDER BY g.id, rm.added", chunk):
-            groups.setdefault(gid, (receiver, labels, []))[2].append(by_id[alert_id])
+    groups: dict[str, tuple[str, dict[str, str], list[Alert]]] = {}
+    for g in store.notified_groups(list(by_id)):
+        groups.setdefault(g.group_id, (g.receiver, g.labels, []))[2].append(by_id[g.alert_id])
     for gid, (receiver, labels, members) in groups.items():
-        still_firing = tx.execute(
-            "SELECT COUNT(*) FROM route_members rm JOIN alerts a ON a.id = rm.alert_id WHERE rm.group_id = ? "
-            "AND rm.state IN ('sent', 'duplicate') AND a.status != 'resolved'", (gid,)).fetchone()[0]
-        payload = {**_payload(members, how, disposition, by, now), "group_id": gid, "group": orjson.loads(labels),
+        still_firing = store.still_firing(gid)
+        payload = {**_payload(members, how, disposition, by, now), "group_id": gid, "group": labels,
                    "closes_incident": still_firing == 0, "still_firing": int(still_firing)}
-        if insert_notification(tx, f"res:{gid}:{members[0].id}", f"sentinel-{gid}", receiver, "resolved", gid,
-                               payload, now) is not None:
+        if store.insert_notification(f"res:{gid}:{members[0].id}", f"sentinel-{gid}", receiver, "resolved", gid,
+                                     payload, now) is not None:
             made += 1
     # Escalation and reminder receivers were paged under each alert's own key.
     for alert in alerts:
         own_key = f"sentinel-alert-{alert.id}"
-        receivers = [r[0] for r in tx.execute(
-            "SELECT DISTINCT receiver FROM notifications WHERE dedup_key = ? AND kind IN ('escalation', 'reminder')",
-            (own_key,))]
-        for receiver in receivers:
+        for receiver in store.paged_receivers(own_key):
             payload = {**_payload([alert], how, disposition, by, now), "closes_incident": True, "still_firing": 0}
-            if insert_notification(tx, f"res:{alert.id}", own_key, receiver, "resolved", None, payload,
-                                   now) is not None:
+            if store.insert_notification(f"res:{alert.id}", own_key, receiver, "resolved", None, payload,
+                                         now) is not None:
                 made += 1
     return made

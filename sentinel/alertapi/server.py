@@ -1,4 +1,4 @@
-"""The alert HTTP API on the daemon: list/show/ack/resolve alerts, list/add/expire silences.
+"""The alert HTTP server on the daemon: list/show/ack/resolve alerts, list/add/expire silences.
 
 Bound to 127.0.0.1 by default; every request needs ``Authorization: Bearer <token>`` with the token from
 ``api.token_file`` (created with mode 0600 if missing). Bodies are JSON; responses are JSON.
@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sentinel.credentials import remember as register_secret
 from sentinel.route.durations import parse_duration
-from sentinel.route.lifecycle import LifecycleError, acknowledge, get_alert, list_alerts, resolve
+from sentinel.route.lifecycle import LifecycleError, get_alert, list_alerts, transition
 from sentinel.route.silences import (
     BOUND_SILENCE_LIMIT,
     add_silence,
@@ -173,14 +173,9 @@ class AlertApi:
                 by = str(body.get("by") or "").strip()
                 if not by:
                     raise _ApiError(400, "give 'by': who acknowledges or resolves")
-                why: dict[str, Any] = {}
                 with immediate(conn):
-                    if rest[2] == "ack":
-                        view = acknowledge(conn, rest[1], by, now)
-                    else:
-                        view = resolve(conn, rest[1], by, now, _optional_str(body, "disposition"),
-                                       _optional_str(body, "note"))
-                        why = {"how": "manual", "disposition": view.disposition, "note": view.note}
+                    view, why = transition(conn, rest[2], rest[1], by, now, _optional_str(body, "disposition"),
+                                           _optional_str(body, "note"))
                 self.audit(rest[2], actor=by, alert_id=view.alert.id, rule=view.alert.rule_id, via="api", **why)
                 return 200, view.as_dict()
             if rest == ["silences"] and method == "GET":
