@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sentinel.credentials import remember as register_secret
+from sentinel.errors import ConfigError
 from sentinel.route.durations import parse_duration
 from sentinel.route.lifecycle import LifecycleError, get_alert, list_alerts, transition
 from sentinel.route.silences import (
@@ -105,7 +106,11 @@ class AlertApi:
         conn = connect(self.db_path)
         ensure_schema(conn)
         conn.close()
-        self._server = ThreadingHTTPServer(self.address, Handler)
+        try:
+            self._server = ThreadingHTTPServer(self.address, Handler)
+        except OSError as exc:
+            raise ConfigError(f"api.listen: cannot listen on {self.address[0]}:{self.address[1]}: "
+                              f"{exc.strerror or exc}; free the port or choose another") from None
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="sentinel-api", daemon=True)
         self._thread.start()
