@@ -71,12 +71,13 @@ def storage_parts(cfg: LoadedConfig, metrics: Metrics, clock: Callable[[], float
     from sentinel.daemon.build import database_path
     from sentinel.store.elasticsearch.wiring import build_parts
 
-    parts = build_parts(cfg, database_path(cfg), metrics, clock)
+    s = cfg.config.storage.elasticsearch
+    parts = build_parts(s, cfg.origin, database_path(cfg), metrics, clock)
     workers: list[Worker] = [parts.shipper]
-    if cfg.config.storage.elasticsearch.analyzer.enabled:
+    if s.analyzer.enabled:
         from sentinel.store.elasticsearch.analyzer import AnalyzerWorker
 
-        workers.append(AnalyzerWorker.from_config(cfg, database_path(cfg), metrics, clock))
+        workers.append(AnalyzerWorker.from_settings(s, cfg.origin, database_path(cfg), metrics, clock))
     # Backpressure: collection pauses (files keep their checkpoints) while the spool is at its bound.
     return StorageParts(parts.sink, parts.gauge.accepting, tuple(workers))
 
@@ -87,7 +88,7 @@ def detection_processors(cfg: LoadedConfig, db: Database, metrics: Metrics | Non
         return []
     from sentinel.detect.engine import engine_for_config
 
-    return [engine_for_config(cfg, db.conn, metrics)]
+    return [engine_for_config(cfg.rule_sources, db.conn, metrics)]
 
 
 def security_parts(cfg: LoadedConfig, daemon: Daemon) -> Parts:
@@ -116,7 +117,8 @@ def resolve_after(cfg: LoadedConfig) -> dict[str, float]:
     read rules, so the daemon hands it this table)."""
     from sentinel.detect.loader import rule_pack
 
-    return {r.id: r.spec.resolve_after for r in rule_pack(cfg)[0].rules if r.spec.resolve_after is not None}
+    rules = rule_pack(cfg.rule_sources)[0].rules
+    return {r.id: r.spec.resolve_after for r in rules if r.spec.resolve_after is not None}
 
 
 def notification_parts(cfg: LoadedConfig, daemon: Daemon) -> Parts:

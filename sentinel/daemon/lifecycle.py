@@ -57,6 +57,11 @@ def audit_path(cfg: LoadedConfig) -> Path:
     return cfg.state_path(cfg.config.logging.audit_file)
 
 
+def config_manifest(cfg: LoadedConfig) -> Manifest:
+    """What a (re)load of ``cfg`` reads: its file and the collector, rule and alert folders of every layer."""
+    return manifest_of(cfg.path, (*cfg.collector_dirs, *cfg.rule_dirs, *cfg.alert_dirs))
+
+
 def pid_path(cfg: LoadedConfig) -> Path:
     return cfg.state_path("sentinel.pid")
 
@@ -92,7 +97,7 @@ class Lifecycle:
         self.builders = builders
         self.notifier = notifier
         self.audit = audit
-        self.manifest: Manifest = manifest_of(daemon.cfg)
+        self.manifest: Manifest = config_manifest(daemon.cfg)
         self.started_at = 0.0
 
     # --------------------------------------------------------------- start / stop
@@ -257,7 +262,8 @@ class Lifecycle:
         built = self.builders.notification(cfg, d)
         new_workers = {role: [w for w in getattr(built, role) if not isinstance(w, Reloadable)]
                        for role in RELOADED_WORKERS}
-        return Staged(cfg, manifest_of(cfg), sources, kept, processors, new_workers, old_workers, commits, detection)
+        return Staged(cfg, config_manifest(cfg), sources, kept, processors, new_workers, old_workers, commits,
+                      detection)
 
     def commit(self, s: Staged) -> None:
         """Swap the staged set in (pipeline thread, between batches, so nothing is half-processed)."""
