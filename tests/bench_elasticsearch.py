@@ -75,7 +75,7 @@ def run_shipper(url: str, workdir: Path, events: list[Event], prefix: str) -> tu
     db = open_database(cfg, cfg.state_dir / "events.db")
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = db.path.stat().st_size
-    parts = build_parts(cfg, db.path, Metrics(), time.time)
+    parts = build_parts(cfg.config.storage.elasticsearch, cfg.origin, db.path, Metrics(), time.time)
     for i in range(0, len(events), 4096):  # batch transactions as the pipeline makes them
         with db.transaction() as tx:
             parts.sink.write(tx, events[i:i + 4096])

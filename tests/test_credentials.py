@@ -112,6 +112,6 @@ def test_an_empty_secret_file_is_the_same_error_for_every_part(tmp_path: Path, m
     cfg = make_config(storage={"backend": "elasticsearch", "elasticsearch": {
         "hosts": ["https://127.0.0.1:9"], "api_key": f"file:{empty}"}})
     with pytest.raises(ConfigError, match="is empty"):
-        build_client(cfg)
+        build_client(cfg.config.storage.elasticsearch, cfg.origin)
     assert any("storage.elasticsearch.api_key" in str(e) and "is empty" in str(e)
                for e in validate_all(cfg).errors)

@@ -57,7 +57,7 @@ def test_secret_from_env_and_file_is_masked_in_logs(make_config, tmp_path: Path,
     assert resolve_secret("${SENTINEL_TEST_ES_PW}", where) == "hunter2-very-secret"
     with pytest.raises(ConfigError, match="SENTINEL_TEST_NOT_SET is not set"):
         resolve_secret("${SENTINEL_TEST_NOT_SET}", where)
-    es = build_client(cfg)
+    es = build_client(cfg.config.storage.elasticsearch, cfg.origin)
     assert es.transport.node_pool.get().config.verify_certs is True  # TLS verification is the default
     assert "aWQ6YXBpa2V5LXNlY3JldA==" in str(es._headers.get("authorization"))
     es.close()
@@ -412,7 +412,7 @@ def test_config_file_round_trip_documents_the_settings(tmp_path: Path) -> None:
     cfg = load_config(path)
     assert cfg.config.storage.elasticsearch.verify_certs is True
     with pytest.raises(ConfigError, match=r"ca\.pem does not exist"):
-        build_client(cfg)
+        build_client(cfg.config.storage.elasticsearch, cfg.origin)
 
 
 @pytest.mark.integration

@@ -44,7 +44,7 @@ def test_operator_rule_replaces_shipped_one_and_a_short_document_turns_one_off(t
     new.update(id="site-only-rule", title="Site rule")
     (tmp_path / "rules" / "new.yaml").write_text(yaml.safe_dump(new))
 
-    pack, _, errors = rule_pack(cfg)
+    pack, _, errors = rule_pack(cfg.rule_sources)
     assert errors == []
     by_id = {r.id: r for r in pack.rules}
     assert set(by_id) == (shipped_ids - {"sudo-failure"}) | {"site-only-rule"}
@@ -54,21 +54,21 @@ def test_operator_rule_replaces_shipped_one_and_a_short_document_turns_one_off(t
     assert pack.origin(by_id["auth-brute-force-user"], True) == "shipped"
     assert pack.origin(by_id["site-only-rule"], True) == str(tmp_path / "rules" / "new.yaml")
     assert pack.turned_off == {"sudo-failure": tmp_path / "rules" / "off.yaml"}
-    enabled, _, _ = load_for_config(cfg)
+    enabled, _, _ = load_for_config(cfg.rule_sources)
     assert "sudo-failure" not in {r.id for r in enabled}
 
 
 def test_turning_off_a_rule_no_layer_below_has_is_an_error_naming_the_file(tmp_path: Path) -> None:
     cfg = load_config(_site(tmp_path))
     (tmp_path / "rules" / "off.yaml").write_text("id: no-such-rule\nenabled: false\n")
-    _, _, errors = rule_pack(cfg)
+    _, _, errors = rule_pack(cfg.rule_sources)
     assert len(errors) == 1 and "no rule 'no-such-rule'" in str(errors[0])
     assert str(tmp_path / "rules" / "off.yaml") in str(errors[0])
 
 
 def test_without_shipped_defaults_only_the_named_folders_count(tmp_path: Path) -> None:
     cfg = load_config(_site(tmp_path, shipped_defaults=False))
-    pack, _, _ = rule_pack(cfg)
+    pack, _, _ = rule_pack(cfg.rule_sources)
     assert pack.rules == [] and cfg.rule_dirs == (tmp_path / "rules",)
     _, collectors, _ = plan_sources(cfg)
     assert collectors == {}
@@ -79,7 +79,7 @@ def test_a_config_naming_the_shipped_folders_reads_them_once(tmp_path: Path) -> 
     cfg_path.write_text(yaml.safe_dump({"shipped_defaults": True, "rules_dir": str(SHIPPED_RULES)}))
     cfg = load_config(cfg_path)
     assert cfg.rule_dirs == (SHIPPED_RULES,)
-    _, _, errors = rule_pack(cfg)
+    _, _, errors = rule_pack(cfg.rule_sources)
     assert errors == []
 
 
@@ -102,7 +102,7 @@ def test_alert_files_come_from_the_topmost_folder_that_has_them(tmp_path: Path) 
     for r in receivers["receivers"]:
         r["urls"] = ["json://127.0.0.1:9/"]
     (tmp_path / "alerts" / "receivers.yaml").write_text(yaml.safe_dump(receivers))
-    routing = load_config_routing(cfg)
+    routing = load_config_routing(cfg.alert_folders)
     assert all(r.problem is None for r in routing.receivers.values())
     (tmp_path / "alerts" / "templates").mkdir()
     (tmp_path / "alerts" / "templates" / "pager.yaml").write_text(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-
-from sentinel.conf.models import LoadedConfig
 
 Manifest = dict[str, str]
 _SUFFIXES = (".yaml", ".yml", ".txt", ".csv", ".j2", ".tmpl")
@@ -15,12 +14,12 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def manifest_of(cfg: LoadedConfig) -> Manifest:
+def manifest_of(config_file: Path, folders: Iterable[Path]) -> Manifest:
     """``{path: sha256}`` for the config file and every definition file under the configured folders."""
     out: Manifest = {}
-    if cfg.path.is_file():
-        out[str(cfg.path)] = file_sha256(cfg.path)
-    for folder in (*cfg.collector_dirs, *cfg.rule_dirs, *cfg.alert_dirs):
+    if config_file.is_file():
+        out[str(config_file)] = file_sha256(config_file)
+    for folder in folders:
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*")):

@@ -249,7 +249,7 @@ def _rule_controls(cfg: Any) -> list[RuleControls]:
     from sentinel.detect.engine import hipaa_controls
     from sentinel.detect.loader import rule_pack
 
-    rules = rule_pack(cfg)[0].rules  # every layer: shipped rules and the operator's
+    rules = rule_pack(cfg.rule_sources)[0].rules  # every layer: shipped rules and the operator's
     disabled = set(cfg.config.detection.disabled_rules)
     on = cfg.config.detection.enabled
     return [RuleControls(r.id, r.spec.severity, on and r.spec.enabled and r.id not in disabled,

@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.once:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        worker = AnalyzerWorker.from_config(cfg, database_path(cfg), Metrics())
+        worker = AnalyzerWorker.from_settings(cfg.config.storage.elasticsearch, cfg.origin, database_path(cfg),
+                                              Metrics())
         db = Database(database_path(cfg), (*database_tables(cfg), ANALYZER_DDL))
         try:
             alerts = worker.run_once(db)

@@ -25,7 +25,7 @@ from sentinel.events.model import Event, iso, parse_iso
 
 
 def _rules(cfg: LoadedConfig) -> list[CompiledRule]:
-    rules, _, errors = load_for_config(cfg)
+    rules, _, errors = load_for_config(cfg.rule_sources)
     if errors:
         raise ConfigErrors(errors)
     return rules
@@ -33,7 +33,7 @@ def _rules(cfg: LoadedConfig) -> list[CompiledRule]:
 
 def list_rules(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    pack, _, errors = rule_pack(cfg)
+    pack, _, errors = rule_pack(cfg.rule_sources)
     if errors:
         raise ConfigErrors(errors)
     disabled = set(cfg.config.detection.disabled_rules)
@@ -129,7 +129,7 @@ def test_rule(args: argparse.Namespace) -> int:
     from sentinel.store.schema import DDL
 
     cfg = config_from(args)
-    rules, lists, errors = load_for_config(cfg)
+    rules, lists, errors = load_for_config(cfg.rule_sources)
     chosen = [r for r in rules if r.id == args.rule]
     if not chosen:
         raise ConfigErrors([*errors, ConfigError(f"unknown or disabled rule {args.rule!r}",

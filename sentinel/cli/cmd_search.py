@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     if cfg.config.storage.backend == "elasticsearch" and not args.local:
         from sentinel.store.elasticsearch.search import search_elasticsearch
 
-        docs = search_elasticsearch(cfg, query)
+        docs = search_elasticsearch(cfg.config.storage.elasticsearch, cfg.origin, query)
     else:
         from sentinel.cli.common import open_db
         from sentinel.store.sqlite_events import count, search

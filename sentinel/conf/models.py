@@ -345,12 +345,11 @@ class SentinelConfig(Strict):
         return value
 
 
-class LoadedConfig(BaseModel):
-    """The validated config plus where it came from, with its relative paths resolved."""
+class ConfigFile(BaseModel):
+    """Where a configuration was read: relative paths in it resolve against its folder, errors name it."""
 
     model_config = ConfigDict(frozen=True)
 
-    config: SentinelConfig
     path: Path
 
     @property
@@ -360,6 +359,63 @@ class LoadedConfig(BaseModel):
     def resolve(self, value: str) -> Path:
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.base / p).resolve()
+
+
+class RuleSources(BaseModel):
+    """What detection reads of a configuration: the rule folders (lowest layer first), its settings and zone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dirs: tuple[Path, ...]
+    detection: DetectionSettings
+    timezone: str
+    origin: ConfigFile  # list files resolve against it; errors in detection.* name it
+
+
+class AlertFolders(BaseModel):
+    """What routing reads of a configuration: the alert folders (lowest layer first) and the zone of its times."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dirs: tuple[Path, ...]
+    operator_dir: Path  # the operator's folder: where a file no layer has is expected
+    timezone: str
+
+    def file(self, name: str) -> Path:
+        """The top-most layer's ``name`` (routes.yaml, receivers.yaml): an operator's file replaces the shipped."""
+        for folder in reversed(self.dirs):
+            if (folder / name).is_file():
+                return folder / name
+        return self.operator_dir / name
+
+
+class LoadedConfig(BaseModel):
+    """The validated config plus where it came from, with its relative paths resolved."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config: SentinelConfig
+    path: Path
+
+    @property
+    def origin(self) -> ConfigFile:
+        return ConfigFile(path=self.path)
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        return self.origin.resolve(value)
+
+    @property
+    def rule_sources(self) -> RuleSources:
+        return RuleSources(dirs=self.rule_dirs, detection=self.config.detection, timezone=self.config.timezone,
+                           origin=self.origin)
+
+    @property
+    def alert_folders(self) -> AlertFolders:
+        return AlertFolders(dirs=self.alert_dirs, operator_dir=self.alerts_dir, timezone=self.config.timezone)
 
     @property
     def state_dir(self) -> Path:
@@ -398,10 +454,7 @@ class LoadedConfig(BaseModel):
 
     def alerts_file(self, name: str) -> Path:
         """The top-most layer's ``name`` (routes.yaml, receivers.yaml): an operator's file replaces the shipped."""
-        for folder in reversed(self.alert_dirs):
-            if (folder / name).is_file():
-                return folder / name
-        return self.alerts_dir / name
+        return self.alert_folders.file(name)
 
     def state_path(self, value: str) -> Path:
         p = Path(value).expanduser()

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from sentinel.conf.models import LoadedConfig
-from sentinel.daemon.lifecycle import Roles
+from sentinel.daemon.parts import Parts, Worker
 from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.daemon.service import Daemon
 from sentinel.metrics.registry import Metrics
@@ -25,29 +24,33 @@ def assemble(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Callable[
     metrics = metrics or Metrics()
     storage = storage_parts(cfg, metrics, clock)
     daemon = Daemon(cfg, metrics, clock, sink=storage.sink, accepting=storage.accepting, reset_state=reset_state)
-    daemon.workers.extend(storage.workers)
     daemon.open()
-    assert daemon.db is not None
-    detection = detection_processors(cfg, daemon.db, daemon.metrics)
-    daemon.processors.extend(detection)
-    notification = notification_workers(cfg, daemon)
-    daemon.workers.extend(notification)
-    daemon.workers.extend(operations_workers(cfg, daemon, Roles(list(detection), list(notification))))
-    daemon.workers.extend(security_metrics(cfg, daemon))
-    assert daemon.pipeline is not None
-    daemon.pipeline.after_commit.append(lambda _result: route_queued_alerts(daemon))
+    daemon.install(build_parts(cfg, daemon, storage.workers))
     return daemon
+
+
+def build_parts(cfg: LoadedConfig, daemon: Daemon, storage: tuple[Worker, ...] = ()) -> Parts:
+    """Every part beside the pipeline, by role, for an opened daemon (detection needs its database)."""
+    assert daemon.db is not None
+    detection = tuple(detection_processors(cfg, daemon.db, daemon.metrics))
+    notification = notification_parts(cfg, daemon)
+    operations = operations_parts(cfg, daemon)
+    security = security_parts(cfg, daemon)
+    return replace(notification, storage=storage, detection=detection, metrics_server=operations.metrics_server,
+                   watchdog=operations.watchdog, lifecycle=operations.lifecycle,
+                   security_counters=security.security_counters, security_gauges=security.security_gauges,
+                   after_commit=(*security.after_commit, lambda _result: route_queued_alerts(daemon)))
 
 
 def route_queued_alerts(daemon: Daemon) -> None:
     """After a commit: if the rule engine queued alerts, wake routing now (its poll is only the backstop).
 
-    Looks the parts up on every call, since a reload replaces the engine and the notification service."""
+    Reads the roles on every call, since a reload replaces the engine and the notification service."""
     from sentinel.detect.engine import RuleEngine
     from sentinel.notify.worker import NotifyService
 
-    if any([p.take_queued() for p in daemon.processors if isinstance(p, RuleEngine)]):
-        for worker in daemon.workers:
+    if any([p.take_queued() for p in daemon.parts.detection if isinstance(p, RuleEngine)]):
+        for worker in daemon.parts.notifier:
             if isinstance(worker, NotifyService):
                 worker.outbox_written()
 
@@ -58,7 +61,7 @@ class StorageParts:
 
     sink: EventSink | None = None
     accepting: Callable[[], bool] | None = None
-    workers: tuple[Any, ...] = ()
+    workers: tuple[Worker, ...] = ()
 
 
 def storage_parts(cfg: LoadedConfig, metrics: Metrics, clock: Callable[[], float]) -> StorageParts:
@@ -68,12 +71,13 @@ def storage_parts(cfg: LoadedConfig, metrics: Metrics, clock: Callable[[], float
     from sentinel.daemon.build import database_path
     from sentinel.store.elasticsearch.wiring import build_parts
 
-    parts = build_parts(cfg, database_path(cfg), metrics, clock)
-    workers: list[Any] = [parts.shipper]
-    if cfg.config.storage.elasticsearch.analyzer.enabled:
+    s = cfg.config.storage.elasticsearch
+    parts = build_parts(s, cfg.origin, database_path(cfg), metrics, clock)
+    workers: list[Worker] = [parts.shipper]
+    if s.analyzer.enabled:
         from sentinel.store.elasticsearch.analyzer import AnalyzerWorker
 
-        workers.append(AnalyzerWorker.from_config(cfg, database_path(cfg), metrics, clock))
+        workers.append(AnalyzerWorker.from_settings(s, cfg.origin, database_path(cfg), metrics, clock))
     # Backpressure: collection pauses (files keep their checkpoints) while the spool is at its bound.
     return StorageParts(parts.sink, parts.gauge.accepting, tuple(workers))
 
@@ -84,30 +88,28 @@ def detection_processors(cfg: LoadedConfig, db: Database, metrics: Metrics | Non
         return []
     from sentinel.detect.engine import engine_for_config
 
-    return [engine_for_config(cfg, db.conn, metrics)]
+    return [engine_for_config(cfg.rule_sources, db.conn, metrics)]
 
 
-def security_metrics(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
+def security_parts(cfg: LoadedConfig, daemon: Daemon) -> Parts:
     """Sign-in, MFA and PHI counters over committed events; alert-queue and coverage gauges (metrics on)."""
     if not cfg.config.metrics.enabled:
-        return []
+        return Parts()
     from sentinel.daemon.build import database_path
     from sentinel.daemon.security_counts import SecurityCounter
     from sentinel.daemon.security_gauges import SecurityGaugeWorker
     from sentinel.detect.engine import RuleEngine
     from sentinel.route.gauges import AlertGauges
 
-    assert daemon.pipeline is not None
     counter = SecurityCounter(daemon.metrics)
-    daemon.processors.append(counter)
-    daemon.pipeline.after_commit.append(counter.committed)
 
     def engines() -> list[Callable[[float], None]]:
-        # Whichever rule engine is installed now: a reload replaces it in the daemon's processor list.
-        return [p.refresh_coverage for p in daemon.processors if isinstance(p, RuleEngine)]
+        # Whichever rule engine is installed now: a reload replaces the daemon's detection role.
+        return [p.refresh_coverage for p in daemon.parts.detection if isinstance(p, RuleEngine)]
 
-    return [SecurityGaugeWorker(database_path(cfg), AlertGauges(daemon.metrics, daemon.clock()), daemon.clock,
-                                engines)]
+    gauges = SecurityGaugeWorker(database_path(cfg), AlertGauges(daemon.metrics, daemon.clock()), daemon.clock,
+                                 engines)
+    return Parts(security_counters=(counter,), security_gauges=(gauges,), after_commit=(counter.committed,))
 
 
 def resolve_after(cfg: LoadedConfig) -> dict[str, float]:
@@ -115,31 +117,33 @@ def resolve_after(cfg: LoadedConfig) -> dict[str, float]:
     read rules, so the daemon hands it this table)."""
     from sentinel.detect.loader import rule_pack
 
-    return {r.id: r.spec.resolve_after for r in rule_pack(cfg)[0].rules if r.spec.resolve_after is not None}
+    rules = rule_pack(cfg.rule_sources)[0].rules
+    return {r.id: r.spec.resolve_after for r in rules if r.spec.resolve_after is not None}
 
 
-def notification_workers(cfg: LoadedConfig, daemon: Daemon) -> list[Any]:
-    """Routing and delivery of the outbox through apprise, plus the alert HTTP API."""
+def notification_parts(cfg: LoadedConfig, daemon: Daemon) -> Parts:
+    """Routing and delivery of the outbox through apprise (notifier), and the alert HTTP API."""
     from sentinel.alertapi.server import AlertApi, load_token
     from sentinel.audit.chain import AuditLog
     from sentinel.daemon.build import database_path
     from sentinel.daemon.lifecycle import audit_path
     from sentinel.daemon.notify_service import build_service
 
-    workers: list[Any] = []
+    notifier: tuple[Worker, ...] = ()
+    api: tuple[Worker, ...] = ()
     if cfg.config.notify.enabled:
-        workers.append(build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg),
-                                     resolve_after=resolve_after(cfg),
-                                     audit=AuditLog(audit_path(cfg), daemon.clock).append))
+        notifier = (build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg),
+                                  resolve_after=resolve_after(cfg),
+                                  audit=AuditLog(audit_path(cfg), daemon.clock).append),)
     if cfg.config.api.enabled:
         token = load_token(cfg.state_path(cfg.config.api.token_file))
-        workers.append(AlertApi(database_path(cfg), cfg.config.api.listen, token, daemon.clock,
-                                audit=AuditLog(audit_path(cfg)).append))
-    return workers
+        api = (AlertApi(database_path(cfg), cfg.config.api.listen, token, daemon.clock,
+                        audit=AuditLog(audit_path(cfg)).append),)
+    return Parts(notifier=notifier, api=api)
 
 
-def operations_workers(cfg: LoadedConfig, daemon: Daemon, roles: Roles) -> list[Any]:
-    """Metrics endpoint, systemd notifications, the daemon's audit trail."""
+def operations_parts(cfg: LoadedConfig, daemon: Daemon) -> Parts:
+    """The lifecycle (systemd notifications, the daemon's audit trail), the metrics endpoint, watchdog pings."""
     from sentinel.audit.chain import AuditLog
     from sentinel.credentials import SecretError, resolve_reference
     from sentinel.daemon.health import Health
@@ -148,13 +152,10 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon, roles: Roles) -> list[
     from sentinel.metrics.server import MetricsServer
 
     notifier = Notifier()
-    lifecycle = daemon.lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock),
-                                                PartBuilders(detection_processors, notification_workers), roles)
-    if daemon.space is not None:
-        daemon.space.on_full.append(lifecycle.storage_full)
-        daemon.space.on_recovered.append(lifecycle.storage_recovered)
+    lifecycle = Lifecycle(daemon, notifier, AuditLog(audit_path(cfg), daemon.clock),
+                          PartBuilders(detection_processors, notification_parts))
     health = Health(daemon)
-    workers: list[Any] = []
+    server: tuple[Worker, ...] = ()
     m = cfg.config.metrics
     if m.enabled:
         try:
@@ -164,9 +165,10 @@ def operations_workers(cfg: LoadedConfig, daemon: Daemon, roles: Roles) -> list[
 
             raise ConfigError(str(exc), Location(str(cfg.path), None, "metrics.password")) from None
         tls = [str(cfg.resolve(f)) if f else None for f in (m.tls_cert, m.tls_key)]
-        workers.append(MetricsServer(daemon.metrics.registry, m.listen, health.live, health.ready,
-                                     m.username, password, tls[0], tls[1]))
+        server = (MetricsServer(daemon.metrics.registry, m.listen, health.live, health.ready,
+                                m.username, password, tls[0], tls[1]),)
     interval = watchdog_interval()
+    pinger: tuple[Worker, ...] = ()
     if interval is not None and notifier.enabled:
-        workers.append(WatchdogPinger(notifier, interval, health.alive))
-    return workers
+        pinger = (WatchdogPinger(notifier, interval, health.alive),)
+    return Parts(metrics_server=server, watchdog=pinger, lifecycle=lifecycle)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -31,12 +31,16 @@ from sentinel.daemon.sdnotify import Notifier
 from sentinel.errors import ConfigError, ConfigErrors, SentinelError
 
 if TYPE_CHECKING:
+    from sentinel.daemon.parts import Parts
     from sentinel.daemon.pipeline import SourceRuntime
     from sentinel.daemon.service import Daemon
     from sentinel.metrics.registry import Metrics
     from sentinel.store.database import Database
 
 log = logging.getLogger(__name__)
+
+# The worker roles of :class:`~sentinel.daemon.parts.Parts` a reload rebuilds (detection is the processors').
+RELOADED_WORKERS = ("notifier", "api")
 
 @runtime_checkable
 class Reloadable(Protocol):
@@ -45,12 +49,17 @@ class Reloadable(Protocol):
     def prepare_reload(self, cfg: LoadedConfig) -> Callable[[], None]: ...
 
 
-def _among(obj: object, parts: list[Any]) -> bool:
+def _among(obj: object, parts: Iterable[Any]) -> bool:
     return any(obj is p for p in parts)
 
 
 def audit_path(cfg: LoadedConfig) -> Path:
     return cfg.state_path(cfg.config.logging.audit_file)
+
+
+def config_manifest(cfg: LoadedConfig) -> Manifest:
+    """What a (re)load of ``cfg`` reads: its file and the collector, rule and alert folders of every layer."""
+    return manifest_of(cfg.path, (*cfg.collector_dirs, *cfg.rule_dirs, *cfg.alert_dirs))
 
 
 def pid_path(cfg: LoadedConfig) -> Path:
@@ -66,7 +75,7 @@ class Staged:
     sources: list[SourceRuntime]
     kept: set[str]
     processors: list[Any]
-    new_workers: list[Any]
+    new_workers: dict[str, list[Any]]  # by role, in start order
     old_workers: list[Any]
     commits: list[Callable[[], None]] = field(default_factory=list)
     detection: list[Any] = field(default_factory=list)  # the detection role's processors once committed
@@ -74,31 +83,21 @@ class Staged:
 
 @dataclass(frozen=True)
 class PartBuilders:
-    """How a reload builds the parts it replaces: given by assemble, which builds them at start the same way."""
+    """How a reload builds the roles it replaces: given by assemble, which builds them at start the same way."""
 
-    processors: Callable[[LoadedConfig, Database, Metrics], list[Any]]
-    workers: Callable[[LoadedConfig, Daemon], list[Any]]
-
-
-@dataclass
-class Roles:
-    """The running parts a reload rebuilds, by the role assemble built them for (not the module a class is in)."""
-
-    detection: list[Any] = field(default_factory=list)  # batch processors: the rule engine
-    notification: list[Any] = field(default_factory=list)  # workers: routing and delivery, the alert API
+    processors: Callable[[LoadedConfig, Database, Metrics], list[Any]]  # the detection role
+    notification: Callable[[LoadedConfig, Daemon], Parts]  # the notifier and alert API roles
 
 
 class Lifecycle:
     """The daemon's operator-facing life: READY/RELOADING/STOPPING/STATUS, audit records, reload results."""
 
-    def __init__(self, daemon: Daemon, notifier: Notifier, audit: AuditLog | None, builders: PartBuilders,
-                 roles: Roles) -> None:
+    def __init__(self, daemon: Daemon, notifier: Notifier, audit: AuditLog | None, builders: PartBuilders) -> None:
         self.daemon = daemon
         self.builders = builders
-        self.roles = roles
         self.notifier = notifier
         self.audit = audit
-        self.manifest: Manifest = manifest_of(daemon.cfg)
+        self.manifest: Manifest = config_manifest(daemon.cfg)
         self.started_at = 0.0
 
     # --------------------------------------------------------------- start / stop
@@ -255,12 +254,16 @@ class Lifecycle:
             commits.append(part.prepare_reload(cfg))
         detection = [p for p in self.builders.processors(cfg, d.db, d.metrics) if not isinstance(p, Reloadable)]
         staying = [p for p in d.pipeline.processors
-                   if not _among(p, self.roles.detection) or isinstance(p, Reloadable)]
-        detection += [p for p in staying if _among(p, self.roles.detection)]
+                   if not _among(p, d.parts.detection) or isinstance(p, Reloadable)]
+        detection += [p for p in staying if _among(p, d.parts.detection)]
         processors = [p for p in detection if not _among(p, staying)] + staying
-        old_workers = [w for w in d.workers if _among(w, self.roles.notification) and not isinstance(w, Reloadable)]
-        new_workers = [w for w in self.builders.workers(cfg, d) if not isinstance(w, Reloadable)]
-        return Staged(cfg, manifest_of(cfg), sources, kept, processors, new_workers, old_workers, commits, detection)
+        rebuilt = [w for role in RELOADED_WORKERS for w in getattr(d.parts, role)]
+        old_workers = [w for w in d.workers if _among(w, rebuilt) and not isinstance(w, Reloadable)]
+        built = self.builders.notification(cfg, d)
+        new_workers = {role: [w for w in getattr(built, role) if not isinstance(w, Reloadable)]
+                       for role in RELOADED_WORKERS}
+        return Staged(cfg, config_manifest(cfg), sources, kept, processors, new_workers, old_workers, commits,
+                      detection)
 
     def commit(self, s: Staged) -> None:
         """Swap the staged set in (pipeline thread, between batches, so nothing is half-processed)."""
@@ -287,15 +290,18 @@ class Lifecycle:
             except Exception:
                 log.exception("stopping a worker during reload failed")
         d.workers[:] = [w for w in d.workers if w not in s.old_workers]
-        notification = [w for w in self.roles.notification if not _among(w, s.old_workers)]
-        for w in s.new_workers:
-            try:
-                w.start()
-                d.workers.append(w)
-                notification.append(w)
-            except Exception:
-                log.exception("starting a reloaded worker failed")
-        self.roles = Roles(s.detection, notification)
+        roles: dict[str, tuple[Any, ...]] = {}
+        for role, workers in s.new_workers.items():
+            running = [w for w in getattr(d.parts, role) if not _among(w, s.old_workers)]
+            for w in workers:
+                try:
+                    w.start()
+                    d.workers.append(w)
+                    running.append(w)
+                except Exception:
+                    log.exception("starting a reloaded worker failed")
+            roles[role] = tuple(running)
+        d.parts = replace(d.parts, detection=tuple(s.detection), notifier=roles["notifier"], api=roles["api"])
         d.cfg = s.cfg
         logging.getLogger().setLevel(s.cfg.config.logging.level)
         d.restart_watcher()

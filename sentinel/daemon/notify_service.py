@@ -29,7 +29,7 @@ def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Cloc
                   audit: Callable[..., Any] | None = None) -> NotifyService:
     """Load routes, receivers and templates for ``cfg`` and build the service (raises ConfigErrors).
     ``resolve_after`` (rule id → seconds) and ``audit`` come from the daemon, which knows the rule pack."""
-    routing = load_config_routing(cfg)
+    routing = load_config_routing(cfg.alert_folders)
     for r in routing.receivers.values():
         if r.problem:
             log.warning("receiver %s cannot send until fixed (its messages fail over to %s): %s", r.name,

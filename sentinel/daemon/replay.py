@@ -98,7 +98,7 @@ def replay_files(
         from sentinel.metrics.registry import Metrics
         from sentinel.store.elasticsearch.wiring import build_parts
 
-        shipping = build_parts(cfg, database_path(cfg), Metrics(), time.time)
+        shipping = build_parts(cfg.config.storage.elasticsearch, cfg.origin, database_path(cfg), Metrics(), time.time)
         sink = shipping.sink
     sink = sink or SqliteEventStore()
     db = open_database(cfg)

@@ -7,12 +7,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from sentinel.collect.watcher import ChangeWatcher
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import build_sources, database_path, plan_sources, require
 from sentinel.daemon.gctune import tune_gc
+from sentinel.daemon.parts import LifecycleHooks, Parts, Worker
 from sentinel.daemon.pipeline import BatchProcessor, Pipeline
 from sentinel.daemon.signals import SignalRelay
 from sentinel.daemon.space_guard import SpaceGuard
@@ -26,26 +26,6 @@ from sentinel.store.space import SpaceReserve, is_disk_full
 from sentinel.store.sqlite_events import SqliteEventStore, enforce_retention
 
 log = logging.getLogger(__name__)
-
-
-class Worker(Protocol):
-    """A background part (notifier, shipper, HTTP server) started and stopped with the daemon.
-
-    ``stop()`` must finish the unit of work in progress (a delivery attempt, a bulk request) and return.
-    """
-
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-
-
-class LifecycleHooks(Protocol):
-    """What the operations part does at start, reload and stop (sd_notify, audit, metrics)."""
-
-    def started(self) -> None: ...
-    def reload(self) -> bool: ...
-    def stopping(self, reason: str) -> None: ...
-    def failed(self, error: str) -> None: ...
-    def stopped(self, drained_batches: int, drained_events: int, complete: bool) -> None: ...
 
 
 RESERVE_FILE = "space-reserve"  # in state_dir: see sentinel.store.space
@@ -76,6 +56,7 @@ class Daemon:
         self.accepting: Callable[[], bool] = accepting or (lambda: True)
         self._last_retention = 0.0
         self.lifecycle: LifecycleHooks | None = None
+        self.parts = Parts()  # what assemble built, by role (see install)
         self.reload_requested = threading.Event()
         self.ready = threading.Event()
         self.draining = False
@@ -107,6 +88,20 @@ class Daemon:
                                  self.clock, accepting=lambda: self.accepting(), space=self.space)
         self.pipeline.restore()
         return self.pipeline
+
+    def install(self, parts: Parts) -> None:
+        """Take the parts assemble built for this configuration (after ``open()``): their processors join the
+        pipeline, their workers start with the daemon, the lifecycle hears of a full disk."""
+        if self.pipeline is None:
+            raise RuntimeError("open() first")
+        self.parts = parts
+        self.workers.extend(parts.workers())
+        self.processors.extend(parts.processors())
+        self.pipeline.after_commit.extend(parts.after_commit)
+        self.lifecycle = parts.lifecycle
+        if self.space is not None and parts.lifecycle is not None:
+            self.space.on_full.append(parts.lifecycle.storage_full)
+            self.space.on_recovered.append(parts.lifecycle.storage_recovered)
 
     def start_workers(self) -> None:
         if self.pipeline is None:

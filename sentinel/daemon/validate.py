@@ -53,12 +53,13 @@ def validate_all(cfg: LoadedConfig) -> Report:
         if plan.type != "api":
             report.warnings.extend(missing_directories(cfg, plan.settings.collector, plan.paths, index))
     vocabulary = vocabulary_of(c.spec for c in collectors.values())
-    lines, errs, warns = validate_rules(cfg, vocabulary)
+    lines, errs, warns = validate_rules(cfg.rule_sources, vocabulary)
     report.summary.extend(lines)
     report.errors.extend(errs)
     report.warnings.extend(warns)
     if cfg.config.notify.enabled:
-        lines, errs = validate_routes(cfg, lambda: load_template_layers([d / "templates" for d in cfg.alert_dirs]))
+        lines, errs = validate_routes(cfg.alert_folders,
+                                      lambda: load_template_layers([d / "templates" for d in cfg.alert_dirs]))
         report.summary.extend(lines)
         report.errors.extend(errs)
     else:

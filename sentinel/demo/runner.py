@@ -295,7 +295,7 @@ def run_demo(opts: DemoOptions, out: TextIO, clock: Callable[[], float] = time.t
         config = write_config(directory, logs, out, write_alerts(directory, receiver.url))
         cfg = load_config(config)
         end = day_start(datetime.fromtimestamp(clock(), UTC))
-        rules, _, _ = load_for_config(cfg)
+        rules, _, _ = load_for_config(cfg.rule_sources)
         days = history_days(opts.days, end, rules)
         if days > opts.days:
             out.write(f"  note: {days} days of history instead of {opts.days}, so the rules' learning periods "

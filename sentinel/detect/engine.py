@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sentinel.conf.models import DetectionSettings
+from sentinel.conf.models import DetectionSettings, RuleSources
 from sentinel.detect import followup
 from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.kinds import (
@@ -444,18 +444,18 @@ def _why(kind: str, f: Finding) -> str:
     return "matching event"
 
 
-def engine_for_config(cfg: Any, conn: sqlite3.Connection, metrics: Metrics | None = None,
+def engine_for_config(sources: RuleSources, conn: sqlite3.Connection, metrics: Metrics | None = None,
                       only: Sequence[str] | None = None) -> RuleEngine:
     """Load the configuration's rules and lists (raising ConfigErrors on any problem) into an engine."""
     from sentinel.detect.loader import load_for_config
     from sentinel.errors import ConfigErrors
 
     skipped: list[Any] = []
-    rules, lists, errors = load_for_config(cfg, skipped=skipped)
+    rules, lists, errors = load_for_config(sources, skipped=skipped)
     if errors:
         raise ConfigErrors(errors)
     for problem in skipped:  # a Sigma rule sentinel cannot run: said at every start, never silently dropped
         log.warning("%s", problem)
     if only is not None:
         rules = [r for r in rules if r.id in only]
-    return RuleEngine(rules, cfg.config.detection, conn, metrics, lists, zone=cfg.config.timezone)
+    return RuleEngine(rules, sources.detection, conn, metrics, lists, zone=sources.timezone)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from sentinel.conf.models import LoadedConfig
+from sentinel.conf.models import ConfigFile, DetectionSettings
 from sentinel.errors import ConfigError, Location
 from sentinel.shipped import shipped_path
 
@@ -41,12 +41,11 @@ class NamedLists(Mapping[str, frozenset[str]]):
         self._stamp: dict[str, tuple[int, int] | None] = {name: None for name in self.files}
 
     @classmethod
-    def from_config(cls, cfg: LoadedConfig) -> NamedLists:
-        d = cfg.config.detection
+    def from_settings(cls, d: DetectionSettings, origin: ConfigFile) -> NamedLists:
         files: dict[str, Path | None] = {}
         for name, setting in LIST_SETTINGS.items():
             value = getattr(d, setting)
-            files[name] = cfg.resolve(value) if value else None
+            files[name] = origin.resolve(value) if value else None
         return cls(files)
 
     def reload(self) -> list[ConfigError]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sentinel.conf.models import LoadedConfig
+from sentinel.conf.models import RuleSources
 from sentinel.conf.yamlfile import LoadedYaml, load_each, load_yaml_file, parse_model
 from sentinel.detect.compiled import CompiledRule
 from sentinel.detect.fields import field_problems
@@ -225,46 +225,46 @@ def _sigma_layer(paths: list[Path], taken: set[str], errors: list[ConfigError], 
     return rules
 
 
-def rule_pack(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
+def rule_pack(sources: RuleSources, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None
               ) -> tuple[LayeredRules, NamedLists, list[ConfigError]]:
     """The rule layers of a configuration, its lists, and every problem (rules, lists, disabled ids); with a
     ``vocabulary`` (what the loaded collectors emit), unknown fields too."""
-    lists = lists if lists is not None else NamedLists.from_config(cfg)
+    lists = lists if lists is not None else NamedLists.from_settings(sources.detection, sources.origin)
     errors = lists.reload()
-    pack = load_rule_layers(cfg.rule_dirs, lists, vocabulary)
+    pack = load_rule_layers(sources.dirs, lists, vocabulary)
     errors.extend(pack.errors)
     known = {r.id for r in pack.rules} | set(pack.turned_off)
-    for i, rid in enumerate(cfg.config.detection.disabled_rules):
+    for i, rid in enumerate(sources.detection.disabled_rules):
         if rid not in known and not pack.errors:
             errors.append(ConfigError(f"unknown rule id {rid!r}",
-                                      Location(str(cfg.path), None, f"detection.disabled_rules[{i}]")))
+                                      Location(str(sources.origin.path), None, f"detection.disabled_rules[{i}]")))
     return pack, lists, errors
 
 
-def load_for_config(cfg: LoadedConfig, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None,
+def load_for_config(sources: RuleSources, lists: NamedLists | None = None, vocabulary: FieldVocabulary | None = None,
                     skipped: list[ConfigError] | None = None) -> tuple[list[CompiledRule], NamedLists,
                                                                        list[ConfigError]]:
     """The enabled rules of a configuration, its lists, and every problem (rules, lists, disabled ids);
     ``skipped`` receives the Sigma rules that could not be loaded, with why."""
-    pack, lists, errors = rule_pack(cfg, lists, vocabulary)
+    pack, lists, errors = rule_pack(sources, lists, vocabulary)
     if skipped is not None:
         skipped.extend(pack.skipped)
-    disabled = set(cfg.config.detection.disabled_rules)
+    disabled = set(sources.detection.disabled_rules)
     enabled = [r for r in pack.rules if r.spec.enabled and r.id not in disabled]
     return enabled, lists, errors
 
 
-def validate(cfg: LoadedConfig, vocabulary: FieldVocabulary) -> tuple[list[str], list[ConfigError],
+def validate(sources: RuleSources, vocabulary: FieldVocabulary) -> tuple[list[str], list[ConfigError],
                                                                      list[ConfigError]]:
     """``sentinel check``: summary lines, errors and warnings of the rules and lists."""
-    if not cfg.config.detection.enabled:
+    if not sources.detection.enabled:
         return ["rules: detection disabled"], [], []
-    pack, lists, errors = rule_pack(cfg, vocabulary=vocabulary)
-    disabled = set(cfg.config.detection.disabled_rules)
+    pack, lists, errors = rule_pack(sources, vocabulary=vocabulary)
+    disabled = set(sources.detection.disabled_rules)
     rules = [r for r in pack.rules if r.spec.enabled and r.id not in disabled]
     sizes = ", ".join(f"{name} {len(lists[name])}" for name in lists)
     warnings = [w for rule in rules for w in rule.warnings] + pack.skipped
-    folders = " + ".join(str(d) for d in cfg.rule_dirs)
+    folders = " + ".join(str(d) for d in sources.dirs)
     sigma = sum(1 for r in rules if "sigma" in r.extra)
     counted = f"{len(rules)} enabled" + (f" ({sigma} Sigma, {len(pack.skipped)} Sigma not loaded)"
                                          if sigma or pack.skipped else "")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sentinel.conf.models import LoadedConfig
+from sentinel.conf.models import AlertFolders
 from sentinel.conf.yamlfile import LoadedYaml, load_yaml_file, parse_model
 from sentinel.credentials import SecretError, inline_secret, resolve_embedded
 from sentinel.errors import ConfigError, ConfigErrors, Location
@@ -48,10 +48,10 @@ def load_routing(alerts_dir: Path, default_zone: str = "UTC", resolve_secrets: b
                                    resolve_secrets), alerts_dir)
 
 
-def load_config_routing(cfg: LoadedConfig) -> Routing:
+def load_config_routing(folders: AlertFolders) -> Routing:
     """The configuration's routes and receivers: each file from the top-most alerts folder that has it."""
-    return _raise_on_errors(*_load(cfg.alerts_file(ROUTES_FILE), cfg.alerts_file(RECEIVERS_FILE),
-                                   cfg.config.timezone, True), cfg.alerts_dir)
+    return _raise_on_errors(*_load(folders.file(ROUTES_FILE), folders.file(RECEIVERS_FILE),
+                                   folders.timezone, True), folders.operator_dir)
 
 
 def _raise_on_errors(routing: Routing | None, errors: list[ConfigError], where: Path) -> Routing:
@@ -175,15 +175,15 @@ def _receiver_refs(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
     return out
 
 
-def validate(cfg: LoadedConfig, load_templates: Callable[[], tuple[Collection[str], list[ConfigError]]],
+def validate(folders: AlertFolders, load_templates: Callable[[], tuple[Collection[str], list[ConfigError]]],
              ) -> tuple[list[str], list[ConfigError]]:
     """``sentinel check``: routes, receivers (secret references resolvable) and the templates they name.
 
     Templates belong to notify, which route may not use: ``load_templates`` (given by the daemon) loads them."""
-    receivers_path = cfg.alerts_file(RECEIVERS_FILE)
-    routing, errors = _load(cfg.alerts_file(ROUTES_FILE), receivers_path, cfg.config.timezone, resolve_secrets=True)
+    receivers_path = folders.file(RECEIVERS_FILE)
+    routing, errors = _load(folders.file(ROUTES_FILE), receivers_path, folders.timezone, resolve_secrets=True)
     if routing is None:
-        return [f"alert routes: not loaded from {cfg.alerts_dir}"], errors
+        return [f"alert routes: not loaded from {folders.operator_dir}"], errors
     templates, template_errors = load_templates()
     errors.extend(template_errors)
     for r in routing.receivers.values():

@@ -21,7 +21,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from sentinel.conf.models import AnalyzerSettings, LoadedConfig
+from sentinel.conf.models import AnalyzerSettings, ConfigFile, ElasticsearchSettings
 from sentinel.events.alerts import Alert
 from sentinel.events.ids import alert_id
 from sentinel.events.model import iso
@@ -271,10 +271,9 @@ class AnalyzerWorker:
         self.thread: threading.Thread | None = None
 
     @classmethod
-    def from_config(cls, cfg: LoadedConfig, db_path: Path, metrics: Metrics,
-                    clock: Callable[[], float] = time.time) -> AnalyzerWorker:
-        s = cfg.config.storage.elasticsearch
-        analyzer = FleetAnalyzer(build_client(cfg), s.index_prefix, s.analyzer, metrics)
+    def from_settings(cls, s: ElasticsearchSettings, origin: ConfigFile, db_path: Path, metrics: Metrics,
+                      clock: Callable[[], float] = time.time) -> AnalyzerWorker:
+        analyzer = FleetAnalyzer(build_client(s, origin), s.index_prefix, s.analyzer, metrics)
         return cls(analyzer, db_path, s.analyzer.interval_seconds, clock)
 
     def run_once(self, db: Database) -> list[Alert]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from sentinel.conf.models import ElasticsearchSettings, LoadedConfig
+from sentinel.conf.models import ConfigFile, ElasticsearchSettings
 from sentinel.credentials import SecretError, resolve_reference
 from sentinel.errors import ConfigError, Location
 
@@ -24,13 +24,12 @@ def resolve_secret(reference: str | None, where: Location, base: Path | None = N
         raise ConfigError(str(exc), where) from None
 
 
-def build_client(cfg: LoadedConfig, settings: ElasticsearchSettings | None = None,
-                 request_timeout: float | None = None) -> Elasticsearch:
-    """An ``Elasticsearch`` client for the configured cluster (no request is made here)."""
-    s = settings or cfg.config.storage.elasticsearch
+def build_client(s: ElasticsearchSettings, origin: ConfigFile, request_timeout: float | None = None) -> Elasticsearch:
+    """An ``Elasticsearch`` client for the configured cluster (no request is made here); relative paths and
+    ``file:`` secrets resolve against the ``origin`` config file, which errors name."""
 
     def where(name: str) -> Location:
-        return Location(str(cfg.path), None, f"storage.elasticsearch.{name}")
+        return Location(str(origin.path), None, f"storage.elasticsearch.{name}")
 
     kwargs: dict[str, object] = {
         "request_timeout": request_timeout or s.request_timeout,
@@ -40,14 +39,14 @@ def build_client(cfg: LoadedConfig, settings: ElasticsearchSettings | None = Non
         "retry_on_timeout": False,
     }
     if s.ca_certs:
-        ca = cfg.resolve(s.ca_certs)
+        ca = origin.resolve(s.ca_certs)
         if not ca.is_file():
             raise ConfigError(f"CA bundle {ca} does not exist", where("ca_certs"))
         kwargs["ca_certs"] = str(ca)
     if not s.verify_certs:
         log.warning("storage.elasticsearch.verify_certs is false: the cluster's certificate is NOT checked")
-    api_key = resolve_secret(s.api_key, where("api_key"), cfg.base)
-    password = resolve_secret(s.password, where("password"), cfg.base)
+    api_key = resolve_secret(s.api_key, where("api_key"), origin.base)
+    password = resolve_secret(s.password, where("password"), origin.base)
     if api_key:
         kwargs["api_key"] = api_key
     elif s.username:

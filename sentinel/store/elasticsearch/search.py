@@ -6,7 +6,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from sentinel.conf.models import LoadedConfig
+from sentinel.conf.models import ConfigFile, ElasticsearchSettings
 from sentinel.events.ecs import FIELD_TYPES
 from sentinel.events.model import flatten, iso
 from sentinel.store.elasticsearch.client import build_client
@@ -64,10 +64,10 @@ def search_events(es: Elasticsearch, prefix: str, query: Query) -> list[dict[str
     return [flatten(hit["_source"]) for hit in resp["hits"]["hits"]]
 
 
-def search_elasticsearch(cfg: LoadedConfig, query: Query) -> list[dict[str, Any]]:
+def search_elasticsearch(s: ElasticsearchSettings, origin: ConfigFile, query: Query) -> list[dict[str, Any]]:
     """Entry point for ``sentinel search`` with ``storage.backend: elasticsearch``."""
-    es = build_client(cfg)
+    es = build_client(s, origin)
     try:
-        return search_events(es, cfg.config.storage.elasticsearch.index_prefix, query)
+        return search_events(es, s.index_prefix, query)
     finally:
         es.close()
