@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentinel.detect.state import KEY_OVERHEAD_BYTES, KeyStore, ensure_schema
+import orjson
+
+from sentinel.detect.state import (
+    DATA_SPAN,
+    DIGESTS_WRITTEN,
+    KEY_OVERHEAD_BYTES,
+    KeyStore,
+    ensure_schema,
+    suppression_key,
+    values_seen_key,
+)
 from sentinel.store.database import Database
 
 
@@ -34,3 +44,30 @@ def test_a_flood_of_keys_stays_within_the_byte_bound_and_survives_a_reload(tmp_p
     again.load(db.conn)
     assert len(again) == len(store) and again.nbytes == store.nbytes
     assert KEY_OVERHEAD_BYTES > 0
+
+
+def test_state_written_with_the_old_key_names_loads_under_the_new_ones(tmp_path: Path) -> None:
+    """An older version's ``~`` suppression markers, ``#span``/``#digest`` and ``#seen<step>|`` keys keep their
+    meaning after an upgrade, and the next flush rewrites them under the new names only."""
+    db = Database(tmp_path / "s.db")
+    ensure_schema(db.conn)
+    old = {"~user.name=alice": {"u": 500.0}, "#span": {"lo": 1.0, "hi": 9.0}, "#digest": {"lo": 2, "hi": 3},
+           "#seen0|user.name=bob": {"v": [["abc", 4.0]]}, "user.name=carol": {"e": [[1.0, "id1", 1.0]]}}
+    with db.conn:
+        db.conn.executemany("INSERT INTO rule_state VALUES ('r', ?, ?, 1.0)",
+                            [(k, orjson.dumps(v)) for k, v in old.items()])
+    store = KeyStore("r", 100)
+    store.load(db.conn)
+    assert store.get(suppression_key("user.name=alice")) == {"u": 500.0}
+    assert store.get(DATA_SPAN) == {"lo": 1.0, "hi": 9.0}
+    assert store.get(DIGESTS_WRITTEN) == {"lo": 2, "hi": 3}
+    assert store.get(values_seen_key(0, "user.name=bob")) == {"v": [["abc", 4.0]]}
+    assert store.get("user.name=carol") == {"e": [[1.0, "id1", 1.0]]}
+    with db.conn:
+        store.flush(db.conn, 2.0)
+    keys = {k for (k,) in db.conn.execute("SELECT key FROM rule_state WHERE rule = 'r'")}
+    assert keys == {"suppressed:user.name=alice", "#data-span", "#digests-written", "#values-seen:step0|user.name=bob",
+                    "user.name=carol"}
+    again = KeyStore("r", 100)
+    again.load(db.conn)
+    assert again.get("suppressed:user.name=alice") == {"u": 500.0} and not again.dirty and not again.removed

@@ -178,12 +178,13 @@ def dormant_accounts(conn: sqlite3.Connection, rules: list[CompiledRule], days: 
     """Accounts whose last activity at or before ``at`` (as the dormant rules remember it: first, last and
     the long gaps between) is at least ``days`` before ``at``; accounts not seen yet at ``at`` are left out."""
     from sentinel.detect.kinds import last_activity_at
+    from sentinel.detect.state import is_bookkeeping
 
     ids = [r.id for r in rules if r.spec.type == "dormant"]
     rows: dict[str, dict[str, Any]] = {}
     for rid in ids:
         for key, blob in conn.execute("SELECT key, blob FROM rule_state WHERE rule = ?", (rid,)):
-            if key.startswith(("#", "~")):
+            if is_bookkeeping(key):
                 continue
             state = orjson.loads(blob)
             account = str(state.get("n") or key.split("=", 1)[-1])

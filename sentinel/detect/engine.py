@@ -20,19 +20,10 @@ import orjson
 from sentinel.conf.models import DetectionSettings, RuleSources
 from sentinel.detect import followup
 from sentinel.detect.compiled import CompiledRule
-from sentinel.detect.kinds import (
-    Context,
-    DormantEvaluator,
-    Evaluator,
-    Finding,
-    MatchEvaluator,
-    SequenceEvaluator,
-    ThresholdEvaluator,
-    build_evaluator,
-)
+from sentinel.detect.kinds import Context, Evaluator, Finding, Follow, build_evaluator
 from sentinel.detect.lists import NamedLists
-from sentinel.detect.model import format_duration
 from sentinel.detect.state import (
+    SUPPRESSED,
     KeyStore,
     drop_rule,
     ensure_schema,
@@ -63,7 +54,7 @@ class RuleRuntime:
     store: KeyStore
     evictions_reported: int = 0
     # Set when later matching events join the rule's open alert (it suppresses, and its type follows).
-    keyer: MatchEvaluator | ThresholdEvaluator | SequenceEvaluator | None = None
+    keyer: Follow | None = None
 
     def __post_init__(self) -> None:
         # Read for every rule of every event: plain attributes, not a property behind two lookups.
@@ -102,10 +93,8 @@ class RuleEngine:
     def _install(self, rules: Sequence[CompiledRule]) -> None:
         self.runtimes = [RuleRuntime(r, build_evaluator(r, self.zone), self._keystore(r.id)) for r in rules]
         for rt in self.runtimes:
-            ev = rt.evaluator
-            if rt.rule.spec.suppress is not None and isinstance(ev, MatchEvaluator | ThresholdEvaluator
-                                                                  | SequenceEvaluator):
-                rt.keyer = ev
+            if rt.rule.spec.suppress is not None:
+                rt.keyer = rt.evaluator.follow
         self.by_action = {}
         self.any_action = []
         for rt in self.runtimes:
@@ -263,8 +252,9 @@ class RuleEngine:
         for rt in self.runtimes:
             m.rule_state_keys.labels(rt.rule.id).set(len(rt.store))
             m.rule_state_bytes.labels(rt.rule.id).set(rt.store.nbytes)
-            if scan and hasattr(rt.evaluator, "learning"):
-                m.rule_entities_learning.labels(rt.rule.id).set(rt.evaluator.learning(rt.store, at))
+            learning = rt.evaluator.learning_count
+            if scan and learning is not None:
+                m.rule_entities_learning.labels(rt.rule.id).set(learning(rt.store, at))
             new = rt.store.evictions - rt.evictions_reported
             if new:
                 m.rule_state_evictions.labels(rt.rule.id).inc(new)
@@ -287,17 +277,17 @@ class RuleEngine:
         does not see it: it is part of that alert, not the start of the next)."""
         assert rt.keyer is not None
         hit = False
-        for key in rt.keyer.keys(ev, ctx.keys):
-            state = rt.store.get("~" + key)
+        for key in rt.keyer(ev, ctx.keys):
+            state = rt.store.get(SUPPRESSED + key)
             if state is not None and "a" in state and ev.timestamp < state["u"]:
                 followup.join(rt.rule.spec, state, ev, joined)
-                rt.store.put("~" + key, state)
+                rt.store.put(SUPPRESSED + key, state)
                 hit = True
         return hit
 
     def _alert(self, rt: RuleRuntime, f: Finding, now: float) -> Alert | None:
         spec = rt.rule.spec
-        skey = "~" + f.key
+        skey = SUPPRESSED + f.key
         if spec.suppress is not None:
             state = rt.store.get(skey)
             if state is not None and f.event.timestamp < state["u"]:
@@ -306,14 +296,14 @@ class RuleEngine:
                                     "count": f.count, "first_seen": iso(f.first_seen), "last_seen": iso(f.last_seen)}
         computed.update(f.computed)
         labels = {**spec.labels, "rule": spec.id, "severity": spec.severity}
-        single = spec.type in ("match", "new_value", "dormant", "terminated")
+        single = rt.evaluator.single_event
         for name in ("host.name", "user.name"):
             value = f.event.fields.get(name)
             # From an aggregate only when it is the group key: the last event's user says nothing about a spray.
             if value and (single or name in spec.group_by):
                 labels[name] = str(value)
         details = dict(f.details)
-        details["why"] = _why(spec.type, f)
+        details["why"] = rt.evaluator.explain(f)
         details["entity"] = followup.entity(spec, f.event)
         alert = Alert(id=alert_id(spec.id, f.key, f.anchor), rule_id=spec.id, title=spec.title,
                       severity=spec.severity, group_key=f.key, first_seen=f.first_seen, last_seen=f.last_seen,
@@ -326,122 +316,33 @@ class RuleEngine:
         return alert
 
     def _digests(self, now: float) -> list[Alert]:
-        """The scheduled dormant-account listing: one per ``digest_every`` boundary that the rule's own data
-        spans (not the newest time of any source, and every boundary a batch crosses, not one per batch), each
-        judged as of its boundary. So the digests are the same whatever order the history arrives in."""
+        """The alerts rule types raise on their own timetable (the dormant access-review digest)."""
         out: list[Alert] = []
         for rt in self.runtimes:
-            ev = rt.evaluator
-            if not isinstance(ev, DormantEvaluator):
+            schedule = rt.evaluator.schedule
+            if schedule is None:
                 continue
-            span = rt.store.get(DormantEvaluator.SPAN)
-            if span is None:
-                continue
-            every = ev.p.digest_every
-            due: list[int] = []
-            done = _emitted(rt.store.get(DormantEvaluator.DIGEST))
-            if every is not None:
-                # Boundaries strictly after the first activity: before it there is no history to review.
-                first, last = int(span["lo"] // every) + 1, int(span["hi"] // every)
-                due = [p for p in range(first, last + 1) if done is None or not done[0] <= p <= done[1]]
             wall = self.clock()
-            # Scanning every account is O(keys): with a digest, else at most once a minute for the gauge.
-            if due or wall - self._last_dormant_scan >= 60.0:
+            # Counting the idle accounts is O(keys): with a digest, else at most once a minute for the gauge.
+            alerts, idle = schedule.due(rt.store, now, recount=wall - self._last_dormant_scan >= 60.0)
+            if idle is not None:
                 self._last_dormant_scan = wall
-                self.metrics.dormant_accounts.set(len(ev.idle_accounts(rt.store, span["hi"])))
-            if not due:
-                continue
-            lo, hi = (min(due), max(due)) if done is None else (min(done[0], *due), max(done[1], *due))
-            rt.store.put(DormantEvaluator.DIGEST, {"lo": lo, "hi": hi})
-            out.extend(self._digest(rt, ev, period, now) for period in due)
+                self.metrics.dormant_accounts.set(idle)
+            out.extend(alerts)
         return out
 
-    def _digest(self, rt: RuleRuntime, ev: DormantEvaluator, period: int, now: float) -> Alert:
-        assert ev.p.digest_every is not None
-        at = period * ev.p.digest_every
-        idle = ev.idle_accounts(rt.store, at)
-        spec = rt.rule.spec
-        listed = [{"account": name, "last_activity": iso(last), "idle_days": int((at - last) // 86400)}
-                  for name, last in idle[: ev.p.digest_max_accounts]]
-        key = f"digest@{period}"
-        return Alert(
-            id=alert_id(spec.id, key, str(period)), rule_id=spec.id, title=f"{spec.title}: access review digest",
-            severity=ev.p.digest_severity, group_key=key, first_seen=at, last_seen=at, count=len(idle),
-            event_ids=[],
-            summary=f"{len(idle)} account(s) idle for at least {format_duration(ev.p.idle)} as of {iso(at)}",
-            runbook=spec.runbook.strip(), tags=list(spec.tags),
-            labels={**spec.labels, "rule": spec.id, "severity": ev.p.digest_severity, "digest": "true"},
-            details={"accounts": listed, "total": len(idle), "idle_threshold_days": ev.p.idle / 86400,
-                     "as_of": iso(at)},
-            created=now)
-
     def _revise_digests(self, tx: sqlite3.Connection, now: float) -> None:
-        """Data arriving late (another source replayed after the first) changes digests already written: they
-        are recomputed in place (no new notification), so each one says what its period's data says."""
+        """Scheduled alerts already written that late data changed are recomputed in place (no new notification)."""
         for rt in self.runtimes:
-            ev = rt.evaluator
-            if not isinstance(ev, DormantEvaluator) or ev.changed_from is None:
-                continue
-            since, ev.changed_from = ev.changed_from, None
-            done = _emitted(rt.store.get(DormantEvaluator.DIGEST))
-            every = ev.p.digest_every
-            if done is None or every is None:
-                continue
-            start = max(done[0], int(since // every) + 1, done[1] - MAX_REVISED_DIGESTS + 1)
-            for period in range(start, done[1] + 1):
-                revise_digest(tx, self._digest(rt, ev, period, now))
-
-
-# Digests of at most this many past periods are recomputed when late data arrives (each is a scan of the accounts).
-MAX_REVISED_DIGESTS = 26
-
-
-def _emitted(marker: dict[str, Any] | None) -> tuple[int, int] | None:
-    """The range of digest periods already written (an older marker only knew the latest)."""
-    if marker is None:
-        return None
-    if "p" in marker:
-        return -(1 << 62), int(marker["p"])
-    return int(marker["lo"]), int(marker["hi"])
+            schedule = rt.evaluator.schedule
+            if schedule is not None:
+                for alert in schedule.revised(rt.store, now):
+                    revise_digest(tx, alert)
 
 
 def hipaa_controls(tags: Sequence[str]) -> list[str]:
     """The HIPAA controls in a rule's tags (``hipaa:164.312(b)`` → ``164.312(b)``)."""
     return [t[len("hipaa:"):] for t in tags if t.startswith("hipaa:")]
-
-
-def _why(kind: str, f: Finding) -> str:
-    d = f.details
-    if kind == "threshold":
-        return (f"{d['metric']}{' of ' + str(d['field']) if d.get('field') else ''} = {d['value']:g} within "
-                f"{format_duration(d['window_seconds'])} (threshold {d['threshold']:g})")
-    if kind == "sequence":
-        steps = ", then ".join(f"{s['needed']} x {s['name']}" for s in d["steps"])
-        return f"{steps} within {format_duration(d['window_seconds'])} ({d['events']} events)"
-    if kind == "baseline":
-        parts = [f"{d['metric']}{' of ' + str(d['field']) if d.get('field') else ''} = {d['value']:g} in this "
-                 f"{format_duration(d['bucket_seconds'])}"]
-        if "baseline_median" in d:
-            parts.append(f"own median {d['baseline_median']:g} (MAD {d['baseline_mad']:g}) over "
-                         f"{d['history_buckets']} buckets, limit {d['self_limit']:g}")
-        if "peer_median" in d:
-            parts.append(f"peer median {d['peer_median']:g} over {d['peer_values']} values, limit {d['peer_limit']:g}")
-        return "; ".join(parts) + f"; exceeded: {', '.join(d['compared_with'])}"
-    if kind == "new_value":
-        return (f"new {d['field']} after {d['known_values']} known value(s); entity learnt since "
-                f"{iso(d['entity_first_seen'])}")
-    if kind == "hourly":
-        limits = [f"{name} limit {d[name + '_limit']:g} (median {d[name + '_median']:g})"
-                  for name in ("own", "team") if name + "_limit" in d]
-        compared = "; ".join(limits) or f"no pattern yet, fallback floor {d['fallback']:g}"
-        return (f"{d['metric']}{' of ' + str(d['field']) if d.get('field') else ''} = {d['value']:g} in the hour "
-                f"from {d['hour']:02d}:00; {compared}; exceeded: {', '.join(d['compared_with'])}")
-    if kind == "terminated":
-        when = iso(d["terminated_at"]) if d.get("terminated_at") else "the operator's list"
-        return f"account {d['account']} ended by {d['terminated_by']} ({when}) and active again"
-    if kind == "dormant":
-        return f"first activity after {d['idle_days']} days idle (threshold {d['idle_threshold_days']} days)"
-    return "matching event"
 
 
 def engine_for_config(sources: RuleSources, conn: sqlite3.Connection, metrics: Metrics | None = None,

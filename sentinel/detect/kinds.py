@@ -10,7 +10,7 @@ import bisect
 import ipaddress
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import blake2b
@@ -24,14 +24,16 @@ from sentinel.detect.model import (
     DormantParams,
     HourlyParams,
     NewValueParams,
+    RuleType,
     SequenceParams,
     TerminatedParams,
     ThresholdParams,
     format_duration,
 )
-from sentinel.detect.state import KeyStore, State
-from sentinel.detect.template import LOCAL_HOUR, SOURCE_NETWORK
-from sentinel.events.alerts import MAX_EVENT_IDS
+from sentinel.detect.state import DATA_SPAN, DIGESTS_WRITTEN, KeyStore, State, is_bookkeeping, values_seen_key
+from sentinel.detect.template import LOCAL_HOUR, SAFE_FIELDS, SOURCE_NETWORK
+from sentinel.events.alerts import MAX_EVENT_IDS, Alert
+from sentinel.events.ids import alert_id
 from sentinel.events.model import Event, iso
 
 # The virtual group field for an address's network.
@@ -72,21 +74,75 @@ class Context:
     keys: dict[tuple[int, int], str | None] = field(default_factory=dict)
 
 
+# An event's group keys as the rule engine remembers them for all its rules (see Context.keys).
+KeyMemo = dict[tuple[int, int], str | None]
+# The group keys whose open alert a matching event joins (see detect.followup).
+Follow = Callable[[Event, KeyMemo | None], list[str]]
+# How many entities a learning rule type is still learning as of a time.
+Learning = Callable[[KeyStore, float], int]
+
+
+class Schedule(Protocol):
+    """Alerts a rule type raises on its own timetable rather than for one event (the dormant access-review
+    digest), and the number of entities it reports between them."""
+
+    def due(self, store: KeyStore, now: float, recount: bool) -> tuple[list[Alert], int | None]:
+        """The alerts due now (marked as written in ``store``) and, when ``recount`` or one was due, the
+        entity count (else None: counting scans every key)."""
+        ...
+
+    def revised(self, store: KeyStore, now: float) -> list[Alert]:
+        """Scheduled alerts already written whose figures the batch's (late) events changed."""
+        ...
+
+
 class Evaluator(Protocol):
-    """One rule type bound to one rule."""
+    """One rule type bound to one rule: what it does with a matching event, how it explains a finding, and the
+    optional capabilities the engine asks for (None where the type has none)."""
+
+    # A finding is one event (its host and user then label the alert), not an aggregate of many.
+    single_event: bool
+    # Set when the type's alerts keep counting the events that follow them (match, threshold, ordered sequence).
+    follow: Follow | None
+    # Set when the type learns per entity before it may alert.
+    learning_count: Learning | None
+    # Set when the type also raises alerts on a timetable.
+    schedule: Schedule | None
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]: ...
 
-
-class Learner(Protocol):
-    """A rule type that learns per entity before it may alert, and can say how many it is still learning."""
-
-    def learning(self, store: KeyStore, at: float) -> int: ...
+    def explain(self, f: Finding) -> str:
+        """The alert's "why": the finding's figures in one sentence."""
+        ...
 
 
 def _entities(store: KeyStore) -> list[State]:
-    """Entity states only: not suppression markers (``~``) nor shared state (``#``)."""
-    return [s for k, s in store.items() if not k.startswith(("~", "#"))]
+    """Entity states only: not suppression markers nor the rule's shared state."""
+    return [s for k, s in store.items() if not is_bookkeeping(k)]
+
+
+def _measured(d: dict[str, Any]) -> str:
+    """``distinct of user.name`` from a finding's details (``count`` alone when no field)."""
+    return f"{d['metric']}{' of ' + str(d['field']) if d.get('field') else ''}"
+
+
+def _trimmed(entries: list[list[Any]], keep_from: float, limit: int, stale_before: float) -> list[list[Any]]:
+    """Time-ordered entries (each starting with its bucket or day) from ``keep_from`` on, at most the ``limit``
+    newest. Pruned in one pass once the oldest entry is older than ``stale_before`` or there are too many, not
+    on every entry added: otherwise the same list."""
+    if entries[0][0] < stale_before or len(entries) > limit:
+        return [e for e in entries if e[0] >= keep_from][-limit:]
+    return entries
+
+
+def _add_distinct(state: State, digests: list[str]) -> None:
+    """Fold value digests into a bucket's distinct set (``dv``, bounded) and its value, the set's size."""
+    seen = set(state["dv"])
+    for h in digests:
+        if h not in seen and len(seen) < MAX_DISTINCT:
+            seen.add(h)
+            state["dv"].append(h)
+    state["v"] = float(len(state["dv"]))
 
 
 def hashed(value: Any) -> str:
@@ -179,8 +235,16 @@ def _ids(entries: Sequence[Sequence[Any]]) -> list[str]:
 class MatchEvaluator:
     """Every matching event is a finding."""
 
+    single_event = True
+    learning_count: Learning | None = None
+    schedule: Schedule | None = None
+
     def __init__(self, rule: CompiledRule) -> None:
         self.group_by = rule.spec.group_by
+        self.follow: Follow | None = self.keys
+
+    def explain(self, f: Finding) -> str:
+        return "matching event"
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
         key = field_key(ev, self.group_by, memo=ctx.keys)
@@ -209,10 +273,20 @@ def metric_value(metric: str, field: str | None, ev: Event) -> Any:
 class ThresholdEvaluator:
     """count / distinct / sum over a sliding event-time window per key; the window empties when it fires."""
 
+    single_event = False
+    learning_count: Learning | None = None
+    schedule: Schedule | None = None
+
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.threshold, ThresholdParams)
         self.p = rule.spec.threshold
         self.group_by = rule.spec.group_by
+        self.follow: Follow | None = self.keys
+
+    def explain(self, f: Finding) -> str:
+        d = f.details
+        return (f"{_measured(d)} = {d['value']:g} within {format_duration(d['window_seconds'])} "
+                f"(threshold {d['threshold']:g})")
 
     def _aggregate(self, entries: Sequence[list[Any]]) -> float:
         metric = self.p.metric
@@ -290,12 +364,20 @@ class SequenceEvaluator:
     """Ordered steps per key. Each step's events must follow the previous step's latest event within the
     window (a first step repeated while waiting for the next keeps the sequence alive)."""
 
+    single_event = False
+    learning_count: Learning | None = None
+    schedule: Schedule | None = None
+
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.sequence, SequenceParams)
         self.p = rule.spec.sequence
         self.group_by = rule.spec.group_by
         self.preds = rule.step_predicates
         self.steps = self.p.steps
+        self.follow: Follow | None = self.keys
+
+    def explain(self, f: Finding) -> str:
+        return _explain_sequence(f)
 
     def keys(self, ev: Event, memo: dict[tuple[int, int], str | None] | None = None) -> list[str]:
         return list(self._by_key(ev, [i for i, pred in enumerate(self.preds) if pred(ev.fields)], memo=memo))
@@ -331,7 +413,7 @@ class SequenceEvaluator:
         if raw is None or raw == "":
             return False
         digest = hashed(str(raw).lower())
-        skey = f"#seen{step}|{key}"
+        skey = values_seen_key(step, key)
         seen = store.get(skey) or {"v": []}
         cut = ev.timestamp - self.p.remember
         novel = not any(v[0] == digest and v[1] >= cut for v in seen["v"])
@@ -385,6 +467,12 @@ class UnorderedSequenceEvaluator:
     """Every step per key within the window, in any order: each step keeps its latest event, and the
     sequence completes when all steps have one no older than the window."""
 
+    single_event = False
+    # Its alerts do not keep counting: which of its steps a later event would continue is not defined.
+    follow: Follow | None = None
+    learning_count: Learning | None = None
+    schedule: Schedule | None = None
+
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.sequence, SequenceParams)
         self.window = rule.spec.sequence.window
@@ -394,6 +482,9 @@ class UnorderedSequenceEvaluator:
 
     def keys(self, ev: Event) -> list[str]:
         return [key for key in self._by_key(ev) if key]
+
+    def explain(self, f: Finding) -> str:
+        return _explain_sequence(f)
 
     def _by_key(self, ev: Event) -> dict[str, list[int]]:
         by_key: dict[str, list[int]] = {}
@@ -431,6 +522,12 @@ class UnorderedSequenceEvaluator:
         return findings
 
 
+def _explain_sequence(f: Finding) -> str:
+    d = f.details
+    steps = ", then ".join(f"{s['needed']} x {s['name']}" for s in d["steps"])
+    return f"{steps} within {format_duration(d['window_seconds'])} ({d['events']} events)"
+
+
 def median_mad(values: Sequence[float]) -> tuple[float, float]:
     """Median and the median absolute deviation (scaled by 1.4826 to estimate a standard deviation)."""
     med = statistics.median(values)
@@ -446,20 +543,29 @@ class BaselineEvaluator:
     """
 
     PEERS = "#peers"
+    single_event = False
+    follow: Follow | None = None
+    schedule: Schedule | None = None
 
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.baseline, BaselineParams)
         self.p = rule.spec.baseline
         self.group_by = rule.spec.group_by
+        self.learning_count: Learning | None = self.learning
+
+    def explain(self, f: Finding) -> str:
+        d = f.details
+        parts = [f"{_measured(d)} = {d['value']:g} in this {format_duration(d['bucket_seconds'])}"]
+        if "baseline_median" in d:
+            parts.append(f"own median {d['baseline_median']:g} (MAD {d['baseline_mad']:g}) over "
+                         f"{d['history_buckets']} buckets, limit {d['self_limit']:g}")
+        if "peer_median" in d:
+            parts.append(f"peer median {d['peer_median']:g} over {d['peer_values']} values, limit {d['peer_limit']:g}")
+        return "; ".join(parts) + f"; exceeded: {', '.join(d['compared_with'])}"
 
     def _add(self, state: State, contribution: Any) -> None:
         if self.p.metric == "distinct":
-            seen = set(state["dv"])
-            for h in contribution:
-                if h not in seen and len(seen) < MAX_DISTINCT:
-                    seen.add(h)
-                    state["dv"].append(h)
-            state["v"] = float(len(state["dv"]))
+            _add_distinct(state, contribution)
         else:
             state["v"] += contribution
 
@@ -474,8 +580,7 @@ class BaselineEvaluator:
             peers = store.get(self.PEERS) or {"v": []}
             peers["v"].append([state["b"], state["v"]])
             low = state["b"] - p.peers.buckets
-            if len(peers["v"]) > MAX_PEER_VALUES or peers["v"][0][0] < low:
-                peers["v"] = [pv for pv in peers["v"] if pv[0] >= low][-MAX_PEER_VALUES:]
+            peers["v"] = _trimmed(peers["v"], low, MAX_PEER_VALUES, low)
             store.put(self.PEERS, peers)
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
@@ -559,15 +664,25 @@ class BaselineEvaluator:
 class NewValueEvaluator:
     """The first time an entity shows a value, once the entity has been learnt for ``learn_for``."""
 
+    single_event = True
+    follow: Follow | None = None
+    schedule: Schedule | None = None
+
     def __init__(self, rule: CompiledRule, safe_value: bool, zone: str = "UTC") -> None:
         assert isinstance(rule.spec.new_value, NewValueParams)
         self.p = rule.spec.new_value
         self.group_by = rule.spec.group_by
+        self.learning_count: Learning | None = self.learning
         self.hours = self.p.field == LOCAL_HOUR
         self.safe_value = safe_value or self.hours
         self.work = self.p.working_hours if self.hours else None
         self.fires = rule.step_predicates[0] if self.p.fire_on is not None else None
         self.zone = ZoneInfo(self.work.zone if self.work is not None and self.work.zone else zone)
+
+    def explain(self, f: Finding) -> str:
+        d = f.details
+        return (f"new {d['field']} after {d['known_values']} known value(s); entity learnt since "
+                f"{iso(d['entity_first_seen'])}")
 
     def _known(self, value: str, known: list[str]) -> bool:
         if not self.hours:
@@ -690,16 +805,25 @@ class DormantEvaluator:
     """Activity by an account idle for ``idle``; remembers every account's activity (first, last, long gaps)
     for the digest and for judging idleness as of a past time."""
 
-    DIGEST = "#digest"
-    SPAN = "#span"  # the event time range the rule's data covers: digests are due on its period boundaries
+    DIGEST = DIGESTS_WRITTEN
+    SPAN = DATA_SPAN  # the event time range the rule's data covers: digests are due on its period boundaries
+    single_event = True
+    follow: Follow | None = None
+    learning_count: Learning | None = None
 
     def __init__(self, rule: CompiledRule) -> None:
         p = rule.spec.params()
         assert isinstance(p, DormantParams)
         self.p = p
+        self.spec = rule.spec
         self.group_by = rule.spec.group_by
         # Earliest event time that changed an account in the current batch (digests already out may change).
         self.changed_from: float | None = None
+        self.schedule: Schedule | None = self
+
+    def explain(self, f: Finding) -> str:
+        d = f.details
+        return f"first activity after {d['idle_days']} days idle (threshold {d['idle_threshold_days']} days)"
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
         key = field_key(ev, self.group_by, memo=ctx.keys)
@@ -740,12 +864,81 @@ class DormantEvaluator:
         limit = self.p.idle if idle is None else idle
         out = []
         for k, s in store.items():
-            if k.startswith("~"):
+            if is_bookkeeping(k):
                 continue
             last = last_activity_at(s, at)
             if last is not None and at - last >= limit:
                 out.append((s.get("n") or k, last))
         return sorted(out, key=lambda item: item[1])
+
+    # --- the scheduled access-review digest (Schedule) ---------------------------------------------------
+
+    def due(self, store: KeyStore, now: float, recount: bool) -> tuple[list[Alert], int | None]:
+        """One digest per ``digest_every`` boundary that the rule's own data spans (not the newest time of any
+        source, and every boundary a batch crosses, not one per batch), each judged as of its boundary. So the
+        digests are the same whatever order the history arrives in."""
+        span = store.get(self.SPAN)
+        if span is None:
+            return [], None
+        every = self.p.digest_every
+        due: list[int] = []
+        done = _emitted(store.get(self.DIGEST))
+        if every is not None:
+            # Boundaries strictly after the first activity: before it there is no history to review.
+            first, last = int(span["lo"] // every) + 1, int(span["hi"] // every)
+            due = [p for p in range(first, last + 1) if done is None or not done[0] <= p <= done[1]]
+        idle = len(self.idle_accounts(store, span["hi"])) if due or recount else None
+        if not due:
+            return [], idle
+        lo, hi = (min(due), max(due)) if done is None else (min(done[0], *due), max(done[1], *due))
+        store.put(self.DIGEST, {"lo": lo, "hi": hi})
+        return [self._digest(store, period, now) for period in due], idle
+
+    def revised(self, store: KeyStore, now: float) -> list[Alert]:
+        """Data arriving late (another source replayed after the first) changes digests already written: they
+        are recomputed (to be revised in place, without a new notification), so each one says what its
+        period's data says."""
+        if self.changed_from is None:
+            return []
+        since, self.changed_from = self.changed_from, None
+        done = _emitted(store.get(self.DIGEST))
+        every = self.p.digest_every
+        if done is None or every is None:
+            return []
+        start = max(done[0], int(since // every) + 1, done[1] - MAX_REVISED_DIGESTS + 1)
+        return [self._digest(store, period, now) for period in range(start, done[1] + 1)]
+
+    def _digest(self, store: KeyStore, period: int, now: float) -> Alert:
+        p, spec = self.p, self.spec
+        assert p.digest_every is not None
+        at = period * p.digest_every
+        idle = self.idle_accounts(store, at)
+        listed = [{"account": name, "last_activity": iso(last), "idle_days": int((at - last) // 86400)}
+                  for name, last in idle[: p.digest_max_accounts]]
+        key = f"digest@{period}"
+        return Alert(
+            id=alert_id(spec.id, key, str(period)), rule_id=spec.id, title=f"{spec.title}: access review digest",
+            severity=p.digest_severity, group_key=key, first_seen=at, last_seen=at, count=len(idle),
+            event_ids=[],
+            summary=f"{len(idle)} account(s) idle for at least {format_duration(p.idle)} as of {iso(at)}",
+            runbook=spec.runbook.strip(), tags=list(spec.tags),
+            labels={**spec.labels, "rule": spec.id, "severity": p.digest_severity, "digest": "true"},
+            details={"accounts": listed, "total": len(idle), "idle_threshold_days": p.idle / 86400,
+                     "as_of": iso(at)},
+            created=now)
+
+
+# Digests of at most this many past periods are recomputed when late data arrives (each is a scan of the accounts).
+MAX_REVISED_DIGESTS = 26
+
+
+def _emitted(marker: dict[str, Any] | None) -> tuple[int, int] | None:
+    """The range of digest periods already written (an older marker only knew the latest)."""
+    if marker is None:
+        return None
+    if "p" in marker:
+        return -(1 << 62), int(marker["p"])
+    return int(marker["lo"]), int(marker["hi"])
 
 
 class HourlyEvaluator:
@@ -757,11 +950,24 @@ class HourlyEvaluator:
     A team (``#team:<name>``) keeps its members' closed hours and member-days the same way.
     """
 
+    single_event = False
+    follow: Follow | None = None
+    schedule: Schedule | None = None
+
     def __init__(self, rule: CompiledRule, zone: str = "UTC") -> None:
         assert isinstance(rule.spec.hourly, HourlyParams)
         self.p = rule.spec.hourly
         self.group_by = rule.spec.group_by
         self.zone = ZoneInfo(zone)
+        self.learning_count: Learning | None = self.learning
+
+    def explain(self, f: Finding) -> str:
+        d = f.details
+        limits = [f"{name} limit {d[name + '_limit']:g} (median {d[name + '_median']:g})"
+                  for name in ("own", "team") if name + "_limit" in d]
+        compared = "; ".join(limits) or f"no pattern yet, fallback floor {d['fallback']:g}"
+        return (f"{_measured(d)} = {d['value']:g} in the hour from {d['hour']:02d}:00; {compared}; "
+                f"exceeded: {', '.join(d['compared_with'])}")
 
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
         if ctx.late:
@@ -791,12 +997,7 @@ class HourlyEvaluator:
             if tkey is not None:
                 self._team_day(store, tkey, day)
         if p.metric == "distinct":
-            seen = set(state["dv"])
-            for h in contribution:
-                if h not in seen and len(seen) < MAX_DISTINCT:
-                    seen.add(h)
-                    state["dv"].append(h)
-            state["v"] = float(len(state["dv"]))
+            _add_distinct(state, contribution)
         else:
             state["v"] += contribution
         if len(state["ids"]) < MAX_EVENT_IDS:
@@ -821,16 +1022,15 @@ class HourlyEvaluator:
         first_day = state["d"][0] if state["d"] else day
         closed: list[list[Any]] = state["h"]
         closed.append(entry)
-        if closed[0][0] < first_day or len(closed) > self.p.days * 24:
-            state["h"] = [h for h in closed if h[0] >= first_day][-(self.p.days * 24):]
+        state["h"] = _trimmed(closed, first_day, self.p.days * 24, first_day)
         if state.get("t"):
             team = store.get(state["t"]) or {"h": [], "d": []}
             members: list[list[Any]] = team["h"]
             members.append(entry)
             cut = day - self.p.days
-            # Pruned in one pass once the oldest entry falls out of the horizon, not on every hour closed.
-            if members[0][0] <= cut - 1 or len(members) > MAX_PEER_VALUES:
-                team["h"] = [h for h in members if h[0] > cut][-MAX_PEER_VALUES:]
+            # Days after the horizon stay; the horizon's own day goes only with the next older one (days are
+            # whole numbers: "older than cut" is "at most cut - 1").
+            team["h"] = _trimmed(members, cut + 1, MAX_PEER_VALUES, cut)
             store.put(state["t"], team)
 
     def _team_day(self, store: KeyStore, tkey: str, day: int) -> None:
@@ -914,11 +1114,21 @@ class TerminatedEvaluator:
     today matches tomorrow's sshd ``jdoe`` and a display name seen beside either.
     """
 
+    single_event = True
+    follow: Follow | None = None
+    learning_count: Learning | None = None
+    schedule: Schedule | None = None
+
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.terminated, TerminatedParams)
         self.p = rule.spec.terminated
         self.group_by = rule.spec.group_by
         self.activity, self.revoke, self.restore, self.listed = rule.step_predicates
+
+    def explain(self, f: Finding) -> str:
+        d = f.details
+        when = iso(d["terminated_at"]) if d.get("terminated_at") else "the operator's list"
+        return f"account {d['account']} ended by {d['terminated_by']} ({when}) and active again"
 
     def _learn(self, ev: Event, ids: IdentityMap) -> None:
         get = ev.fields.get
@@ -968,25 +1178,29 @@ def _account(ev: Event, fields: Sequence[str]) -> str:
     return "|".join(str(ev.fields.get(f)) for f in fields)
 
 
+def _sequence(rule: CompiledRule, zone: str) -> Evaluator:
+    assert rule.spec.sequence is not None
+    return SequenceEvaluator(rule) if rule.spec.sequence.ordered else UnorderedSequenceEvaluator(rule)
+
+
+def _new_value(rule: CompiledRule, zone: str) -> Evaluator:
+    assert rule.spec.new_value is not None
+    return NewValueEvaluator(rule, rule.spec.new_value.field in SAFE_FIELDS, zone)
+
+
+# Rule type name (RuleSpec.type) -> its evaluator for one rule and the configured time zone.
+EVALUATORS: dict[RuleType, Callable[[CompiledRule, str], Evaluator]] = {
+    "match": lambda rule, zone: MatchEvaluator(rule),
+    "threshold": lambda rule, zone: ThresholdEvaluator(rule),
+    "sequence": _sequence,
+    "baseline": lambda rule, zone: BaselineEvaluator(rule),
+    "new_value": _new_value,
+    "hourly": HourlyEvaluator,
+    "terminated": lambda rule, zone: TerminatedEvaluator(rule),
+    "dormant": lambda rule, zone: DormantEvaluator(rule),
+}
+
+
 def build_evaluator(rule: CompiledRule, zone: str = "UTC") -> Evaluator:
     """The evaluator for a rule's type (``zone``: for hour-of-day values)."""
-    from sentinel.detect.template import SAFE_FIELDS
-
-    kind = rule.spec.type
-    if kind == "match":
-        return MatchEvaluator(rule)
-    if kind == "threshold":
-        return ThresholdEvaluator(rule)
-    if kind == "sequence":
-        assert rule.spec.sequence is not None
-        return SequenceEvaluator(rule) if rule.spec.sequence.ordered else UnorderedSequenceEvaluator(rule)
-    if kind == "baseline":
-        return BaselineEvaluator(rule)
-    if kind == "new_value":
-        assert rule.spec.new_value is not None
-        return NewValueEvaluator(rule, rule.spec.new_value.field in SAFE_FIELDS, zone)
-    if kind == "hourly":
-        return HourlyEvaluator(rule, zone)
-    if kind == "terminated":
-        return TerminatedEvaluator(rule)
-    return DormantEvaluator(rule)
+    return EVALUATORS[rule.spec.type](rule, zone)

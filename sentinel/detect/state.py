@@ -36,6 +36,45 @@ CREATE TABLE IF NOT EXISTS rule_activity (
 
 State = dict[str, Any]
 
+# A rule's keys are its group keys (``user.name=alice``, ``*``) and these. Keys starting with ``#`` are the rule's
+# own bookkeeping and never evicted.
+SUPPRESSED = "suppressed:"  # + group key: the key's open alert and the end of its suppression period
+DATA_SPAN = "#data-span"  # the event time range a dormant rule's data covers
+DIGESTS_WRITTEN = "#digests-written"  # the digest periods a dormant rule has raised
+# Also "#peers" (detect.kinds: a baseline's peer values), "#team:<name>" (an hourly rule's team pattern) and
+# "#alias:<display name>" (detect.identity).
+
+# What older versions called these keys: renamed as the state loads (KeyStore.load), so the next batch writes
+# them under their new names and deletes the old rows with it.
+LEGACY_KEYS = {"#span": DATA_SPAN, "#digest": DIGESTS_WRITTEN}
+LEGACY_PREFIXES = (("~", SUPPRESSED), ("#seen", "#values-seen:step"))
+
+
+def suppression_key(group_key: str) -> str:
+    return SUPPRESSED + group_key
+
+
+def values_seen_key(step: int, group_key: str) -> str:
+    """A sequence step's recently seen values of its ``unseen`` field, for one group key."""
+    return f"#values-seen:step{step}|{group_key}"
+
+
+def is_bookkeeping(key: str) -> bool:
+    """Whether a key is not an entity's: a suppression marker or the rule's shared state (either naming)."""
+    return key.startswith(("#", SUPPRESSED, "~"))
+
+
+def current_name(key: str) -> str:
+    """The name this version uses for a key an older version may have written."""
+    if key.startswith(("~", "#")):
+        renamed = LEGACY_KEYS.get(key)
+        if renamed is not None:
+            return renamed
+        for old, new in LEGACY_PREFIXES:
+            if key.startswith(old):
+                return new + key[len(old):]
+    return key
+
 
 # What one key costs besides its JSON: the key string, the bytes object, the ordered-dict entry (measured
 # on CPython 3.11, rounded up). Counted into the byte bound so that many small keys are bounded too.
@@ -171,13 +210,21 @@ class KeyStore:
         self.removed.clear()
         self.nbytes = 0
         rows = conn.execute("SELECT key, blob FROM rule_state WHERE rule = ? ORDER BY updated", (self.rule_id,))
-        for key, blob in rows:
+        for old, blob in rows:
+            key = current_name(old)
+            if key != old:
+                # Written by an older version: rewritten under the new name (and the old row deleted) by the next
+                # flush, inside that batch's transaction.
+                self.dirty.add(key)
+                self.removed.add(old)
             if key.startswith("#"):
                 self.pinned[key] = orjson.loads(blob)
             else:
                 blob = bytes(blob)
                 self.data[key] = blob
                 self.nbytes += len(blob) + len(key) + KEY_OVERHEAD_BYTES
+                if key != old:
+                    self.hot[key] = orjson.loads(blob)
         while len(self.data) > self.max_keys or (self.nbytes > self.max_bytes and len(self.data) > 1):
             self._evict()
 
