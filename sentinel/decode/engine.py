@@ -10,12 +10,11 @@ from typing import Any, Literal
 
 import orjson
 
-from sentinel.decode.atna import parse_audit_message
-from sentinel.decode.journal import parse_entry
-from sentinel.decode.keyvalue import AuditError, parse_records
+from sentinel.decode.headers import BodyError, header_reader
+from sentinel.decode.keyvalue import AuditError
 from sentinel.decode.spec import CollectorSpec, LookupSpec, PatternSpec
 from sentinel.decode.standard_tables import STANDARD_TABLES
-from sentinel.decode.syslog import HeaderError, parse_header
+from sentinel.decode.syslog import HeaderError
 from sentinel.events.conditions import Predicate, compile_condition
 from sentinel.events.ecs import FIELD_TYPES, LIST_FIELDS, coerce, normalise_ip
 from sentinel.events.ecs_reference import ECS_VERSION
@@ -393,32 +392,21 @@ def _bucketize(patterns: list[_Pattern]) -> Buckets:
     return index, fallback
 
 
-def _flatten_json(obj: dict[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    for key, value in obj.items():
-        name = prefix + key
-        if isinstance(value, dict):
-            out[name] = value
-            _flatten_json(value, name + ".", out)
-        else:
-            out[name] = value
-
-
-def _execve_args(ctx: dict[str, Any], fields: dict[str, Any]) -> None:
-    """EXECVE's arguments as auditd.log.a0 .. aN (Sigma's auditd rules match them by position)."""
-    argc = ctx.get("EXECVE.argc")
-    count = int(argc) if isinstance(argc, str) and argc.isdigit() else 0
-    for i in range(min(count, 64)):
-        value = ctx.get(f"EXECVE.a{i}")
-        if value is None:
-            break
-        fields[f"auditd.log.a{i}"] = value
-
-
-def _keep_raw(ctx: dict[str, Any], prefix: str, fields: dict[str, Any]) -> None:
-    """The record's leaves (lists of objects stay whole) as ``prefix.path``: the vendor's own field names."""
-    for key, value in ctx.items():
-        if not isinstance(value, dict) and value is not None:
-            fields[prefix + key] = value
+def _line_text(rec: RawRecord, tags: list[str]) -> str:
+    """The record as text: invalid UTF-8 replaced, NUL bytes made visible, a CRLF line's CR dropped."""
+    try:
+        text = rec.data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = rec.data.decode("utf-8", "replace")
+        tags.append("invalid_utf8")
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+        tags.append("nul_bytes")
+    if rec.truncated:
+        tags.append("truncated")
+    if text[-1:] == "\r":
+        text = text[:-1]
+    return text
 
 
 def _sender(origin: str, fields: dict[str, Any]) -> None:
@@ -449,6 +437,9 @@ class Decoder:
         self.api = source_type == "api"
         self.raw_prefix = f"{spec.raw}." if spec.raw and spec.format == "json" else ""
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
+        reader = header_reader(self.format, self.zone, self.raw_prefix)
+        self.read_header = reader.read
+        self.pick_by_program = reader.by_program
         self.host_name = host_name
         self.patterns = [compile_pattern(p) for p in spec.patterns]
         self.by_program: dict[str, list[_Pattern]] = {}
@@ -472,6 +463,7 @@ class Decoder:
         self.plans = {id(p): p.plan.merge(self.common_plan) for p in self.patterns}
         self.ts_fields = tuple(spec.timestamp.field) if spec.timestamp else ()
         self.host_fields = tuple(spec.host_field or ())
+        self.reads_context = bool(self.ts_fields or self.host_fields)
         # One-entry caches: consecutive records share their stream, batch time and (mostly) second.
         self._id_key: tuple[str, str] = ("", "\x00")
         self._id_prefix = stream_prefix(*self._id_key)
@@ -482,29 +474,58 @@ class Decoder:
 
     def decode(self, rec: RawRecord, now: float) -> tuple[Event, Outcome]:
         """Decode one record; never raises for bad input: failures become unparsed events."""
-        data = rec.data
         tags: list[str] = []
+        text = _line_text(rec, tags)
+        fields = self._envelope(rec, text, now, tags)
+        ts: float | None = None
+        outcome: Outcome = "unmatched"
+        # Which fields _finish must convert: None means "look at every field" (the general case).
+        plan: _Plan | None = None
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = data.decode("utf-8", "replace")
-            tags.append("invalid_utf8")
-        if "\x00" in text:
-            text = text.replace("\x00", "\ufffd")
-            tags.append("nul_bytes")
-        if rec.truncated:
-            tags.append("truncated")
-        if text[-1:] == "\r":
-            text = text[:-1]
+            ts, ctx = self.read_header(text, rec.reference_time or now, fields, tags)
+            if self.pick_by_program:
+                index, fallback = self.indexed.get(ctx["program"], self.indexed_any)
+                candidates = index.get(ctx["message"][:2], fallback)
+                # The header writes only values of their final type, so from here on the only fields
+                # that may need converting are those the collector's common part and the patterns write.
+                plan = self.common_plan
+            else:
+                candidates = self.patterns
+            if self.has_common:
+                _apply_common(*self.common, ctx, fields)
+            for pattern in candidates:
+                if pattern.apply(ctx, fields):
+                    outcome = "parsed"
+                    fields["sentinel.rule"] = pattern.name
+                    if plan is not None:
+                        own = self.plans[id(pattern)]
+                        plan = own if plan is self.common_plan else plan.merge(own)
+                    if not pattern.next:
+                        break
+            if self.reads_context:
+                ts = self._from_context(ctx, ts, fields, tags)
+        except (HeaderError, AuditError, ValueError, orjson.JSONDecodeError, OverflowError) as exc:
+            if isinstance(exc, BodyError):
+                ts = exc.ts
+            plan = None
+            outcome = "unparsed"
+            tags.append("unparsed")
+            fields["event.kind"] = "pipeline_error"
+            fields["sentinel.parse_error"] = str(exc)[:200]
+            fields.setdefault("message", text)
+        self._finish(fields, tags, plan)
+        return self._event(fields, tags, ts, now, outcome != "unparsed"), outcome
+
+    def _envelope(self, rec: RawRecord, text: str, now: float, tags: list[str]) -> dict[str, Any]:
+        """The fields every event has, whatever its format: its id, where it was read, when it was taken in."""
         key = (rec.source, rec.stream)
         if key != self._id_key:
             self._id_key, self._id_prefix = key, stream_prefix(*key)
-        eid = f"{self._id_prefix}{rec.offset:012x}"  # == event_id(source, stream, offset)
         if now != self._now:
             self._now, self._now_iso = now, iso(now)
         fields: dict[str, Any] = {
             "ecs.version": ECS_VERSION,
-            "event.id": eid,
+            "event.id": f"{self._id_prefix}{rec.offset:012x}",  # == event_id(source, stream, offset)
             "event.kind": "event",
             "event.original": text,
             "event.ingested": self._now_iso,
@@ -525,99 +546,29 @@ class Decoder:
         elif self.api:
             # Polled from a provider's API: the event id (from the provider's own id) is the address.
             del fields["log.file.path"], fields["sentinel.log.offset"]
-        ts: float | None = None
-        outcome: Outcome = "unmatched"
-        reference = rec.reference_time or now
-        # Which fields _finish must convert: None means "look at every field" (the general case).
-        plan: _Plan | None = None
-        try:
-            ctx: dict[str, Any]
-            fmt = self.format
-            if fmt == "syslog":
-                ts, prog, msg = parse_header(text, self.zone, reference, fields)
-                fields["message"] = msg
-                ctx = {"message": msg, "program": prog}
-                index, fallback = self.indexed.get(prog, self.indexed_any)
-                candidates = index.get(msg[:2], fallback)
-                # The header writes only values of their final type, so from here on the only fields
-                # that may need converting are those the collector's common part and the patterns write.
-                plan = self.common_plan
-            elif fmt == "journal":
-                ts, prog, msg = parse_entry(text, fields, tags)
-                # Entries are addressed by cursor (kept in journald.cursor), not by a file and byte offset.
-                del fields["log.file.path"], fields["sentinel.log.offset"]
-                fields["message"] = msg
-                ctx = {"message": msg, "program": prog}
-                index, fallback = self.indexed.get(prog, self.indexed_any)
-                candidates = index.get(msg[:2], fallback)
-                plan = self.common_plan
-            elif fmt == "atna":
-                prog, body = "", text
-                if not text.lstrip().startswith(("<?xml", "<AuditMessage")):
-                    ts, prog, body = parse_header(text, self.zone, reference, fields)
-                ctx = parse_audit_message(body.strip())
-                fields["message"] = body
-                ctx["message"], ctx["program"] = body, prog
-                candidates = self.patterns
-            elif fmt == "json":
-                obj = orjson.loads(text)
-                if not isinstance(obj, dict):
-                    raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-                ctx = {}
-                _flatten_json(obj, "", ctx)
-                if self.raw_prefix:
-                    _keep_raw(ctx, self.raw_prefix, fields)
-                candidates = self.patterns
-            elif fmt == "auditd":
-                epoch, serial, types, ctx = parse_records(text)
-                ts = epoch
-                ctx["message"] = text
-                fields["auditd.log.record_type"] = types[0]
-                fields["auditd.log.records"] = types
-                fields["auditd.log.sequence"] = serial
-                if "EXECVE" in types:
-                    _execve_args(ctx, fields)
-                if "node" in ctx:
-                    fields["host.hostname"] = ctx["node"]
-                candidates = self.patterns
-            else:
-                fields["message"] = text
-                ctx = {"message": text}
-                candidates = self.patterns
-            if self.has_common:
-                _apply_common(*self.common, ctx, fields)
-            for pattern in candidates:
-                if pattern.apply(ctx, fields):
-                    outcome = "parsed"
-                    fields["sentinel.rule"] = pattern.name
-                    if plan is not None:
-                        own = self.plans[id(pattern)]
-                        plan = own if plan is self.common_plan else plan.merge(own)
-                    if not pattern.next:
-                        break
-            if self.ts_fields:
-                for key_name in self.ts_fields:
-                    raw = ctx.get(key_name)
-                    if raw not in (None, ""):
-                        try:
-                            ts = any_timestamp(raw, self.zone)
-                        except (ValueError, OverflowError):
-                            tags.append("timestamp_unparsable")
-                            fields["sentinel.parse_error"] = f"unparsable timestamp in {key_name}"
-                        break
-            for key_name in self.host_fields:
-                value = ctx.get(key_name)
-                if value:
-                    fields["host.hostname"] = str(value)
-                    break
-        except (HeaderError, AuditError, ValueError, orjson.JSONDecodeError, OverflowError) as exc:
-            plan = None
-            outcome = "unparsed"
-            tags.append("unparsed")
-            fields["event.kind"] = "pipeline_error"
-            fields["sentinel.parse_error"] = str(exc)[:200]
-            fields.setdefault("message", text)
-        self._finish(fields, tags, plan)
+        return fields
+
+    def _from_context(self, ctx: dict[str, Any], ts: float | None, fields: dict[str, Any],
+                      tags: list[str]) -> float | None:
+        """The collector's ``timestamp`` and ``host_field`` keys, read from the context once the patterns ran."""
+        for key_name in self.ts_fields:
+            raw = ctx.get(key_name)
+            if raw not in (None, ""):
+                try:
+                    ts = any_timestamp(raw, self.zone)
+                except (ValueError, OverflowError):
+                    tags.append("timestamp_unparsable")
+                    fields["sentinel.parse_error"] = f"unparsable timestamp in {key_name}"
+                break
+        for key_name in self.host_fields:
+            value = ctx.get(key_name)
+            if value:
+                fields["host.hostname"] = str(value)
+                break
+        return ts
+
+    def _event(self, fields: dict[str, Any], tags: list[str], ts: float | None, now: float, ok: bool) -> Event:
+        """The event at the record's own time, or at ``now`` (tagged) when it has none or an implausible one."""
         if ts is None:
             ts = now
         elif not plausible(ts, now):
@@ -630,7 +581,7 @@ class Decoder:
         if ts != self._ts:
             self._ts, self._ts_iso = ts, iso(ts)
         fields["@timestamp"] = self._ts_iso
-        return Event(eid, ts, self.name, fields, outcome != "unparsed"), outcome
+        return Event(fields["event.id"], ts, self.name, fields, ok)
 
     def _finish(self, fields: dict[str, Any], tags: list[str], plan: _Plan | None = None) -> None:
         hostname = fields.get("host.hostname")
