@@ -512,3 +512,17 @@ def test_corpus_agreement_when_the_corpus_is_present() -> None:
     assert shares["fail2ban/sshd"] >= 0.78
     assert shares["fail2ban/pam-generic"] >= 0.9
     assert shares["elastic/system-auth"] >= 0.9
+
+
+
+def test_every_collector_format_and_the_journal_has_a_header_reader() -> None:
+    from typing import get_args
+
+    from sentinel.decode.headers import header_reader
+    from sentinel.decode.spec import CollectorSpec
+
+    formats = get_args(CollectorSpec.model_fields["format"].annotation)
+    assert "syslog" in formats, "CollectorSpec.format is no longer a Literal: list its values here"
+    for fmt in (*formats, "journal"):
+        reader = header_reader(fmt, "UTC", "")  # a format missing from the table raises KeyError here
+        assert isinstance(reader.by_program, bool) and callable(reader.read), fmt
