@@ -437,6 +437,7 @@ class Decoder:
         self.api = source_type == "api"
         self.raw_prefix = f"{spec.raw}." if spec.raw and spec.format == "json" else ""
         self.zone = spec.timestamp.zone if spec.timestamp and spec.timestamp.zone else zone
+        # Chosen once: each line calls the bound reader, with no lookup or branch on the format.
         reader = header_reader(self.format, self.zone, self.raw_prefix)
         self.read_header = reader.read
         self.pick_by_program = reader.by_program
