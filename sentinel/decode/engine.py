@@ -392,23 +392,6 @@ def _bucketize(patterns: list[_Pattern]) -> Buckets:
     return index, fallback
 
 
-def _line_text(rec: RawRecord, tags: list[str]) -> str:
-    """The record as text: invalid UTF-8 replaced, NUL bytes made visible, a CRLF line's CR dropped."""
-    try:
-        text = rec.data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = rec.data.decode("utf-8", "replace")
-        tags.append("invalid_utf8")
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-        tags.append("nul_bytes")
-    if rec.truncated:
-        tags.append("truncated")
-    if text[-1:] == "\r":
-        text = text[:-1]
-    return text
-
-
 def _sender(origin: str, fields: dict[str, Any]) -> None:
     """``tls://CN=x@10.0.0.5:514`` (the receiver's record path) into the sender's fields."""
     scheme, _, rest = origin.partition("://")
@@ -476,8 +459,8 @@ class Decoder:
     def decode(self, rec: RawRecord, now: float) -> tuple[Event, Outcome]:
         """Decode one record; never raises for bad input: failures become unparsed events."""
         tags: list[str] = []
-        text = _line_text(rec, tags)
-        fields = self._envelope(rec, text, now, tags)
+        fields = self._envelope(rec, now, tags)
+        text: str = fields["event.original"]
         ts: float | None = None
         outcome: Outcome = "unmatched"
         # Which fields _finish must convert: None means "look at every field" (the general case).
@@ -517,8 +500,21 @@ class Decoder:
         self._finish(fields, tags, plan)
         return self._event(fields, tags, ts, now, outcome != "unparsed"), outcome
 
-    def _envelope(self, rec: RawRecord, text: str, now: float, tags: list[str]) -> dict[str, Any]:
-        """The fields every event has, whatever its format: its id, where it was read, when it was taken in."""
+    def _envelope(self, rec: RawRecord, now: float, tags: list[str]) -> dict[str, Any]:
+        """The fields every event has, whatever its format: its id, its text (invalid UTF-8 replaced, NUL bytes
+        made visible, a CRLF line's CR dropped), where it was read, when it was taken in."""
+        try:
+            text = rec.data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = rec.data.decode("utf-8", "replace")
+            tags.append("invalid_utf8")
+        if "\x00" in text:
+            text = text.replace("\x00", "\ufffd")
+            tags.append("nul_bytes")
+        if rec.truncated:
+            tags.append("truncated")
+        if text[-1:] == "\r":
+            text = text[:-1]
         key = (rec.source, rec.stream)
         if key != self._id_key:
             self._id_key, self._id_prefix = key, stream_prefix(*key)
