@@ -2,7 +2,8 @@
 
 Two measurements:
 
-- outbox → webhook: the real NotifyService alone (routing thread + delivery thread, apprise json:// to a local
+- outbox → webhook: the real RoutingService and NotifyService alone (routing and delivery threads, apprise
+  json:// to a local
   ThreadingHTTPServer) with group_wait 0s, one group per alert, alerts committed at a steady rate;
 - ``--end-to-end``: line appended → webhook, through a real ``sentinel run`` tailing a file with default
   settings (notify poll 200 ms) and a rule that alerts on every failed password, group_wait 0s.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,6 +37,7 @@ from sentinel.notify.render import Renderer  # noqa: E402
 from sentinel.notify.templates import load_templates  # noqa: E402
 from sentinel.notify.worker import NotifyService  # noqa: E402
 from sentinel.route.loader import load_routing  # noqa: E402
+from sentinel.route.service import RoutingService  # noqa: E402
 from sentinel.store.alerts import write_alerts  # noqa: E402
 from sentinel.store.database import Database  # noqa: E402
 from tests.fixtures.receiver import Receiver, make_alert, write_alerts_dir  # noqa: E402
@@ -54,9 +57,11 @@ def run(alerts: int, rate: float, poll_ms: int) -> dict[str, float]:
                              f'receivers:\n  - name: hook\n    urls: ["json://{receiver.url}/hook"]\n')
         db = Database(Path(tmp) / "events.db")
         templates, _ = load_templates(d / "templates")
-        service = NotifyService(db.path, load_routing(d), Renderer(templates, Redactor(), "sentinel alerts show"),
-                                NotifySettings(poll_interval_ms=poll_ms, delivery_threads=1))
+        routing, settings = load_routing(d), NotifySettings(poll_interval_ms=poll_ms, delivery_threads=1)
+        service = NotifyService(db.path, routing, Renderer(templates, Redactor(), "sentinel alerts show"), settings)
+        router = RoutingService(db.path, routing, settings, on_routed=service.notifications_made)
         service.start()
+        router.start()
         committed: dict[str, float] = {}
         try:
             t0 = time.time()
@@ -69,6 +74,7 @@ def run(alerts: int, rate: float, poll_ms: int) -> dict[str, float]:
                 committed[a.labels["user.name"]] = time.time()
             got = receiver.wait_for(alerts, timeout=60 + alerts / 10)
         finally:
+            router.stop()
             service.stop()
             receiver.stop()
             db.close()
@@ -114,7 +120,25 @@ def start_end_to_end(work: Path, receiver: Receiver, notify: dict[str, object] |
         "sources": [{"collector": "linux-auth", "paths": [str(log)]}]}))
     daemon = subprocess.Popen([sys.executable, "-m", "sentinel", "run", "-c", str(cfg), "--log-level", "WARNING"],
                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    wait_until_tailing(work / "state" / "events.db", log, daemon)
     return log, daemon
+
+
+def wait_until_tailing(db: Path, log: Path, daemon: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Until the daemon has a checkpoint for ``log``: a line appended before that would be behind its start
+    position (the end of the file), and a loaded machine can take seconds to get there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"sentinel run exited ({daemon.returncode}) before tailing {log}")
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+                if conn.execute("SELECT 1 FROM checkpoints WHERE path = ?", (str(log),)).fetchone():
+                    return
+        except sqlite3.Error:
+            pass  # not created yet, or created without its tables so far
+        time.sleep(0.1)
+    raise RuntimeError(f"sentinel run did not start tailing {log} within {timeout:.0f} s")
 
 
 def run_end_to_end(alerts: int, rate: float) -> dict[str, float]:

@@ -136,6 +136,9 @@ def stage_cpu(log: Path, work: Path, batch_size: int = 4096) -> dict[str, float]
     from sentinel.store.ledger import Ledger
     from sentinel.store.sqlite_events import SqliteEventStore
 
+    from sentinel.daemon.gctune import tune_gc
+
+    tune_gc()  # as replay and the daemon do: the stages' costs as those processes pay them
     cfg = load_config(_config(work, "stages", log))
     collectors, _ = load_collector_layers(cfg.collector_dirs)
     spec = collectors["linux-auth"].spec

@@ -227,3 +227,21 @@ def test_evaluation_counts_are_per_rule_and_per_event_routed_to_it(tmp_path: Pat
 
     assert evaluations("auth-brute-force-user") == 2
     assert evaluations("account-dormant-activity") == 3
+
+
+def test_a_rule_whose_filter_branches_all_name_actions_sees_only_those_actions(tmp_path: Path) -> None:
+    metrics = Metrics()
+    # mfa-push-bombing: `any` of an mfa_verify branch and an mfa_push_denied branch; mfa-failures-then-success:
+    # a sequence whose second step is itself an `any` of two actions.
+    h = Harness(tmp_path, ["mfa-push-bombing", "mfa-failures-then-success"], metrics=metrics)
+    pushes = [ev("mfa_verify", 10 + i, "ann", "failure", source="okta", sentinel__authentication__factor="push")
+              for i in range(3)]
+    h.feed([*pushes, ev("ssh_login", 20, "ann", "failure"), ev("phi_view", 30, "ann", "success", source="billing"),
+            ev("mfa_verify", 40, "ann", "success", source="okta", sentinel__authentication__factor="push")])
+
+    def evaluations(rule: str) -> float:
+        return metrics.registry.get_sample_value("sentinel_rule_evaluations_total", {"rule": rule}) or 0.0
+
+    assert evaluations("mfa-push-bombing") == 4
+    assert evaluations("mfa-failures-then-success") == 4
+    assert {a.rule_id for a in h.alerts()} == {"mfa-push-bombing", "mfa-failures-then-success"}

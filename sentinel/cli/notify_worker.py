@@ -30,13 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(cfg.config.logging.level, cfg.config.logging.format)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     open_database(cfg).close()  # creates every table, including ours
-    service = build_service(cfg, resolve_after=resolve_after(cfg), audit=AuditLog(audit_path(cfg)).append)
+    routing, delivery = build_service(cfg, resolve_after=resolve_after(cfg), audit=AuditLog(audit_path(cfg)).append)
     stop = threading.Event()
     SignalRelay({signal.SIGTERM: lambda _: stop.set(), signal.SIGINT: lambda _: stop.set()}).install()
-    service.start()
+    delivery.start()
+    routing.start()
     log.info("notification worker running")
     stop.wait()
-    service.stop()
+    routing.stop()
+    delivery.stop()
     return 0
 
 

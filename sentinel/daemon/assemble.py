@@ -47,11 +47,11 @@ def route_queued_alerts(daemon: Daemon) -> None:
 
     Reads the roles on every call, since a reload replaces the engine and the notification service."""
     from sentinel.detect.engine import RuleEngine
-    from sentinel.notify.worker import NotifyService
+    from sentinel.route.service import RoutingService
 
     if any([p.take_queued() for p in daemon.parts.detection if isinstance(p, RuleEngine)]):
         for worker in daemon.parts.notifier:
-            if isinstance(worker, NotifyService):
+            if isinstance(worker, RoutingService):
                 worker.outbox_written()
 
 
@@ -132,9 +132,8 @@ def notification_parts(cfg: LoadedConfig, daemon: Daemon) -> Parts:
     notifier: tuple[Worker, ...] = ()
     api: tuple[Worker, ...] = ()
     if cfg.config.notify.enabled:
-        notifier = (build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg),
-                                  resolve_after=resolve_after(cfg),
-                                  audit=AuditLog(audit_path(cfg), daemon.clock).append),)
+        notifier = build_service(cfg, daemon.metrics, daemon.clock, database_path(cfg),
+                                 resolve_after=resolve_after(cfg), audit=AuditLog(audit_path(cfg), daemon.clock).append)
     if cfg.config.api.enabled:
         token = load_token(cfg.state_path(cfg.config.api.token_file))
         api = (AlertApi(database_path(cfg), cfg.config.api.listen, token, daemon.clock,

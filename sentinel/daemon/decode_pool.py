@@ -38,9 +38,14 @@ class DecodedBatch:
     shapes: dict[int, Keys] = field(default_factory=dict)
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, outcome) -> records
     invalid_utf8: Counter[str] = field(default_factory=Counter)  # source -> records
+    # The events themselves when decoded in this process (never sent by a worker): rules read them as they
+    # are, where rebuilding them from the rows cost as much CPU as storing them.
+    decoded: list[Event] | None = None
 
     def events(self) -> list[Event]:
         """The rows as events, for rules and sinks that read fields (the store itself needs only rows)."""
+        if self.decoded is not None:
+            return self.decoded
         shapes = self.shapes
         return [Event(r[0], r[1], r[2], decode(shapes[r[9]], r[10]), bool(r[8])) for r in self.rows]
 
@@ -72,10 +77,12 @@ def record_tuple(rec: RawRecord) -> RecordTuple:
             rec.reference_time)
 
 
-def decode_records(decoders: Mapping[str, Decoder], records: Sequence[RecordTuple], now: float) -> DecodedBatch:
-    """Decode records (of any of ``decoders``' sources) into rows; what a worker does, done here."""
-    batch = DecodedBatch([])
-    rows, shapes = batch.rows, batch.shapes
+def decode_records(decoders: Mapping[str, Decoder], records: Sequence[RecordTuple], now: float,
+                   keep_events: bool = True) -> DecodedBatch:
+    """Decode records (of any of ``decoders``' sources) into rows, and with ``keep_events`` keep the events too;
+    what a worker does (without them: only the rows cross the pipe), done here."""
+    batch = DecodedBatch([], decoded=[] if keep_events else None)
+    rows, shapes, decoded = batch.rows, batch.shapes, batch.decoded
     for fields in records:
         rec = RawRecord(*fields)
         ev, outcome = decode_safely(decoders[rec.source], rec, now)
@@ -86,6 +93,8 @@ def decode_records(decoders: Mapping[str, Decoder], records: Sequence[RecordTupl
         row, keys = event_row(ev)
         rows.append(row)
         shapes[row[9]] = keys
+        if decoded is not None:
+            decoded.append(ev)
     return batch
 
 

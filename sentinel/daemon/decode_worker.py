@@ -43,7 +43,7 @@ def main() -> int:
     try:
         while (request := requests.get()) is not None:
             records, now = request
-            write_message(stdout, decode_records(decoders, records, now))
+            write_message(stdout, decode_records(decoders, records, now, keep_events=False))
     except BrokenPipeError:
         pass  # the parent is gone (stopped or killed): what was not committed is read again at its start
     return 0

@@ -1,5 +1,6 @@
-"""The notification worker built from a config (the daemon runs it in-process; ``sentinel.cli.notify_worker``
-runs it alone)."""
+"""The notification workers built from a config: routing (``sentinel.route``) and delivery (``sentinel.notify``),
+wired so that routing wakes delivery. The daemon runs them in-process; ``sentinel.cli.notify_worker`` runs them
+alone."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sentinel.notify.render import Renderer
 from sentinel.notify.templates import load_template_layers
 from sentinel.notify.worker import Clock, NotifyService
 from sentinel.route.loader import load_config_routing
+from sentinel.route.service import RoutingService
 
 log = logging.getLogger("sentinel.notify.worker")  # the name its log lines always had
 
@@ -26,8 +28,9 @@ log = logging.getLogger("sentinel.notify.worker")  # the name its log lines alwa
 def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Clock = time.time,
                   db_path: Path | None = None, sender: Sender | None = None,
                   resolve_after: Mapping[str, float] | None = None,
-                  audit: Callable[..., Any] | None = None) -> NotifyService:
-    """Load routes, receivers and templates for ``cfg`` and build the service (raises ConfigErrors).
+                  audit: Callable[..., Any] | None = None) -> tuple[RoutingService, NotifyService]:
+    """Load routes, receivers and templates for ``cfg`` and build the routing and the delivery worker (raises
+    ConfigErrors).
     ``resolve_after`` (rule id → seconds) and ``audit`` come from the daemon, which knows the rule pack."""
     routing = load_config_routing(cfg.alert_folders)
     for r in routing.receivers.values():
@@ -40,5 +43,8 @@ def build_service(cfg: LoadedConfig, metrics: Metrics | None = None, clock: Cloc
     s = cfg.config.notify
     names = load_names(cfg.resolve(s.patient_names_file) if s.patient_names_file else None)
     renderer = Renderer(templates, Redactor(names, s.redact_patterns), s.evidence_command)
-    return NotifyService(db_path or database_path(cfg), routing, renderer, s, metrics, clock, sender,
-                         resolve_after=resolve_after, audit=audit)
+    path = db_path or database_path(cfg)
+    delivery = NotifyService(path, routing, renderer, s, metrics, clock, sender)
+    router = RoutingService(path, routing, s, metrics, clock, resolve_after=resolve_after, audit=audit,
+                            on_routed=delivery.notifications_made)
+    return router, delivery

@@ -20,9 +20,31 @@ from sentinel.events.vocabulary import FieldVocabulary
 
 
 def _actions(spec: Any) -> frozenset[str] | None:
-    """The event.action values a filter requires at its top level, or None if it accepts any action."""
+    """The event.action values a filter requires (at its top level, or in every branch of an ``any`` / in one
+    part of an ``all``), or None if it may accept any action."""
     if not isinstance(spec, Mapping):
         return None
+    found = _own_actions(spec)
+    every = spec.get("all")
+    if found is None and isinstance(every, list):
+        for part in every:
+            found = _actions(part)
+            if found is not None:
+                break
+    branches = spec.get("any")
+    if isinstance(branches, list) and branches:
+        union: set[str] = set()
+        for branch in branches:
+            got = _actions(branch)
+            if got is None:
+                return found
+            union |= got
+        # Both hold when the filter has event.action beside its ``any``: the event must satisfy both.
+        return frozenset(union) if found is None else found & union
+    return found
+
+
+def _own_actions(spec: Mapping[str, Any]) -> frozenset[str] | None:
     value = spec.get("event.action")
     if isinstance(value, str):
         return frozenset({value})

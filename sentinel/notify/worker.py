@@ -1,8 +1,6 @@
-"""The notification worker: a routing thread (outbox → groups → notifications, follow-ups) and a delivery
-thread (due notifications → apprise, retries, fallback). Each has its own SQLite connection; all state is in
-the database, so a killed worker resumes where it stopped.
-
-Built from a config by :mod:`sentinel.daemon.notify_service` (which also runs it alone).
+"""The delivery worker: due notification rows → apprise, with retries, deferral and fallback, on a thread of its
+own (and a pool per receiver) with its own SQLite connections. The rows are made by ``sentinel.route``'s routing
+worker. All state is in the database, so a killed worker resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +24,10 @@ from sentinel.credentials import mask
 from sentinel.metrics.registry import Metrics
 from sentinel.notify.delivery import AppriseSender, Backoff, Sender
 from sentinel.notify.render import Renderer
-from sentinel.route.escalation import follow_up
-from sentinel.route.lifecycle import AUTO_RESOLVER, auto_resolve
 from sentinel.route.loader import Routing
-from sentinel.route.router import Router
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import connect, immediate
+from sentinel.store.polling import poll_until_stopped
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -50,16 +46,12 @@ class _Due:
 
 
 class NotifyService:
-    """Routing and delivery for one database. ``route_once``/``deliver_once`` are the steps; ``start`` runs them."""
+    """Delivery for one database. ``deliver_once`` is the step; ``start`` runs it on its thread."""
 
     def __init__(self, db_path: Path, routing: Routing, renderer: Renderer, settings: NotifySettings,
                  metrics: Metrics | None = None, clock: Clock = time.time, sender: Sender | None = None,
-                 rng: random.Random | None = None, resolve_after: Mapping[str, float] | None = None,
-                 audit: Callable[..., Any] | None = None) -> None:
+                 rng: random.Random | None = None) -> None:
         self.db_path = db_path
-        # Per rule id, the quiet period after which its alerts resolve by themselves (from the rule pack).
-        self.resolve_after = dict(resolve_after or {})
-        self.audit = audit or (lambda action, actor, **details: None)
         self.routing = routing
         self.renderer = renderer
         self.settings = settings
@@ -68,14 +60,11 @@ class NotifyService:
         self.sender = sender or AppriseSender(settings.request_timeout_seconds)
         self.rng = rng or random.Random()
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter)
-        self.router = Router(routing, self.metrics)
         self.stop_event = threading.Event()
-        self.wake = threading.Event()  # delivery: a notification became due
-        self.outbox = threading.Event()  # routing: a committed batch queued alerts
-        self._threads: list[threading.Thread] = []
+        self.wake = threading.Event()  # a notification became due
+        self._thread: threading.Thread | None = None
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
-        self._last_followup = 0.0
         self._rng_lock = threading.Lock()
         ensure_schema(self._conn())
 
@@ -95,40 +84,6 @@ class NotifyService:
                          "WHERE outcome IS NULL", (self.clock(),)).rowcount
         if n:
             log.warning("%d delivery attempt(s) were interrupted by a restart; they will be retried", n)
-
-    # --- routing -----------------------------------------------------------------------------------------------
-
-    def route_once(self, now: float | None = None) -> int:
-        """Drain the outbox, flush due groups, and (every followup interval) escalate and remind."""
-        conn = self._conn()
-        now = self.clock() if now is None else now
-        moved = 0
-        while True:
-            n = self.router.consume(conn, now)
-            moved += n
-            if n < 500:
-                break
-        made = self.router.flush(conn, now)
-        if now - self._last_followup >= self.settings.followup_interval_seconds or now < self._last_followup:
-            self._last_followup = now
-            made += self._auto_resolve(conn, now)
-            made += follow_up(conn, self.routing, now, self.metrics)
-        if made:
-            self.wake.set()
-        return moved + made
-
-    def _auto_resolve(self, conn: sqlite3.Connection, now: float) -> int:
-        """Resolve alerts whose rule's quiet period passed; their resolved messages commit with the status."""
-        if not self.resolve_after:
-            return 0
-        with immediate(conn):
-            views = auto_resolve(conn, self.resolve_after, now)
-        for v in views:
-            self.audit("resolve", actor=AUTO_RESOLVER, alert_id=v.alert.id, rule=v.alert.rule_id,
-                       severity=v.alert.severity, how="auto")
-        if views:
-            log.info("%d alert(s) resolved after their rule's quiet period", len(views))
-        return len(views)
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
@@ -253,23 +208,9 @@ class NotifyService:
 
     # --- threads -----------------------------------------------------------------------------------------------
 
-    def outbox_written(self) -> None:
-        """Called after a batch that queued alerts committed: route them now, not at the next poll."""
-        self.outbox.set()
-
-    def _loop(self, step: Callable[[], int], name: str) -> None:
-        # The poll stays as the backstop (another process may write the outbox, a wake-up may be missed).
-        interval = self.settings.poll_interval_ms / 1000.0
-        woken = self.wake if name == "delivery" else self.outbox
-        while not self.stop_event.is_set():
-            woken.clear()  # before the step: a wake-up during it makes the wait below return at once
-            try:
-                step()
-            except sqlite3.OperationalError as exc:  # busy/locked: the next turn retries
-                log.warning("%s: database busy (%s); retrying", name, exc)
-            except Exception:
-                log.exception("%s step failed; retrying", name)
-            woken.wait(interval)
+    def notifications_made(self) -> None:
+        """Called when routing made notification rows: deliver them now, not at the next poll."""
+        self.wake.set()
 
     def start(self) -> None:
         # Recovery runs at start, not construction: a reload builds the new service while the old one still runs.
@@ -277,18 +218,18 @@ class NotifyService:
         self.stop_event.clear()
         if self.settings.delivery_threads > 1:
             self._pool = ThreadPoolExecutor(self.settings.delivery_threads, thread_name_prefix="sentinel-send")
-        for name, step in (("routing", self.route_once), ("delivery", self.deliver_once)):
-            t = threading.Thread(target=self._loop, args=(step, name), name=f"sentinel-{name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        self._thread = threading.Thread(
+            target=poll_until_stopped, name="sentinel-delivery", daemon=True,
+            args=(self.deliver_once, self.wake, self.stop_event, self.settings.poll_interval_ms / 1000.0,
+                  "delivery", log))
+        self._thread.start()
 
     def stop(self) -> None:
         self.stop_event.set()
         self.wake.set()
-        self.outbox.set()
-        for t in self._threads:
-            t.join(timeout=self.settings.request_timeout_seconds + 5)
-        self._threads.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=self.settings.request_timeout_seconds + 5)
+            self._thread = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
