@@ -127,6 +127,7 @@ def stage_cpu(log: Path, work: Path, batch_size: int = 4096) -> dict[str, float]
     from sentinel.daemon.build import database_path, source_host
     from sentinel.daemon.collectors import load_collector_layers
     from sentinel.daemon.decode_pool import decode_records
+    from sentinel.daemon.gctune import tune_gc
     from sentinel.daemon.pipeline import store_fresh
     from sentinel.daemon.replay_stream import identify
     from sentinel.decode.engine import Decoder
@@ -135,8 +136,6 @@ def stage_cpu(log: Path, work: Path, batch_size: int = 4096) -> dict[str, float]
     from sentinel.store.database import Database
     from sentinel.store.ledger import Ledger
     from sentinel.store.sqlite_events import SqliteEventStore
-
-    from sentinel.daemon.gctune import tune_gc
 
     tune_gc()  # as replay and the daemon do: the stages' costs as those processes pay them
     cfg = load_config(_config(work, "stages", log))
