@@ -27,7 +27,7 @@ from sentinel.notify.render import Renderer
 from sentinel.route.loader import Routing
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import connect, immediate
-from sentinel.store.polling import poll_until_stopped
+from sentinel.store.polling import PollingThread
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -60,9 +60,7 @@ class NotifyService:
         self.sender = sender or AppriseSender(settings.request_timeout_seconds)
         self.rng = rng or random.Random()
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds, settings.retry_jitter)
-        self.stop_event = threading.Event()
-        self.wake = threading.Event()  # a notification became due
-        self._thread: threading.Thread | None = None
+        self._poller = PollingThread(self.deliver_once, "delivery", settings.poll_interval_ms / 1000.0, log)
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._rng_lock = threading.Lock()
@@ -198,7 +196,7 @@ class NotifyService:
         else:
             log.warning("notification %d to %s failed (attempt %d, retry in %.1fs): %s", n.id, n.receiver, attempt,
                         delay, error)
-        self.wake.set()
+        self._poller.wake()
 
     def _gauge(self, now: float) -> None:
         depth, oldest = self._conn().execute(
@@ -210,26 +208,17 @@ class NotifyService:
 
     def notifications_made(self) -> None:
         """Called when routing made notification rows: deliver them now, not at the next poll."""
-        self.wake.set()
+        self._poller.wake()
 
     def start(self) -> None:
         # Recovery runs at start, not construction: a reload builds the new service while the old one still runs.
         self._recover(self._conn())
-        self.stop_event.clear()
         if self.settings.delivery_threads > 1:
             self._pool = ThreadPoolExecutor(self.settings.delivery_threads, thread_name_prefix="sentinel-send")
-        self._thread = threading.Thread(
-            target=poll_until_stopped, name="sentinel-delivery", daemon=True,
-            args=(self.deliver_once, self.wake, self.stop_event, self.settings.poll_interval_ms / 1000.0,
-                  "delivery", log))
-        self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.request_timeout_seconds + 5)
-            self._thread = None
+        self._poller.stop(timeout=self.settings.request_timeout_seconds + 5)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

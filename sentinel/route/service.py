@@ -20,7 +20,7 @@ from sentinel.route.loader import Routing
 from sentinel.route.router import Router
 from sentinel.route.state import ensure_schema
 from sentinel.store.database import connect, immediate
-from sentinel.store.polling import poll_until_stopped
+from sentinel.store.polling import PollingThread
 
 log = logging.getLogger("sentinel.notify.worker")  # the name routing's log lines always had
 Clock = Callable[[], float]
@@ -44,9 +44,7 @@ class RoutingService:
         self.audit = audit or (lambda action, actor, **details: None)
         self.on_routed = on_routed or (lambda: None)
         self.router = Router(routing, self.metrics)
-        self.stop_event = threading.Event()
-        self.outbox = threading.Event()  # a committed batch queued alerts
-        self._thread: threading.Thread | None = None
+        self._poller = PollingThread(self.route_once, "routing", settings.poll_interval_ms / 1000.0, log)
         self._local = threading.local()
         self._last_followup = 0.0
         ensure_schema(self._conn())
@@ -92,19 +90,10 @@ class RoutingService:
 
     def outbox_written(self) -> None:
         """Called after a batch that queued alerts committed: route them now, not at the next poll."""
-        self.outbox.set()
+        self._poller.wake()
 
     def start(self) -> None:
-        self.stop_event.clear()
-        self._thread = threading.Thread(
-            target=poll_until_stopped, name="sentinel-routing", daemon=True,
-            args=(self.route_once, self.outbox, self.stop_event, self.settings.poll_interval_ms / 1000.0,
-                  "routing", log))
-        self._thread.start()
+        self._poller.start()
 
     def stop(self) -> None:
-        self.stop_event.set()
-        self.outbox.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.settings.request_timeout_seconds + 5)
-            self._thread = None
+        self._poller.stop(timeout=self.settings.request_timeout_seconds + 5)
