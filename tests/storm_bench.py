@@ -85,7 +85,7 @@ def _config(work: Path, name: str, log: Path, **pipeline: Any) -> Path:
 def _stored(db: Path) -> int:
     try:
         with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            return int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
     except sqlite3.Error:
         return 0
 
