@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from tests.fixtures.common import MakeConfig
 from tests.ingest_helpers import FakeClock, append, drain, open_daemon, originals, sshd
@@ -219,3 +222,36 @@ def test_multiline_joins_continuation_lines(tmp_path: Path, make_config: MakeCon
     d = open_daemon(cfg, clock)
     drain(d, clock)
     assert originals(cfg) == ["ERROR boom\n  at a.b(c.java:1)\n  at d.e(f.java:2)", "INFO fine"]
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted-between-writes"])
+@pytest.mark.parametrize("cuts", [(0, 30_000), (0, 9_000, 50_000)], ids=["empty-then-most", "empty-then-two-parts"])
+def test_a_gzip_seen_while_its_compressor_writes_it_is_neither_torn_nor_read_twice(
+        tmp_path: Path, make_config: MakeConfig, cuts: tuple[int, ...], restart: bool) -> None:
+    """gzip creates the .gz, writes it over a while, then removes the original. A tailer looking at the
+    .gz in between sees an empty file, then compressed data that ends early: that is a copy still being
+    written, not new content nor a damaged file whose last line should be flushed."""
+    plain = tmp_path / "secure.log.6"
+    lines = [sshd(i) for i in range(5000)]
+    cfg = _cfg(make_config, str(tmp_path / "secure.log*"))
+    clock = FakeClock()
+    append(plain, lines[:2000])
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    append(plain, lines[2000:])
+    whole = gzip.compress(plain.read_bytes())
+    with (tmp_path / "secure.log.6.gz").open("wb", buffering=0) as out:
+        for cut in (*cuts, len(whole)):
+            out.write(whole[out.tell():cut])
+            assert d.pipeline is not None
+            d.pipeline.structural_change.set()  # as the .gz's inotify event would
+            for _ in range(3):
+                d.pipeline.step()
+                clock.advance(0.5)
+            if restart:
+                d.close()
+                d = open_daemon(cfg, clock)
+    plain.unlink()
+    drain(d, clock)
+    d.close()
+    assert Counter(originals(cfg)) == Counter(lines)

@@ -49,6 +49,22 @@ def compressed_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes | None:
         return None
 
 
+def compressed_complete(fd: int) -> bool:
+    """Whether a gzip file is whole: its magic, then members that decompress to their end. Read to the end,
+    so only asked of files whose content so far is short (a compressor that has just begun writing)."""
+    if not is_compressed(fd):
+        return False
+    try:
+        with os.fdopen(os.dup(fd), "rb") as raw:
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                while gz.read(1 << 16):
+                    pass
+    except (OSError, EOFError, zlib.error):
+        return False
+    return True
+
+
 def content_head(fd: int, path: str | None = None) -> tuple[bool, bytes | None]:
     """(compressed?, the content's first KiB): gzip by its magic bytes, or by a ``.gz`` name when ``path`` is
     given (a compressor may not have written the magic yet); None when a compressed head cannot be read yet."""

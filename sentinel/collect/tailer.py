@@ -26,6 +26,7 @@ from sentinel.collect.compressed import CompressedReader, CorruptCompressedFile
 from sentinel.collect.framing import Frame, FramingSpec, GroupFramer, LineFramer
 from sentinel.collect.identity import (
     FINGERPRINT_BYTES,
+    compressed_complete,
     content_head,
     head_hash,
     is_compressed,
@@ -355,7 +356,8 @@ class SourceTailer:
             if fd is None:
                 continue
             st = os.fstat(fd)
-            compressed, head = content_head(fd)
+            # By name too: a .gz a compressor has only just created has no magic bytes yet, and is no text.
+            compressed, head = content_head(fd, cand)
             if (head is not None and len(head) >= fp_len and head_hash(head[:fp_len]) == fp_hash
                     and (compressed or st.st_size >= offset)):
                 return _Found(cand, fd, st, head, compressed)
@@ -438,7 +440,7 @@ class SourceTailer:
             if fd is None:
                 return
             try:
-                head = content_head(fd)[1]
+                head = content_head(fd, path)[1]
             finally:
                 os.close(fd)
             if head is not None and known.fp_len and known.holds(head):
@@ -461,6 +463,11 @@ class SourceTailer:
                 self._warn("corrupt_compressed", path, "compressed file cannot be read; ignored until it can")
             return
         self._unreadable_since.pop(path, None)
+        if compressed and len(head) < FINGERPRINT_BYTES and not compressed_complete(fd):
+            # A compressor has only begun writing it: its first KiB (or, for a short file, its end) is what
+            # tells a copy of a stream we follow from new content. Looked at again at the next discovery.
+            os.close(fd)
+            return
         original = self._copy_of(head, key, complete=compressed)
         if original == "pending":
             # Its bytes so far are the start of a stream we follow: most likely a copy (copytruncate)
@@ -605,6 +612,8 @@ class SourceTailer:
             try:
                 data = s.gz.read_at(at, READ_BYTES)
             except CorruptCompressedFile as exc:
+                if self._compressor_writing(s, now):
+                    return
                 self._warn("corrupt_compressed", s.path, f"compressed data ends or is damaged after byte {at}: {exc}")
                 self._lost(s.path, at, None, "the rest of this compressed rotation cannot be read")
                 self._emit(s, s.framer.flush(True), out)
@@ -616,6 +625,23 @@ class SourceTailer:
             nbytes += len(data)
         if not got and not nbytes:
             self._idle(s, now, True, out)
+
+    def _compressor_writing(self, s: _Stream, now: float) -> bool:
+        """A compressed file whose data ended early: still being written (it grew since the last look, or
+        within the rotation grace), or damaged? While written, its reader starts over at the next read
+        (one that hit the end of partial data cannot resume) and the stream counts as growing."""
+        assert s.gz is not None and s.fd is not None
+        try:
+            size = os.fstat(s.fd).st_size
+        except OSError:
+            return False
+        if size != s.size_seen:
+            s.size_seen = size
+            s.last_growth = now
+        if now - s.last_growth >= self.settings.rotated_grace_seconds:
+            return False
+        s.gz.close_reader()
+        return True
 
     def _take(self, s: _Stream, data: bytes, at: int, now: float, st: os.stat_result | None,
               out: list[RawRecord]) -> int:
