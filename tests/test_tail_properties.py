@@ -1,7 +1,8 @@
 """Property: whatever sequence of writes, rotations, restarts and reads, every line is stored exactly once.
 
 Hypothesis draws sequences of file operations (appends, lines written in two pieces, rename + create,
-copytruncate, gzip of old rotations, reads, restarts, stretches where the daemon is down) and checks the
+copytruncate, gzip of old rotations — left half written for a while, as a compressor is seen mid-way —, reads,
+restarts, stretches where the daemon is down) and checks the
 multiset of stored lines against the lines written, with the copies both outside and inside the glob.
 """
 
@@ -15,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sentinel.conf.loader import load_config
@@ -29,7 +30,9 @@ OPS = st.one_of(
     st.tuples(st.just("half"), st.integers(0, 0)),  # the first part of a line; the rest comes later
     st.tuples(st.just("rename"), st.integers(0, 0)),
     st.tuples(st.just("copytruncate"), st.integers(0, 0)),
-    st.tuples(st.just("gzip"), st.integers(0, 0)),
+    # 0: compressed at once; 1-4: the .gz stays empty, header only, an eighth, half written, with its plain
+    # original still there, as while gzip runs; a later gzip writes more of it, rotations and the end finish it.
+    st.tuples(st.just("gzip"), st.integers(0, 4)),
     st.tuples(st.just("step"), st.integers(1, 3)),
     st.tuples(st.just("restart"), st.integers(0, 0)),
     st.tuples(st.just("down"), st.integers(0, 0)),
@@ -47,6 +50,7 @@ class Files:
         self.seq = 0
         self.written: list[str] = []
         self.half: bytes | None = None
+        self.compressing: tuple[Path, Path, bytes] | None = None  # plain original, .gz, its whole bytes
 
     def line(self) -> str:
         self.seq += 1
@@ -79,6 +83,7 @@ class Files:
             self.append(0)
 
     def _shift(self) -> None:
+        self.finish_gzip()
         numbered = sorted((int(p.name.split(".")[2]), p) for p in self.dir.glob("z.log.*"))
         for n, p in reversed(numbered):
             suffix = ".gz" if p.name.endswith(".gz") else ""
@@ -96,14 +101,40 @@ class Files:
         shutil.copyfile(self.log, self.dir / "z.log.1")
         os.truncate(self.log, 0)
 
-    def gzip_oldest(self) -> None:
+    def gzip_oldest(self, partial: int) -> None:
+        if self.compressing is not None:
+            self._write_gzip(partial)
+            return
         plain = sorted((int(p.name.split(".")[2]), p) for p in self.dir.glob("z.log.*") if p.suffix != ".gz")
         if not plain or plain[-1][0] < 2:
             return  # delaycompress: the newest rotation stays plain
         _, p = plain[-1]
-        with p.open("rb") as src, gzip.open(f"{p}.gz", "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        p.unlink()
+        target = p.with_name(p.name + ".gz")
+        target.touch()
+        self.compressing = (p, target, gzip.compress(p.read_bytes()))
+        self._write_gzip(partial)
+
+    def _write_gzip(self, partial: int) -> None:
+        assert self.compressing is not None
+        _, target, whole = self.compressing
+        cut = (len(whole), 0, 10, len(whole) // 8, len(whole) // 2)[partial]
+        if cut <= target.stat().st_size:
+            self.finish_gzip()
+            return
+        with target.open("ab") as fh:
+            fh.write(whole[target.stat().st_size:cut])
+        if cut == len(whole):
+            self.finish_gzip()
+
+    def finish_gzip(self) -> None:
+        """The compressor ends: the rest of the .gz is written, then the original removed."""
+        if self.compressing is None:
+            return
+        plain, target, whole = self.compressing
+        with target.open("ab") as fh:
+            fh.write(whole[target.stat().st_size:])
+        plain.unlink()
+        self.compressing = None
 
 
 def _config(directory: Path, pattern: str) -> LoadedConfig:
@@ -142,7 +173,7 @@ def _run(ops: list[tuple[str, int]], glob_copies: bool) -> None:
             elif op == "copytruncate":
                 files.copytruncate()
             elif op == "gzip":
-                files.gzip_oldest()
+                files.gzip_oldest(n)
             elif op == "step" and d is not None:
                 assert d.pipeline is not None
                 for _ in range(n):
@@ -157,6 +188,7 @@ def _run(ops: list[tuple[str, int]], glob_copies: bool) -> None:
             elif op == "up" and d is None:
                 d = open_daemon(cfg, clock)
         files.append(0)
+        files.finish_gzip()
         if d is None:
             d = open_daemon(cfg, clock)
         drain(d, clock, rounds=400)
@@ -171,13 +203,20 @@ COMMON = settings(max_examples=40, deadline=None, derandomize=True, database=Non
                   suppress_health_check=[HealthCheck.too_slow])
 
 
+# Found by these properties: a file truncated before its first read restarted as a stream whose id (from
+# inode, empty head and a clock that had not moved) was the old one's, so the copy's line was taken as stored.
+TRUNCATED_BEFORE_FIRST_READ = [("append", 1), ("restart", 0), ("copytruncate", 0), ("step", 1), ("append", 1)]
+
+
 @COMMON
+@example(TRUNCATED_BEFORE_FIRST_READ)
 @given(st.lists(OPS, min_size=1, max_size=14))
 def test_every_line_once_with_copies_outside_the_glob(ops: list[tuple[str, int]]) -> None:
     _run(ops, glob_copies=False)
 
 
 @COMMON
+@example(TRUNCATED_BEFORE_FIRST_READ)
 @given(st.lists(OPS, min_size=1, max_size=14))
 def test_every_line_once_with_copies_inside_the_glob(ops: list[tuple[str, int]]) -> None:
     _run(ops, glob_copies=True)

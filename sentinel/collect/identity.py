@@ -73,4 +73,7 @@ def content_head(fd: int, path: str | None = None) -> tuple[bool, bytes | None]:
 
 
 def new_stream_id(dev: int, ino: int, fp_hash: str, born: float) -> str:
-    return blake2b(f"{dev}:{ino}:{fp_hash}:{born}".encode(), digest_size=10).hexdigest()
+    """A stream's id, never one given before: a truncated file restarts as a new stream on the same inode,
+    often with the same (empty) head, and a coarse or injected clock may not have moved since."""
+    nonce = os.urandom(8).hex()
+    return blake2b(f"{dev}:{ino}:{fp_hash}:{born}:{nonce}".encode(), digest_size=10).hexdigest()
