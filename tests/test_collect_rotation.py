@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
 from collections import Counter
@@ -252,6 +253,43 @@ def test_a_gzip_seen_while_its_compressor_writes_it_is_neither_torn_nor_read_twi
                 d.close()
                 d = open_daemon(cfg, clock)
     plain.unlink()
+    drain(d, clock)
+    d.close()
+    assert Counter(originals(cfg)) == Counter(lines)
+
+
+def test_a_rotation_compressed_while_stopped_and_caught_mid_way_is_not_read_as_new_content(
+        tmp_path: Path, make_config: MakeConfig) -> None:
+    """logrotate compresses auth.log.1 into auth.log.2.gz while sentinel is stopped, and sentinel starts
+    when only the first few lines are in the .gz (gzip flushed them): a copy on its way, not new content."""
+    log = tmp_path / "auth.log"
+    lines = [sshd(i) for i in range(2000)]
+    cfg = _cfg(make_config, str(log))
+    clock = FakeClock()
+    append(log, lines[:1000])
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    os.rename(log, tmp_path / "auth.log.1")
+    append(tmp_path / "auth.log.1", lines[1000:1500])
+    append(log, lines[1500:])
+    drain(d, clock)
+    d.close()
+    # gzip's first flushed block holds the first three lines: less than the 1 KiB a head is compared on.
+    old = (tmp_path / "auth.log.1").read_bytes()
+    first = sum(len(x) + 1 for x in lines[:3])
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb") as gz:
+        gz.write(old[:first])
+        gz.flush()
+        flushed = packed.tell()
+        gz.write(old[first:])
+    target = tmp_path / "auth.log.2.gz"
+    target.write_bytes(packed.getvalue()[:flushed])
+    assert 0 < len(gzip.GzipFile(fileobj=io.BytesIO(target.read_bytes())).read1(4096)) < 1024
+    d = open_daemon(cfg, clock)
+    drain(d, clock)
+    target.write_bytes(packed.getvalue())
+    (tmp_path / "auth.log.1").unlink()
     drain(d, clock)
     d.close()
     assert Counter(originals(cfg)) == Counter(lines)

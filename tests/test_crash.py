@@ -2,10 +2,11 @@
 
 The shape of an independent chaos harness: five files in bursts and pauses, lines split across writes (even
 inside a UTF-8 character), real logrotate (rename + create, compress, delaycompress), rename with the writer
-still appending to the old file for a while, copytruncate, gzip and deletion of old rotations, SIGKILLs and
-SIGTERMs, killed decode workers, content deleted while the daemon is down, and backfill replays of finished
-rotations (themselves killed now and then) racing the tail. Afterwards the multiset of
-lines written equals the multiset stored, except the lines deleted by design, which must be logged as lost.
+still appending to the old file for a while, copytruncate, gzip of old rotations (written over a while, as
+gzip does, so the daemon sees them half done) and their deletion, SIGKILLs and SIGTERMs, killed decode
+workers, content deleted while the daemon is down, and backfill replays of finished rotations (themselves
+killed now and then) racing the tail. Afterwards the multiset of lines written equals the multiset stored,
+except the lines deleted by design, which must be logged as lost.
 """
 
 from __future__ import annotations
@@ -149,8 +150,14 @@ class Writer(threading.Thread):
             self.rotations["rename"] += 1
             if g > 2 and (self.dir / f"secure.log.{g - 2}").exists():
                 src = self.dir / f"secure.log.{g - 2}"
+                # As gzip does, over a while: the daemon sees the .gz empty, then with compressed data that
+                # ends early, while the original is still there.
                 with src.open("rb") as fin, gzip.open(f"{src}.gz", "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
+                    time.sleep(0.01)  # created, still empty: its header is not written yet
+                    while chunk := fin.read(32 << 10):
+                        fout.write(chunk)
+                        fout.flush()
+                        time.sleep(0.005)
                 src.unlink()
                 self.rotations["gzip"] += 1
             # Old rotations are deleted once the daemon has stored their last line (deleting content it never
