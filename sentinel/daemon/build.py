@@ -11,19 +11,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sentinel.collect.framing import FramingSpec
-from sentinel.collect.journal import JournalEvents, JournalSettings, JournalSource
-from sentinel.collect.syslog_net import Listener, SyslogEvents, SyslogSettings, SyslogSource
-from sentinel.collect.tailer import SourceTailer, TailerEvents, TailerSettings
 from sentinel.conf.models import LoadedConfig, SourceSettings
-from sentinel.daemon.api_sources import build_api_source
 from sentinel.daemon.collectors import LoadedCollector, load_collector_layers
-from sentinel.daemon.pipeline import SourceRuntime
-from sentinel.decode.engine import Decoder
 from sentinel.decode.spec import CollectorSpec
 from sentinel.errors import ConfigError, ConfigErrors, Location
-from sentinel.metrics.registry import Metrics
+
+if TYPE_CHECKING:
+    # The source kinds (and the HTTP, JWT and socket code under them) are imported where a source of that
+    # kind is built: replay, `sentinel check` and every CLI command that only wants database_path() import
+    # this module too, and none of them runs a journal reader, a syslog listener or an API poller.
+    from sentinel.collect.journal import JournalSettings
+    from sentinel.collect.syslog_net import SyslogSource
+    from sentinel.daemon.pipeline import SourceRuntime
+    from sentinel.metrics.registry import Metrics
 
 
 def host_name(cfg: LoadedConfig) -> str:
@@ -119,6 +121,12 @@ def plan_sources(cfg: LoadedConfig) -> tuple[list[SourcePlan], dict[str, LoadedC
 
 def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
                   clock: Callable[[], float] = time.time, wake: threading.Event | None = None) -> list[SourceRuntime]:
+    from sentinel.collect.framing import FramingSpec
+    from sentinel.collect.journal import JournalEvents, JournalSource
+    from sentinel.collect.tailer import SourceTailer, TailerEvents, TailerSettings
+    from sentinel.daemon.pipeline import SourceRuntime
+    from sentinel.decode.engine import Decoder
+
     p = cfg.config.pipeline
     def on_read(source: str, lines: int, nbytes: int) -> None:
         metrics.lines_read.labels(source).inc(lines)
@@ -146,6 +154,8 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
                                              source_type="syslog")))
             continue
         if plan.type == "api":
+            from sentinel.daemon.api_sources import build_api_source
+
             api = build_api_source(spec.name, plan.settings.api, cfg.path.parent, metrics, clock, wake)
             out.append(SourceRuntime(spec.name, api, Decoder(spec, cfg.config.timezone, source_host(cfg, spec),
                                                              source_type="api")))
@@ -172,6 +182,8 @@ def build_sources(cfg: LoadedConfig, plans: list[SourcePlan], metrics: Metrics,
 
 def _syslog_source(cfg: LoadedConfig, plan: SourcePlan, metrics: Metrics, clock: Callable[[], float],
                    wake: threading.Event | None) -> SyslogSource:
+    from sentinel.collect.syslog_net import Listener, SyslogEvents, SyslogSettings, SyslogSource
+
     own = plan.settings.syslog
     listeners = []
     for url in own.listen:
@@ -200,6 +212,8 @@ def _syslog_source(cfg: LoadedConfig, plan: SourcePlan, metrics: Metrics, clock:
 
 def _journal_settings(cfg: LoadedConfig, src: SourceSettings, collector: LoadedCollector) -> JournalSettings:
     """The source's journal overrides over the collector's defaults."""
+    from sentinel.collect.journal import JournalSettings
+
     own, default = src.journal, collector.spec.journal
     def pick(mine: list[str] | None, theirs: list[str] | None) -> tuple[str, ...]:
         return tuple(mine if mine is not None else (theirs or ()))

@@ -44,6 +44,7 @@ def main() -> int:
         while (request := requests.get()) is not None:
             records, now = request
             write_message(stdout, decode_records(decoders, records, now, keep_events=False))
+            del request, records  # answered: not held while waiting for the next batch
     except BrokenPipeError:
         pass  # the parent is gone (stopped or killed): what was not committed is read again at its start
     return 0

@@ -73,7 +73,7 @@ def replay_files(
     detect: bool = True,
     sink: EventSink | None = None,
     processors: list[BatchProcessor] | None = None,
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     workers: int | None = None,
 ) -> ReplayResult:
     """Replay files; ids come from the file's content (or the stream the daemon read it as), and only
@@ -81,7 +81,8 @@ def replay_files(
     the daemon tailed, stores and judges each line once.
 
     ``workers`` decode processes (default: one per spare core) decode while this process stores;
-    0 decodes here. Either way every batch commits in file order, in one transaction each.
+    0 decodes here. Either way every batch commits in file order, in one transaction each. A batch is
+    ``batch_size`` records (default: the daemon's ``pipeline.batch_max_lines``), the last of a file fewer.
     """
     collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:
@@ -111,6 +112,7 @@ def replay_files(
 
             processors = detection_processors(cfg, db)
     result = ReplayResult()
+    size = batch_size or cfg.config.pipeline.batch_max_lines
     tune_gc()
     # What each batch handed to the decode pool covers, in submission order (batches come back in it).
     queued: deque[tuple[list[RecordTuple], ReplayStream]] = deque()
@@ -122,8 +124,9 @@ def replay_files(
                 path = Path(name)
                 try:
                     for batch in _replay_one(db, path, spec.name, framing, cfg.config.pipeline.max_line_bytes,
-                                             pool, queued, batch_size, progress):
+                                             pool, queued, size, progress):
                         commit(batch)
+                        del batch  # committed: not kept alive while the next one is framed and decoded
                 except (OSError, EOFError, zlib.error) as exc:
                     # A rotation deleted since the command line was read, a cut-off gzip, a read error: what
                     # was read of it is committed (in order, by the batches below), the other files go on.
@@ -132,6 +135,7 @@ def replay_files(
                 result.files += 1
             for batch in pool.drain():
                 commit(batch)
+                del batch
         if shipping is not None:
             result.still_spooled = _drain_spool(shipping, SHIP_WAIT_SECONDS)
     finally:
@@ -229,6 +233,10 @@ def _drain_spool(shipping: ElasticsearchParts, timeout: float) -> int:
     return shipping.gauge.rows
 
 
+# Each read is framed at once: a smaller chunk means fewer records framed ahead of the batch being decoded.
+READ_BYTES = 256 << 10
+
+
 def _replay_one(db: Database, path: Path, source: str, framing: FramingSpec, max_line: int, pool: DecodePool,
                 queued: deque[tuple[list[RecordTuple], ReplayStream]], batch_size: int,
                 progress: bool) -> Iterator[DecodedBatch]:
@@ -246,24 +254,30 @@ def _replay_one(db: Database, path: Path, source: str, framing: FramingSpec, max
         pending: list[RecordTuple] = []
         data = head
         at = 0
+
+        def submit(records: list[RecordTuple]) -> Iterator[DecodedBatch]:
+            queued.append((records, identity))
+            return pool.submit(records, time.time())
+
         while True:
-            frames = framer.feed(data, at) if data else framer.flush(True)
-            at += len(data)
             pending += [(source, stream, where, f.offset, f.end, f.data, f.truncated, f.original_length, reference)
-                        for f in frames]
-            if len(pending) >= batch_size or (not data and pending):
-                queued.append((pending, identity))
-                yield from pool.submit(pending, time.time())
-                pending = []
+                        for f in (framer.feed(data, at) if data else framer.flush(True))]
+            at += len(data)
+            # Exactly batch_size records a batch, as the daemon commits them: a chunk of short lines frames
+            # thousands of records, and a batch of all of them would hold that many rows and events at once.
+            while len(pending) >= batch_size:
+                yield from submit(pending[:batch_size])
+                del pending[:batch_size]
             if not data:
+                if pending:
+                    yield from submit(pending)
                 break
             try:
-                data = fh.read(1 << 20)
+                data = fh.read(READ_BYTES)
             except (OSError, EOFError, zlib.error):
                 # The whole lines framed so far are committed before the file is named as cut off.
                 if pending:
-                    queued.append((pending, identity))
-                    yield from pool.submit(pending, time.time())
+                    yield from submit(pending)
                 raise
             bar.n = raw.tell()
             bar.refresh()

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-import pycountry
-
 # GeoIP2 / common English names that are neither an ISO name nor an ISO common name.
 _GEOIP_NAMES = {
     "russia": "RU", "turkey": "TR", "the netherlands": "NL", "ivory coast": "CI", "cape verde": "CV",
@@ -32,6 +30,9 @@ _GEOIP_NAMES = {
 @cache
 def iso3166_alpha2() -> dict[str, str]:
     """Lower-cased country name, official name, common name, alpha-3 or alpha-2 code → alpha-2 code."""
+    # Imported when a collector first looks a country up, not by every process that imports the decoders.
+    import pycountry
+
     table: dict[str, str] = {}
     for country in pycountry.countries:
         code = country.alpha_2

@@ -6,8 +6,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from dateutil import parser as dateparser
-
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
 
@@ -61,6 +59,10 @@ def _iso_cached(text: str, zone: str) -> float:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
+        # Here, not at import: only a stamp fromisoformat refuses needs dateutil, and every process decoding
+        # anything (the CLI, each decode worker) would otherwise pay for importing it.
+        from dateutil import parser as dateparser
+
         dt = dateparser.isoparse(text)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ZoneInfo(zone))
@@ -97,6 +99,8 @@ def any_timestamp(value: object, zone: str = "UTC") -> float:
         try:
             return iso_timestamp(text, zone)
         except (ValueError, OverflowError):
+            from dateutil import parser as dateparser
+
             try:
                 dt = dateparser.parse(text)
             except (ValueError, OverflowError) as exc:
