@@ -153,7 +153,7 @@ class Writer(threading.Thread):
                 # As gzip does, over a while: the daemon sees the .gz empty, then with compressed data that
                 # ends early, while the original is still there.
                 with src.open("rb") as fin, gzip.open(f"{src}.gz", "wb") as fout:
-                    time.sleep(0.01)  # created, still empty: its header is not written yet
+                    time.sleep(0.15)  # created, still empty: gzip writes its header with its first output
                     while chunk := fin.read(32 << 10):
                         fout.write(chunk)
                         fout.flush()
