@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from hashlib import blake2b
 
 FINGERPRINT_BYTES = 1024
@@ -38,13 +40,20 @@ def is_compressed(fd: int) -> bool:
         return False
 
 
+@contextmanager
+def _gunzipped(fd: int) -> Iterator[gzip.GzipFile]:
+    """The decompressed content of an open gzip file from its start, on a descriptor of its own."""
+    with os.fdopen(os.dup(fd), "rb") as raw:
+        raw.seek(0)  # a duplicated descriptor shares the position: start from the first byte
+        with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+            yield gz
+
+
 def compressed_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes | None:
     """The first ``length`` decompressed bytes of a gzip file, None if it cannot be read as one."""
     try:
-        with os.fdopen(os.dup(fd), "rb") as raw:
-            raw.seek(0)  # a duplicated descriptor shares the position: start from the first byte
-            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-                return gz.read(length)
+        with _gunzipped(fd) as gz:
+            return gz.read(length)
     except (OSError, EOFError, zlib.error):
         return None
 
@@ -55,11 +64,9 @@ def compressed_complete(fd: int) -> bool:
     if not is_compressed(fd):
         return False
     try:
-        with os.fdopen(os.dup(fd), "rb") as raw:
-            raw.seek(0)
-            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-                while gz.read(1 << 16):
-                    pass
+        with _gunzipped(fd) as gz:
+            while gz.read(1 << 16):
+                pass
     except (OSError, EOFError, zlib.error):
         return False
     return True
