@@ -293,3 +293,23 @@ def test_a_rotation_compressed_while_stopped_and_caught_mid_way_is_not_read_as_n
     drain(d, clock)
     d.close()
     assert Counter(originals(cfg)) == Counter(lines)
+
+
+def test_a_gzip_left_empty_is_waited_for_then_named_and_read_once_written(
+        tmp_path: Path, make_config: MakeConfig, caplog: pytest.LogCaptureFixture) -> None:
+    """An empty .gz is one a compressor has only created: not a stream yet. If it stays empty for a minute it is
+    reported as unreadable; once written, its lines are read once."""
+    lines = [sshd(i) for i in range(50)]
+    target = tmp_path / "auth.log.1.gz"
+    target.touch()
+    clock = FakeClock()
+    d = open_daemon(_cfg(make_config, str(tmp_path / "auth.log*")), clock)
+    drain(d, clock)
+    assert "cannot be read" not in caplog.text  # yet: it may still be written
+    clock.advance(61.0)
+    drain(d, clock)
+    assert "auth.log.1.gz" in caplog.text and "cannot be read" in caplog.text
+    target.write_bytes(gzip.compress("".join(x + "\n" for x in lines).encode()))
+    drain(d, clock)
+    d.close()
+    assert Counter(originals(d.cfg)) == Counter(lines)

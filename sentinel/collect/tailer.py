@@ -455,7 +455,9 @@ class SourceTailer:
         st = os.fstat(fd)
         # A .gz still being written may not show its magic bytes yet: its name says what it is.
         compressed, head = content_head(fd, path)
-        if head is None:
+        # Short compressed content that does not reach its end: a compressor has only begun writing it. Its
+        # first KiB (or, for a short file, its end) is what tells a copy of a stream we follow from new content.
+        if head is None or (compressed and len(head) < FINGERPRINT_BYTES and not compressed_complete(fd)):
             # Being written by gzip, or damaged: looked at again at the next discovery.
             os.close(fd)
             first = self._unreadable_since.setdefault(path, now)
@@ -463,11 +465,6 @@ class SourceTailer:
                 self._warn("corrupt_compressed", path, "compressed file cannot be read; ignored until it can")
             return
         self._unreadable_since.pop(path, None)
-        if compressed and len(head) < FINGERPRINT_BYTES and not compressed_complete(fd):
-            # A compressor has only begun writing it: its first KiB (or, for a short file, its end) is what
-            # tells a copy of a stream we follow from new content. Looked at again at the next discovery.
-            os.close(fd)
-            return
         original = self._copy_of(head, key, complete=compressed)
         if original == "pending":
             # Its bytes so far are the start of a stream we follow: most likely a copy (copytruncate)
