@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import math
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,12 +71,12 @@ class Context:
 
     allowance: float
     late: bool = False
-    # The event's group keys, computed once for all its rules: (id of group_by, id of names) -> key.
-    keys: dict[tuple[int, int], str | None] = field(default_factory=dict)
+    # The event's group keys, computed once for all its rules: (group_by, names) -> key.
+    keys: dict[tuple[tuple[str, ...], tuple[str, ...] | None], str | None] = field(default_factory=dict)
 
 
 # An event's group keys as the rule engine remembers them for all its rules (see Context.keys).
-KeyMemo = dict[tuple[int, int], str | None]
+KeyMemo = dict[tuple[tuple[str, ...], tuple[str, ...] | None], str | None]
 # The group keys whose open alert a matching event joins (see detect.followup).
 Follow = Callable[[Event, KeyMemo | None], list[str]]
 # How many entities a learning rule type is still learning as of a time.
@@ -154,10 +155,10 @@ def source_network(ip: Any) -> str | None:
     """The /24 of an IPv4 address, the /64 of an IPv6 one: addresses an attacker rotates through together."""
     if not isinstance(ip, str) or not ip:
         return None
-    parts = ip.split(".")
-    if len(parts) == 4 and all(_octet(p) for p in parts):
+    quad = _DOTTED_QUAD.fullmatch(ip)
+    if quad is not None:
         # The storm's common case without ipaddress (about 10x its cost): the same text it gives.
-        return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"
+        return quad[1] + "0/24"
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -166,22 +167,26 @@ def source_network(ip: Any) -> str | None:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
-def _octet(part: str) -> bool:
-    """A dotted-quad part as ipaddress accepts it: 0-255 in ASCII digits, no leading zero."""
-    return (0 < len(part) <= 3 and part.isascii() and part.isdigit() and (part == "0" or part[0] != "0")
-            and int(part) <= 255)
+# A dotted quad as ipaddress accepts it: parts 0-255 in ASCII digits, no leading zero; group 1 is "a.b.c.".
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_DOTTED_QUAD = re.compile(rf"((?:{_OCTET}\.){{3}}){_OCTET}")
 
 
-def field_key(ev: Event, fields: Sequence[str], names: Sequence[str] | None = None,
-              memo: dict[tuple[int, int], str | None] | None = None) -> str | None:
+# A memo's "not computed yet" (None is a key: a group field is missing).
+_UNSET: Any = object()
+
+
+def field_key(ev: Event, fields: tuple[str, ...], names: tuple[str, ...] | None = None,
+              memo: KeyMemo | None = None) -> str | None:
     """``_field_key``, remembered in ``memo`` (the event's, see Context) when given: a storm's event goes to a
-    dozen rules keyed by the same few fields, and a suppressing rule asks for its key twice."""
+    dozen rules keyed by the same few fields, and a suppressing rule asks for its key twice. Remembered by
+    the fields' names, not by the rule: four rules of the pack key a sign-in by ``user.name``."""
     if memo is None:
         return _field_key(ev, fields, names)
-    at = (id(fields), id(names))
-    if at in memo:
-        return memo[at]
-    key = memo[at] = _field_key(ev, fields, names)
+    at = (fields, names)
+    key: str | None = memo.get(at, _UNSET)
+    if key is _UNSET:
+        key = memo[at] = _field_key(ev, fields, names)
     return key
 
 
@@ -240,7 +245,7 @@ class MatchEvaluator:
     schedule: Schedule | None = None
 
     def __init__(self, rule: CompiledRule) -> None:
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.follow: Follow | None = self.keys
 
     def explain(self, f: Finding) -> str:
@@ -252,7 +257,7 @@ class MatchEvaluator:
             return []
         return [Finding(key, ev.id, ev, ev.timestamp, ev.timestamp, 1, [ev.id])]
 
-    def keys(self, ev: Event, memo: dict[tuple[int, int], str | None] | None = None) -> list[str]:
+    def keys(self, ev: Event, memo: KeyMemo | None = None) -> list[str]:
         key = field_key(ev, self.group_by, memo=memo)
         return [] if key is None else [key]
 
@@ -280,7 +285,7 @@ class ThresholdEvaluator:
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.threshold, ThresholdParams)
         self.p = rule.spec.threshold
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.follow: Follow | None = self.keys
 
     def explain(self, f: Finding) -> str:
@@ -306,7 +311,7 @@ class ThresholdEvaluator:
                 seen.add(e[2])
         return seen
 
-    def keys(self, ev: Event, memo: dict[tuple[int, int], str | None] | None = None) -> list[str]:
+    def keys(self, ev: Event, memo: KeyMemo | None = None) -> list[str]:
         key = field_key(ev, self.group_by, memo=memo)
         return [] if key is None else [key]
 
@@ -371,26 +376,30 @@ class SequenceEvaluator:
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.sequence, SequenceParams)
         self.p = rule.spec.sequence
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.preds = rule.step_predicates
         self.steps = self.p.steps
+        # Per step: the fields its key is made of and the names they take in it (the rule's, when they differ).
+        self.step_keys = [(tuple(s.group_by), self.group_by) if s.group_by else (self.group_by, None)
+                          for s in self.steps]
         self.follow: Follow | None = self.keys
 
     def explain(self, f: Finding) -> str:
         return _explain_sequence(f)
 
-    def keys(self, ev: Event, memo: dict[tuple[int, int], str | None] | None = None) -> list[str]:
+    def keys(self, ev: Event, memo: KeyMemo | None = None) -> list[str]:
         return list(self._by_key(ev, [i for i, pred in enumerate(self.preds) if pred(ev.fields)], memo=memo))
 
     def _by_key(self, ev: Event, matched: list[int], store: KeyStore | None = None,
-                memo: dict[tuple[int, int], str | None] | None = None) -> dict[str, list[int]]:
+                memo: KeyMemo | None = None) -> dict[str, list[int]]:
         """The steps ``ev`` advances, per key; without ``store`` (which keys may it touch?) a step that wants
         an unseen value counts as advanced."""
         by_key: dict[str, list[int]] = {}
         for i in matched:
             # A step keyed by other fields (user.target.name at creation) still names the rule's key fields,
             # so both steps meet on one key.
-            key = field_key(ev, self.steps[i].group_by or self.group_by, self.group_by, memo)
+            fields, names = self.step_keys[i]
+            key = field_key(ev, fields, names, memo)
             if key is not None and (self.steps[i].unseen is None or store is None or self._novel(ev, key, i, store)):
                 by_key.setdefault(key, []).append(i)
         return by_key
@@ -477,8 +486,9 @@ class UnorderedSequenceEvaluator:
         assert isinstance(rule.spec.sequence, SequenceParams)
         self.window = rule.spec.sequence.window
         self.steps = rule.spec.sequence.steps
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.preds = rule.step_predicates
+        self.step_fields = [tuple(s.group_by) if s.group_by else self.group_by for s in self.steps]
 
     def keys(self, ev: Event) -> list[str]:
         return [key for key in self._by_key(ev) if key]
@@ -490,7 +500,7 @@ class UnorderedSequenceEvaluator:
         by_key: dict[str, list[int]] = {}
         for i, pred in enumerate(self.preds):
             if pred(ev.fields):
-                key = field_key(ev, self.steps[i].group_by or self.group_by, self.group_by)
+                key = field_key(ev, self.step_fields[i], self.group_by)
                 if key is not None:
                     by_key.setdefault(key, []).append(i)
         return by_key
@@ -550,7 +560,7 @@ class BaselineEvaluator:
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.baseline, BaselineParams)
         self.p = rule.spec.baseline
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.learning_count: Learning | None = self.learning
 
     def explain(self, f: Finding) -> str:
@@ -671,7 +681,7 @@ class NewValueEvaluator:
     def __init__(self, rule: CompiledRule, safe_value: bool, zone: str = "UTC") -> None:
         assert isinstance(rule.spec.new_value, NewValueParams)
         self.p = rule.spec.new_value
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.learning_count: Learning | None = self.learning
         self.hours = self.p.field == LOCAL_HOUR
         self.safe_value = safe_value or self.hours
@@ -816,7 +826,7 @@ class DormantEvaluator:
         assert isinstance(p, DormantParams)
         self.p = p
         self.spec = rule.spec
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         # Earliest event time that changed an account in the current batch (digests already out may change).
         self.changed_from: float | None = None
         self.schedule: Schedule | None = self
@@ -957,7 +967,7 @@ class HourlyEvaluator:
     def __init__(self, rule: CompiledRule, zone: str = "UTC") -> None:
         assert isinstance(rule.spec.hourly, HourlyParams)
         self.p = rule.spec.hourly
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.zone = ZoneInfo(zone)
         self.learning_count: Learning | None = self.learning
 
@@ -1122,7 +1132,7 @@ class TerminatedEvaluator:
     def __init__(self, rule: CompiledRule) -> None:
         assert isinstance(rule.spec.terminated, TerminatedParams)
         self.p = rule.spec.terminated
-        self.group_by = rule.spec.group_by
+        self.group_by = tuple(rule.spec.group_by)
         self.activity, self.revoke, self.restore, self.listed = rule.step_predicates
 
     def explain(self, f: Finding) -> str:
