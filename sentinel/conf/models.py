@@ -93,7 +93,7 @@ class StorageSettings(Strict):
 
 
 class PipelineSettings(Strict):
-    batch_max_lines: int = Field(default=4096, gt=0)
+    batch_max_lines: int = Field(default=16384, gt=0)
     batch_max_wait_ms: int = Field(default=100, gt=0, le=10_000)
     poll_interval_ms: int = Field(default=250, gt=0)
     read_chunk_bytes: int = Field(default=1 << 20, ge=4096)

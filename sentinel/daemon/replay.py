@@ -37,6 +37,10 @@ from sentinel.store.sqlite_events import SqliteEventStore
 if TYPE_CHECKING:  # the client library is imported only when Elasticsearch is the backend
     from sentinel.store.elasticsearch.wiring import ElasticsearchParts
 
+# Replay's batches at most: its decode workers hold a few batches each in flight besides the one being committed,
+# so the daemon's batch (16,384 lines) took replay's process tree to 287 MiB on the storm; 4,096 keeps it ~160.
+REPLAY_BATCH_LINES = 4096
+
 
 @dataclass
 class ReplayResult:
@@ -82,7 +86,8 @@ def replay_files(
 
     ``workers`` decode processes (default: one per spare core) decode while this process stores;
     0 decodes here. Either way every batch commits in file order, in one transaction each. A batch is
-    ``batch_size`` records (default: the daemon's ``pipeline.batch_max_lines``), the last of a file fewer.
+    ``batch_size`` records (default: the daemon's ``pipeline.batch_max_lines``, at most ``REPLAY_BATCH_LINES``),
+    the last of a file fewer.
     """
     collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:
@@ -112,7 +117,7 @@ def replay_files(
 
             processors = detection_processors(cfg, db)
     result = ReplayResult()
-    size = batch_size or cfg.config.pipeline.batch_max_lines
+    size = batch_size or min(cfg.config.pipeline.batch_max_lines, REPLAY_BATCH_LINES)
     tune_gc()
     # What each batch handed to the decode pool covers, in submission order (batches come back in it).
     queued: deque[tuple[list[RecordTuple], ReplayStream]] = deque()
