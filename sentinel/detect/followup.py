@@ -33,6 +33,8 @@ ENTITY_FIELDS = ("source.ip", "user.name", "host.name")
 MAX_STREAMS = 16
 _PREFIX = 16
 _OFFSET = 12
+# Alert rows read per query when a batch's joins are written (under SQLite's default 999 bound parameters).
+_READ_CHUNK = 500
 
 
 def _stream_offset(event_id: str) -> tuple[str, int] | None:
@@ -137,15 +139,21 @@ def computed_for(spec: RuleSpec, state: State) -> dict[str, Any]:
 
 def apply(tx: sqlite3.Connection, batch: dict[str, Joined]) -> int:
     """Write the batch's joins into the alert rows; returns how many alerts changed."""
-    changed = 0
+    rows: dict[str, tuple[str, str, str]] = {}
+    ids = list(batch)
+    for at in range(0, len(ids), _READ_CHUNK):
+        chunk = ids[at:at + _READ_CHUNK]
+        rows.update((r[0], (r[1], r[2], r[3])) for r in tx.execute(
+            f"SELECT id, event_ids, details, group_key FROM alerts WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+    updates: list[tuple[Any, ...]] = []
     for alert_id, j in batch.items():
-        row = tx.execute("SELECT event_ids, details, group_key FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        row = rows.get(alert_id)
         if row is None:
             continue  # deleted by an operator: nothing to update
-        ids: list[str] = orjson.loads(row[0])
-        room = MAX_EVENT_IDS - len(ids)
+        event_ids: list[str] = orjson.loads(row[0])
+        room = MAX_EVENT_IDS - len(event_ids)
         if room > 0:
-            ids += [i for i in j.event_ids if i not in ids][:room]
+            event_ids += [i for i in j.event_ids if i not in event_ids][:room]
         details: dict[str, Any] = orjson.loads(row[1])
         state = j.state
         details["entity"] = {**details.get("entity", {}), **{k: v for k, v in entity(j.spec, j.event).items()
@@ -156,12 +164,11 @@ def apply(tx: sqlite3.Connection, batch: dict[str, Joined]) -> int:
             if state.get("over"):
                 details["value_is_upper_bound"] = True
         computed = computed_for(j.spec, state)
-        group_key: str = row[2]
+        group_key = row[2]
         computed["group"] = group_key.split("=", 1)[-1] if "|" not in group_key else group_key  # as at raise
         summary = render(j.spec.summary, j.event.fields, computed)
-        tx.execute("UPDATE alerts SET count = ?, last_seen = max(last_seen, ?), first_seen = min(first_seen, ?), "
-                   "event_ids = ?, summary = ?, details = ? WHERE id = ?",
-                   (state["n"], state["l"], state["f"], orjson.dumps(ids).decode(), summary,
-                    orjson.dumps(details, default=str).decode(), alert_id))
-        changed += 1
-    return changed
+        updates.append((state["n"], state["l"], state["f"], orjson.dumps(event_ids).decode(), summary,
+                        orjson.dumps(details, default=str).decode(), alert_id))
+    tx.executemany("UPDATE alerts SET count = ?, last_seen = max(last_seen, ?), first_seen = min(first_seen, ?), "
+                   "event_ids = ?, summary = ?, details = ? WHERE id = ?", updates)
+    return len(updates)

@@ -383,12 +383,23 @@ class SequenceEvaluator:
         self.step_keys = [(tuple(s.group_by), self.group_by) if s.group_by else (self.group_by, None)
                           for s in self.steps]
         self.follow: Follow | None = self.keys
+        self._last: tuple[Event, list[int]] | None = None
 
     def explain(self, f: Finding) -> str:
         return _explain_sequence(f)
 
     def keys(self, ev: Event, memo: KeyMemo | None = None) -> list[str]:
-        return list(self._by_key(ev, [i for i, pred in enumerate(self.preds) if pred(ev.fields)], memo=memo))
+        return list(self._by_key(ev, self._matched(ev), memo=memo))
+
+    def _matched(self, ev: Event) -> list[int]:
+        """The steps whose filter ``ev`` passes; the engine asks for its keys (to join an open alert) and then
+        observes it, so the last event's answer is kept for the second asking."""
+        last = self._last
+        if last is not None and last[0] is ev:
+            return last[1]
+        matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
+        self._last = (ev, matched)
+        return matched
 
     def _by_key(self, ev: Event, matched: list[int], store: KeyStore | None = None,
                 memo: KeyMemo | None = None) -> dict[str, list[int]]:
@@ -407,7 +418,7 @@ class SequenceEvaluator:
     def observe(self, ev: Event, store: KeyStore, ctx: Context) -> list[Finding]:
         if ctx.late:
             return []
-        matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
+        matched = self._matched(ev)
         if not matched:
             return []
         by_key = self._by_key(ev, matched, store, ctx.keys)

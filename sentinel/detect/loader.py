@@ -15,7 +15,7 @@ from sentinel.detect.lists import NamedLists
 from sentinel.detect.model import RuleSpec
 from sentinel.detect.template import template_problems
 from sentinel.errors import ConfigError, ConfigErrors, Location
-from sentinel.events.conditions import ConditionError, Predicate, compile_condition
+from sentinel.events.conditions import ConditionError, Predicate, any_of, compile_condition
 from sentinel.events.vocabulary import FieldVocabulary
 
 
@@ -120,8 +120,7 @@ def compile_rule(doc: LoadedYaml, lists: Mapping[str, frozenset[str]],
             p = _condition(cond, doc, ("terminated", name), lists, errors) if cond else _never
             if p is not None:
                 steps.append(p)
-        parts = tuple(steps)
-        predicate = lambda fields: any(part(fields) for part in parts)  # noqa: E731
+        predicate = any_of(tuple(steps))
         actions = None
     for problem in template_problems(spec):
         errors.append(ConfigError(problem, doc.location(("summary",))))

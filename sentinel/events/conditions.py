@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -57,7 +57,7 @@ def compile_condition(spec: Any, path: str = "", lists: NamedLists | None = None
             parts.append(_all([compile_condition(v, f"{where}[{i}]", lists) for i, v in items]))
         elif key == "any":
             subs = [compile_condition(v, f"{where}[{i}]", lists) for i, v in enumerate(_as_list(value, where))]
-            parts.append(_any(subs))
+            parts.append(any_of(subs))
         elif key == "not":
             sub = compile_condition(value, where, lists)
             parts.append(_not(sub))
@@ -72,7 +72,9 @@ def _true(_: Mapping[str, Any]) -> bool:
 
 # Plain loops rather than any()/all() over a generator: rules evaluate these for every event, and a
 # generator is a frame of its own per call on Python 3.11.
-def _any(parts: list[Predicate]) -> Predicate:
+def any_of(parts: Sequence[Predicate]) -> Predicate:
+    """True when one of ``parts`` is (in order, stopping at the first)."""
+
     def predicate(ev: Mapping[str, Any]) -> bool:
         for p in parts:  # noqa: SIM110 - see above
             if p(ev):
