@@ -10,6 +10,8 @@ Prints
 
 ``--storm [--lines 200000] [--runs 3]``: instead, tests/storm.py's brute-force storm: replay with and without the
 rule pack beside fail2ban-regex, round by round, and the per-stage CPU table (tests/storm_bench.py).
+``--storm --instructions 20000``: instead, the instructions per line the rule engine executes on a storm of that
+many lines, counted by callgrind (repeatable where wall time is not: compare two versions of the engine with it).
 
 ``--quality [--weeks 8]``: instead, detection quality on tests/company_sim.py's realistic company: per-rule alerts,
 true and false positives, planted attacks detected, look-alikes, and decode coverage per source.
@@ -233,7 +235,19 @@ def main() -> None:
     ap.add_argument("--storm", action="store_true", help="the brute-force storm (tests/storm_bench.py)")
     ap.add_argument("--lines", type=int, default=200_000, help="--storm: lines generated")
     ap.add_argument("--runs", type=int, default=3, help="--storm: rounds")
+    ap.add_argument("--instructions", type=int, metavar="LINES",
+                    help="--storm: instead, callgrind's count of the rule engine's instructions per line on LINES")
     args = ap.parse_args()
+    if args.storm and args.instructions:
+        from tests.storm_bench import detect_instructions
+
+        with tempfile.TemporaryDirectory() as tmp:
+            per_line = detect_instructions(args.instructions, Path(tmp))
+        if per_line is None:
+            raise SystemExit("needs valgrind, and a Python whose symbols name itertools' starmap_next")
+        print(f"rule engine (RuleEngine.process), storm of {args.instructions} lines: {per_line:,.0f} "
+              "instructions per line (callgrind)")
+        return
     if args.storm:
         from tests.storm_bench import report
 

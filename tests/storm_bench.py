@@ -5,10 +5,17 @@ On tests/storm.py's brute-force storm, in the same run and round by round: ``fai
 as a backlog. For each: lines/s, CPU seconds, peak RSS of the whole process tree (decode workers included), and
 per round the ratio to fail2ban-regex. Then, in this process, CPU seconds per line of each stage (frame, decode,
 rows to events for the rules, store, detect, alert write) over the same file, batch by batch as replay commits.
+
+``detect_instructions`` counts, with callgrind, the machine instructions the rule engine executes per line of the
+storm: the same count for the same code whatever else this shared machine is doing, so two versions of the engine
+can be compared where their wall times differ by less than the machine's noise (+-15% here).
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import re
 import resource
 import shutil
 import signal
@@ -188,7 +195,8 @@ def stage_cpu(log: Path, work: Path, batch_size: int = 4096) -> dict[str, float]
                 store_fresh(tx, sink, events, batch, fresh)
                 t1 = clock()
                 before = cost["alert write"]
-                engine.process(tx, events, now)
+                # Through itertools.starmap: callgrind's --toggle-collect=starmap_next counts this call alone.
+                list(itertools.starmap(engine.process, [(tx, events, now)]))
                 cost["detect (rules, state)"] += clock() - t1 - (cost["alert write"] - before)
                 cost["store (ledger, rows, commit)"] += t1 - t
                 t = clock()
@@ -198,6 +206,26 @@ def stage_cpu(log: Path, work: Path, batch_size: int = 4096) -> dict[str, float]
         db.close()
         shutil.rmtree(work / "stages", ignore_errors=True)
     return cost
+
+
+def detect_instructions(lines: int, work: Path) -> float | None:
+    """Instructions per line inside RuleEngine.process over a storm of ``lines`` (valgrind's callgrind, about 80 s
+    for 20,000 lines); None without valgrind or when this Python's symbols do not name ``starmap_next``."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    log = work / "storm-instructions.log"
+    make_storm_log(log, lines)
+    cmd = [valgrind, "--tool=callgrind", "--collect-atstart=no", "--toggle-collect=starmap_next",
+           f"--callgrind-out-file={work / 'callgrind.out'}", sys.executable, "-m", "tests.storm_bench",
+           "stages", str(log), str(work)]
+    # A fixed hash seed: set and dict orders, and so the instructions, are the same run to run.
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    counted = int(found[1])
+    return counted / lines if counted else None
 
 
 def report(lines: int, rounds: int, work: Path, paths: tuple[str, ...] = PATHS, stages: bool = True) -> None:
@@ -237,3 +265,11 @@ def report(lines: int, rounds: int, work: Path, paths: tuple[str, ...] = PATHS, 
         for stage, seconds in cost.items():
             print(f"| {stage} | {seconds / lines * 1e6:.1f} | {seconds / total:.0%} |")
         print(f"| total | {total / lines * 1e6:.1f} | |")
+
+
+if __name__ == "__main__":
+    # python -m tests.storm_bench stages LOG WORK: the stage table's run alone (what detect_instructions counts).
+    if len(sys.argv) == 4 and sys.argv[1] == "stages":
+        stage_cpu(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        raise SystemExit("usage: python -m tests.storm_bench stages LOG WORK")
