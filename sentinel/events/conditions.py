@@ -169,14 +169,36 @@ def _in_texts(name: str, members: frozenset[str]) -> Predicate:
     return predicate
 
 
+def _ne(name: str, arg: object) -> Predicate:
+    """``ne``: no value of the field equals ``arg`` (a string field compared directly)."""
+    equal = _any_value(name, lambda v: v == arg)
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        v = ev.get(name)
+        if isinstance(v, str):
+            return v != arg
+        return not equal(ev)
+
+    return predicate
+
+
+def _exists(name: str) -> Predicate:
+    """``exists: true``: the field has a value (an empty list is none), as ``_values`` sees it."""
+
+    def predicate(ev: Mapping[str, Any]) -> bool:
+        v = ev.get(name)
+        return v is not None and (not isinstance(v, list) or len(v) > 0)
+
+    return predicate
+
+
 def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None = None) -> Predicate:
     if op == "eq":
         if isinstance(arg, str):
             return _eq_text(name, arg)
         return _any_value(name, lambda v: v == arg)
     if op == "ne":
-        positive = _any_value(name, lambda v: v == arg)
-        return lambda ev: not positive(ev)
+        return _ne(name, arg)
     if op in ("in", "not_in"):
         if not isinstance(arg, list):
             raise ConditionError("expected a list of values", where)
@@ -210,7 +232,8 @@ def _operator(name: str, op: str, arg: Any, where: str, lists: NamedLists | None
     if op == "exists":
         if not isinstance(arg, bool):
             raise ConditionError("expected true or false", where)
-        return (lambda ev: bool(_values(ev, name))) if arg else (lambda ev: not _values(ev, name))
+        present = _exists(name)
+        return present if arg else (lambda ev: not present(ev))
     if op in ("prefix", "suffix", "contains", "icontains"):
         options = [str(a) for a in (arg if isinstance(arg, list) else [arg])]
         if op == "prefix":
