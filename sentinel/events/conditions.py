@@ -54,7 +54,7 @@ def compile_condition(spec: Any, path: str = "", lists: NamedLists | None = None
         where = f"{path}.{key}" if path else str(key)
         if key == "all":
             items = enumerate(_as_list(value, where))
-            parts.append(_all([compile_condition(v, f"{where}[{i}]", lists) for i, v in items]))
+            parts.append(all_of([compile_condition(v, f"{where}[{i}]", lists) for i, v in items]))
         elif key == "any":
             subs = [compile_condition(v, f"{where}[{i}]", lists) for i, v in enumerate(_as_list(value, where))]
             parts.append(any_of(subs))
@@ -63,7 +63,7 @@ def compile_condition(spec: Any, path: str = "", lists: NamedLists | None = None
             parts.append(_not(sub))
         else:
             parts.append(_field_predicate(str(key), value, where, lists))
-    return parts[0] if len(parts) == 1 else _all(parts)
+    return all_of(parts)
 
 
 def _true(_: Mapping[str, Any]) -> bool:
@@ -74,6 +74,11 @@ def _true(_: Mapping[str, Any]) -> bool:
 # generator is a frame of its own per call on Python 3.11.
 def any_of(parts: Sequence[Predicate]) -> Predicate:
     """True when one of ``parts`` is (in order, stopping at the first)."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda ev: first(ev) or second(ev)
 
     def predicate(ev: Mapping[str, Any]) -> bool:
         for p in parts:  # noqa: SIM110 - see above
@@ -88,7 +93,10 @@ def _not(part: Predicate) -> Predicate:
     return lambda ev: not part(ev)
 
 
-def _all(parts: list[Predicate]) -> Predicate:
+def all_of(parts: Sequence[Predicate]) -> Predicate:
+    """True when every one of ``parts`` is (in order, stopping at the first that is not)."""
+    if len(parts) == 1:
+        return parts[0]
     if len(parts) == 2:
         first, second = parts
         return lambda ev: first(ev) and second(ev)
@@ -117,7 +125,7 @@ def _field_predicate(name: str, spec: Any, where: str, lists: NamedLists | None 
                 where,
             )
         tests = [_operator(name, op, arg, f"{where}.{op}", lists) for op, arg in spec.items()]
-        return tests[0] if len(tests) == 1 else _all(tests)
+        return all_of(tests)
     if isinstance(spec, list):
         return _operator(name, "in", spec, where)
     return _operator(name, "eq", spec, where)

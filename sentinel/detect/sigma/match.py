@@ -39,7 +39,7 @@ from sigma.types import (
 )
 
 from sentinel.detect.sigma.pipeline import Logsource, Unmappable
-from sentinel.events.conditions import Predicate
+from sentinel.events.conditions import Predicate, all_of, any_of
 
 ValueTest = Callable[[Any], bool]
 _FLAGS = {SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE, SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
@@ -232,38 +232,6 @@ def _field_predicate(names: tuple[str, ...], value: SigmaType, source: Logsource
     return predicate
 
 
-def _all(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        first, second = parts
-        return lambda ev: first(ev) and second(ev)
-
-    def predicate(ev: Mapping[str, Any]) -> bool:
-        for p in parts:  # noqa: SIM110 - a plain loop: no generator frame per event
-            if not p(ev):
-                return False
-        return True
-
-    return predicate
-
-
-def _any(parts: list[Predicate]) -> Predicate:
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        first, second = parts
-        return lambda ev: first(ev) or second(ev)
-
-    def predicate(ev: Mapping[str, Any]) -> bool:
-        for p in parts:  # noqa: SIM110 - a plain loop: no generator frame per event
-            if p(ev):
-                return True
-        return False
-
-    return predicate
-
-
 def _plain_keyword(node: Any) -> bool:
     value = getattr(node, "value", None)
     return (isinstance(node, ConditionValueExpression) and isinstance(value, SigmaString)
@@ -289,7 +257,7 @@ def compile_tree(node: Any, source: Logsource, fields_used: set[str] | None = No
         return _keyword_search([getattr(a, "value") for a in node.args], source.spec.keywords)  # noqa: B009
     if isinstance(node, ConditionAND | ConditionOR):
         parts = [compile_tree(arg, source, fields_used) for arg in node.args]
-        return _all(parts) if isinstance(node, ConditionAND) else _any(parts)
+        return all_of(parts) if isinstance(node, ConditionAND) else any_of(parts)
     if isinstance(node, ConditionNOT):
         inner = compile_tree(node.args[0], source, fields_used)
         return lambda ev: not inner(ev)
