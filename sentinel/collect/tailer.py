@@ -617,6 +617,13 @@ class SourceTailer:
                 self._finish(s)
                 return
             if not data:
+                if s.pos > 0:
+                    # A clean end past some content: the member's trailer was read and checked, so the
+                    # compressor is done with it. Finishing now, not after the rotation grace, means a stop
+                    # right after cannot leave a stream whose file, deleted while stopped, reads as lost.
+                    self._emit(s, s.framer.flush(True), out)
+                    self._finish(s)
+                    return
                 break
             got += self._take(s, data, at, now, None, out)
             nbytes += len(data)
