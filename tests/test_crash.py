@@ -283,23 +283,28 @@ def _doom(logs: Path, seq: int) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # minutes of writing, and the daemon catching up stretches with the load
-@pytest.mark.parametrize(("seed", "decode_workers"), [(42, 0), (7, 1)], ids=["seed42-inline", "seed7-workers"])
-def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: Path, seed: int,
-                                                                    decode_workers: int) -> None:
+@pytest.mark.parametrize(("seed", "decode_workers", "batch_max_lines"),
+                         [(42, 0, 4096), (7, 1, 1000), (3, 0, None)],
+                         ids=["seed42-inline", "seed7-workers", "seed3-default-batch"])
+def test_kills_during_writes_and_rotations_lose_and_duplicate_nothing(tmp_path: Path, seed: int, decode_workers: int,
+                                                                    batch_max_lines: int | None) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     for name in (*Writer.FILES, "doomed.log"):
         (logs / name).touch()
     first = _line("doomed.log", 0)
     (logs / "doomed.log").write_text(first + "\n")
+    pipeline = {"start_position": "beginning", "poll_interval_ms": 50, "decode_workers": decode_workers}
+    if batch_max_lines is not None:
+        # Small batches keep several of them queued in the worker when killed. None: the shipped default, the
+        # largest batch, so the most work in flight per kill.
+        pipeline["batch_max_lines"] = batch_max_lines
     cfg = {
         "state_dir": str(tmp_path / "state"),
         "collectors_dir": str(SHIPPED / "collectors"),
         "rules_dir": str(tmp_path / "no-rules"),
         "alerts_dir": str(tmp_path / "no-alerts"),
-        "pipeline": {"start_position": "beginning", "poll_interval_ms": 50, "decode_workers": decode_workers,
-                     # small batches, so a backlog keeps several of them queued in the worker when killed
-                     "batch_max_lines": 1000 if decode_workers else 4096},
+        "pipeline": pipeline,
         "metrics": {"enabled": False},
         "api": {"enabled": False},
         "detection": {"enabled": False},
