@@ -12,6 +12,8 @@ Prints
 rule pack beside fail2ban-regex, round by round, and the per-stage CPU table (tests/storm_bench.py).
 ``--storm --instructions 20000``: instead, the instructions per line the rule engine executes on a storm of that
 many lines, counted by callgrind (repeatable where wall time is not: compare two versions of the engine with it).
+``--storm --per-rule [--lines 50000] [--runs 3]``: instead, the detect stage's CPU per line with each shipped rule
+alone, beside no rule and the whole pack: where the rule pack's cost is.
 
 ``--quality [--weeks 8]``: instead, detection quality on tests/company_sim.py's realistic company: per-rule alerts,
 true and false positives, planted attacks detected, look-alikes, and decode coverage per source.
@@ -237,7 +239,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="--storm: rounds")
     ap.add_argument("--instructions", type=int, metavar="LINES",
                     help="--storm: instead, callgrind's count of the rule engine's instructions per line on LINES")
+    ap.add_argument("--per-rule", action="store_true",
+                    help="--storm: instead, the detect stage's CPU per line with each shipped rule alone")
     args = ap.parse_args()
+    if args.storm and args.per_rule:
+        from tests.storm_bench import rule_cpu
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rule_cpu(args.lines, Path(tmp), args.runs)
+        return
     if args.storm and args.instructions:
         from tests.storm_bench import detect_instructions
 
