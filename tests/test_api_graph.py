@@ -101,7 +101,11 @@ def test_sigkill_during_paging_and_an_outage_store_every_event_exactly_once(tmp_
             k += n
             if kills == 5:  # an outage of 429s and 503s while it is down and after it comes back
                 server.faults.outage_requests = 24
-                server.add("signIns", [sign_in(j, time.time() - 1800 + (j - k)) for j in range(k, k + 1800)])
+                # 1,800 sign-ins made while it was down, so newer than any it saw. (Dated up to 30 minutes back
+                # they would be sign-ins reaching Graph later than overlap_seconds, which no time-window poll
+                # asks for again: the test passed only when the backfill query was still paging at this kill.)
+                later = time.time() - 30
+                server.add("signIns", [sign_in(j, later + (j - k) / 60) for j in range(k, k + 1800)])
                 k += 1800
             proc = start(config, ENV)
         total = (k) + 400
