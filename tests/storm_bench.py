@@ -209,9 +209,15 @@ def stage_cpu(log: Path, work: Path, batch_size: int = 4096, disabled_rules: tup
     return cost
 
 
-def shipped_rule_ids() -> list[str]:
-    """The ids of the shipped rules, in file order."""
-    return [str(yaml.safe_load(f.read_text())["id"]) for f in sorted((SHIPPED / "rules").rglob("*.yaml"))]
+def shipped_rule_ids(work: Path, log: Path) -> list[str]:
+    """The ids of the rules the stage measure runs when none is disabled, as the rule loader finds them."""
+    from sentinel.conf.loader import load_config
+    from sentinel.detect.loader import load_for_config
+
+    rules, _, errors = load_for_config(load_config(_config(work, "rules", log)).rule_sources)
+    if errors:
+        raise SystemExit("\n".join(str(e) for e in errors))
+    return [r.id for r in rules]
 
 
 def rule_cpu(lines: int, work: Path, rounds: int = 3) -> None:
@@ -220,7 +226,7 @@ def rule_cpu(lines: int, work: Path, rounds: int = 3) -> None:
     the whole pack: where the rule pack's cost is, rule by rule. Medians of ``rounds`` alternated runs."""
     log = work / "storm.log"
     make_storm_log(log, lines)
-    ids = shipped_rule_ids()
+    ids = shipped_rule_ids(work, log)
     detect = "detect (rules, state)"
     runs: dict[str, list[float]] = {}
     for _ in range(rounds):
