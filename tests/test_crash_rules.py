@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +23,8 @@ import pytest
 import yaml
 
 from sentinel.conf.loader import load_config
-from sentinel.store.docs import ShapeReader
+from tests.cloud.daemon import count
+from tests.cloud.daemon import stored as stored_events
 from tests.storm import storm_lines
 from tests.storm_alerts import ACCOUNTS, ADDRESSES, raised
 from tests.test_storm_alerts import by_line
@@ -45,24 +45,6 @@ def _config(base: Path, log: Path, decode_workers: int) -> Path:
     path = base / "sentinel.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def _count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-    except sqlite3.Error:
-        return 0
-
-
-def _lines(db: Path) -> Counter[str]:
-    conn = sqlite3.connect(db)
-    try:
-        reader = ShapeReader(conn)
-        return Counter(reader.fields(shape, doc)["event.original"] for shape, doc in
-                       conn.execute("SELECT shape, doc FROM events"))
-    finally:
-        conn.close()
 
 
 class Daemon:
@@ -93,7 +75,7 @@ class Daemon:
         """Wait until ``total`` events are stored, then a little longer (a duplicate would show up as more)."""
         assert self.proc is not None
         deadline = time.monotonic() + timeout
-        while _count(db) < total and time.monotonic() < deadline and self.proc.poll() is None:
+        while count(db) < total and time.monotonic() < deadline and self.proc.poll() is None:
             time.sleep(0.2)
         time.sleep(2.0)
         self.stop(signal.SIGTERM)
@@ -151,7 +133,7 @@ def test_kills_with_the_rule_pack_on_lose_duplicate_and_change_no_alert(tmp_path
     appender.start()
     kills = terms = 0
     seen: list[int] = []
-    while appender.is_alive() or kills < 12 or (_count(db) < LINES * 0.9 and kills < 40):
+    while appender.is_alive() or kills < 12 or (count(db) < LINES * 0.9 and kills < 40):
         # Mostly while it reads, evaluates and commits; now and then while it is still starting.
         time.sleep(rng.uniform(0.0, 2.5) if rng.random() < 0.9 else 0.0)
         if rng.random() < 0.1:
@@ -160,13 +142,13 @@ def test_kills_with_the_rule_pack_on_lose_duplicate_and_change_no_alert(tmp_path
         else:
             daemon.stop(signal.SIGKILL)
             kills += 1
-        seen.append(_count(db))
+        seen.append(count(db))
         daemon.start(wait_up=rng.random() < 0.9)
     appender.join()
     assert not errors, errors
     daemon.settle(db, LINES)
 
-    stored = _lines(db)
+    stored = Counter(e["event.original"] for e in stored_events(db))
     expected = Counter(lines)
     output = (tmp_path / "killed.out").read_text(errors="replace")
     print(f"\nworkers {decode_workers}: SIGKILL {kills}, SIGTERM {terms}; events stored at each kill {seen}; "
