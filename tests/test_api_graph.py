@@ -22,7 +22,7 @@ ENV = {"GRAPH_SECRET": "s3cret-value"}
 def _api(server: GraphServer, streams: list[str], **extra: Any) -> dict[str, Any]:
     return {"provider": "graph", "url": server.url, "token_url": server.token_url, "tenant_id": TENANT,
             "client_id": "app-1", "client_secret": "${GRAPH_SECRET}", "ca_file": str(server.cert),
-            "streams": streams, "poll_interval_seconds": 0.2, "overlap_seconds": 60,
+            "streams": streams, "poll_interval_seconds": 0.2, "overlap_seconds": 60, "late_every_minutes": 0.05,
             "backoff_min_seconds": 0.05, "backoff_max_seconds": 0.5, **extra}
 
 
@@ -101,11 +101,11 @@ def test_sigkill_during_paging_and_an_outage_store_every_event_exactly_once(tmp_
             k += n
             if kills == 5:  # an outage of 429s and 503s while it is down and after it comes back
                 server.faults.outage_requests = 24
-                # 1,800 sign-ins made while it was down, so newer than any it saw. (Dated up to 30 minutes back
-                # they would be sign-ins reaching Graph later than overlap_seconds, which no time-window poll
-                # asks for again: the test passed only when the backfill query was still paging at this kill.)
-                later = time.time() - 30
-                server.add("signIns", [sign_in(j, later + (j - k) / 60) for j in range(k, k + 1800)])
+                # 1,800 sign-ins reaching Graph while it was down, dated over the previous 30 minutes: older than
+                # sign-ins already fetched, so beyond the live query's overlap; the late pass (every 3 s here)
+                # asks for them.
+                later = time.time() - 1800
+                server.add("signIns", [sign_in(j, later + (j - k)) for j in range(k, k + 1800)])
                 k += 1800
             proc = start(config, ENV)
         total = (k) + 400

@@ -204,6 +204,11 @@ class ApiSourceSettings(Strict):
     backfill_hours: float = Field(default=24, ge=0, description="how far back a first start reads")
     overlap_seconds: float = Field(default=300, ge=0, description="time-window providers (Graph, Workspace, "
                                    "o365) ask again this far back, for events that arrive late; ids drop repeats")
+    late_window_hours: float = Field(default=6, ge=0, description="Graph and Workspace: every late_every_minutes, "
+                                     "one query reaches this far behind the newest event, for events the provider "
+                                     "publishes later than overlap_seconds (hours, at times); ids drop repeats; "
+                                     "0: never")
+    late_every_minutes: float = Field(default=60, gt=0, description="how often the late_window_hours query runs")
     backoff_min_seconds: float = Field(default=1, gt=0)
     backoff_max_seconds: float = Field(default=300, gt=0)
     timeout_seconds: float = Field(default=30, gt=0)

@@ -15,6 +15,7 @@ from sentinel.collect.api.o365 import CONTENT_TYPES, ManagementActivity
 from sentinel.collect.api.okta import SCOPE as OKTA_SCOPE
 from sentinel.collect.api.okta import OktaLogs
 from sentinel.collect.api.source import ApiSource, PollEvents, PollSettings, Provider
+from sentinel.collect.api.window import LatePass
 from sentinel.collect.api.workspace import APPLICATIONS, SCOPE, WorkspaceActivities
 from sentinel.conf.models import ApiSourceSettings
 from sentinel.credentials import SecretError, remember, resolve_reference
@@ -38,8 +39,13 @@ def _graph(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tu
     assert own.tenant_id and own.client_id and own.client_secret  # the settings model requires them
     url = own.url or "https://graph.microsoft.com"
     streams = tuple(own.streams or ("signIns", "directoryAudits"))
-    provider = GraphAuditLogs(url, streams, own.page_size or 1000, own.backfill_hours * 3600, own.overlap_seconds)
+    provider = GraphAuditLogs(url, streams, own.page_size or 1000, own.backfill_hours * 3600, own.overlap_seconds,
+                              _late_pass(own))
     return provider, _entra_app(own, base, "https://graph.microsoft.com/.default", clock), url
+
+
+def _late_pass(own: ApiSourceSettings) -> LatePass:
+    return LatePass(own.late_window_hours * 3600, own.late_every_minutes * 60)
 
 
 def _o365(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -> tuple[Provider, Auth, str]:
@@ -68,7 +74,7 @@ def _workspace(own: ApiSourceSettings, base: Path, clock: Callable[[], float]) -
     url = own.url or "https://admin.googleapis.com"
     token_url = own.token_url or key.get("token_uri") or "https://oauth2.googleapis.com/token"
     provider = WorkspaceActivities(url, tuple(own.streams or APPLICATIONS), own.page_size or 1000,
-                                   own.backfill_hours * 3600, own.overlap_seconds)
+                                   own.backfill_hours * 3600, own.overlap_seconds, _late_pass(own))
     auth = ServiceAccountJwt(token_url, email, private_key, own.subject, (SCOPE,), key.get("private_key_id"), clock)
     return provider, auth, url
 
@@ -89,6 +95,7 @@ def poll_events(metrics: Metrics) -> PollEvents:
 
     return PollEvents(
         on_page=on_page,
+        on_late_page=lambda s, st, events: metrics.api_late_events.labels(s, st).inc(events),
         on_error=lambda s, st, kind: metrics.api_errors.labels(s, st, kind).inc(),
         on_success=lambda s, st, when: metrics.api_last_success.labels(s, st).set(when),
         on_backlog=lambda s, st, seconds: metrics.api_backlog_seconds.labels(s, st).set(seconds),

@@ -66,6 +66,10 @@ class Metrics:
         self.api_events = Counter("sentinel_api_events", "Events an API poller fetched (a page fetched again "
                                   "after a restart counts again; the store keeps each once)", ["source", "stream"],
                                   registry=r)
+        self.api_late_events = Counter("sentinel_api_late_pass_events", "Events the late passes of a time-window "
+                                       "poller fetched (asked again from late_window_hours back, for events the "
+                                       "provider published late; those already stored are dropped by id)",
+                                       ["source", "stream"], registry=r)
         self.api_errors = Counter("sentinel_api_errors", "Failed API requests, by kind (throttled, unavailable, "
                                   "network, unauthorized, token, ...)", ["source", "stream", "kind"], registry=r)
         self.api_last_success = Gauge("sentinel_api_last_success_timestamp_seconds",

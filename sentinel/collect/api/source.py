@@ -45,6 +45,7 @@ class Page:
     items: list[Item]
     next: str  # the cursor to fetch after this page
     more: bool  # True: fetch ``next`` right away (a backfill); False: it is the live end, wait a poll interval
+    late: bool = False  # a page of a late pass (collect/api/window.py): asked again for events published late
 
 
 class Provider(Protocol):
@@ -71,6 +72,7 @@ class PollEvents:
     """What the daemon counts (metrics); every label value comes from configuration."""
 
     on_page: Callable[[str, str, int], None] = lambda source, stream, events: None
+    on_late_page: Callable[[str, str, int], None] = lambda source, stream, events: None
     on_error: Callable[[str, str, str], None] = lambda source, stream, kind: None
     on_success: Callable[[str, str, float], None] = lambda source, stream, when: None
     on_backlog: Callable[[str, str, float], None] = lambda source, stream, seconds: None
@@ -227,6 +229,8 @@ class ApiSource:
         self.events.on_success(self.source, st.name, now)
         self.events.on_backlog(self.source, st.name, 0.0)
         self.events.on_page(self.source, st.name, len(page.items))
+        if page.late:
+            self.events.on_late_page(self.source, st.name, len(page.items))
         times = [i.time for i in page.items if i.time is not None]
         if times:
             st.newest = max(times) if st.newest is None else max(st.newest, max(times))

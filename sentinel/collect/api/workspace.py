@@ -3,16 +3,16 @@ applications (``/admin/reports/v1/activity/users/all/applications/{app}``).
 
 Pages come newest first and are followed with ``pageToken`` (with the query's own ``startTime``, as the API
 wants); between queries the cursor is the newest activity time less an overlap, since activities reach
-the API minutes to hours late. An activity holds one or more events: each becomes a record, its id
-``time/uniqueQualifier/index`` (the qualifier is only unique among activities of the same time). The
-record is the activity with ``events`` replaced by that one ``event``, whose ``parameters`` list is also
-given as an object ``params`` (name -> value, multiValue, boolValue, intValue), so the collector can reach a
-parameter by its name.
+the API minutes to hours late, and now and then a late pass asks from further back (``window.py``). An
+activity holds one or more events: each becomes a record, its id ``time/uniqueQualifier/index`` (the
+qualifier is only unique among activities of the same time). The record is the activity with ``events``
+replaced by that one ``event``, whose ``parameters`` list is also given as an object ``params`` (name ->
+value, multiValue, boolValue, intValue), so the collector can reach a parameter by its name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -20,6 +20,7 @@ import orjson
 from sentinel.collect.api.http import Http, Retry, json_body
 from sentinel.collect.api.source import Item, Page
 from sentinel.collect.api.times import from_iso, to_iso
+from sentinel.collect.api.window import LatePass, fetch_window
 
 APPLICATIONS = ("login", "admin", "drive", "token")
 SCOPE = "https://www.googleapis.com/auth/admin.reports.audit.readonly"
@@ -32,13 +33,17 @@ class WorkspaceActivities:
     page_size: int = 1000  # the API's maximum maxResults
     backfill_seconds: float = 86400.0
     overlap_seconds: float = 600.0
+    late: LatePass = field(default_factory=LatePass)
 
     def fetch(self, http: Http, stream: str, cursor: str, now: float) -> Page:
-        state = orjson.loads(cursor) if cursor else {}
-        since = str(state.get("since") or to_iso(now - self.backfill_seconds))
+        return fetch_window(cursor, now, self.backfill_seconds, self.overlap_seconds, self.late,
+                            lambda token, since, state: self._page(http, stream, token, since, state))
+
+    def _page(self, http: Http, stream: str, token_in: str | None, since: str,
+              state: dict[str, Any]) -> tuple[list[Item], str | None]:
         params: dict[str, Any] = {"startTime": since, "maxResults": self.page_size}
-        if state.get("page"):
-            params["pageToken"] = state["page"]
+        if token_in is not None:
+            params["pageToken"] = token_in
         url = f"{self.base_url.rstrip('/')}/admin/reports/v1/activity/users/all/applications/{stream}"
         body = json_body(http.get(url, params=params), f"workspace activities/{stream}")
         if not isinstance(body, dict):
@@ -60,13 +65,9 @@ class WorkspaceActivities:
                 record = {k: v for k, v in activity.items() if k != "events"}
                 record["event"] = {**event, "params": _params(event.get("parameters") or [])}
                 items.append(Item(f"{ident['time']}/{ident['uniqueQualifier']}/{index}", orjson.dumps(record), ts))
-        newest_iso = to_iso(newest) if newest is not None else None
+        state["newest"] = to_iso(newest) if newest is not None else None
         token = body.get("nextPageToken")
-        if isinstance(token, str) and token:
-            return Page(items, orjson.dumps({"page": token, "since": since, "newest": newest_iso}).decode(), True)
-        if newest is not None:
-            since = max(since, to_iso(newest - self.overlap_seconds))
-        return Page(items, orjson.dumps({"page": None, "since": since, "newest": newest_iso}).decode(), False)
+        return items, token if isinstance(token, str) and token else None
 
 
 def _params(parameters: list[Any]) -> dict[str, Any]:
