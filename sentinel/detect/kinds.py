@@ -391,12 +391,18 @@ class SequenceEvaluator:
                           for s in self.steps]
         self.follow: Follow | None = self.keys
         self._last: tuple[Event, list[int]] | None = None
+        # Without an unseen step the keys asked to join an open alert are the ones observing advances.
+        self._keys_are_steps = all(s.unseen is None for s in self.steps)
+        self._last_keys: tuple[Event, dict[str, list[int]]] | None = None
 
     def explain(self, f: Finding) -> str:
         return _explain_sequence(f)
 
     def keys(self, ev: Event, memo: KeyMemo | None = None) -> list[str]:
-        return list(self._by_key(ev, self._matched(ev), memo=memo))
+        by_key = self._by_key(ev, self._matched(ev), memo=memo)
+        if self._keys_are_steps:
+            self._last_keys = (ev, by_key)
+        return list(by_key)
 
     def _matched(self, ev: Event) -> list[int]:
         """The steps whose filter ``ev`` passes; the engine asks for its keys (to join an open alert) and then
@@ -428,7 +434,8 @@ class SequenceEvaluator:
         matched = self._matched(ev)
         if not matched:
             return []
-        by_key = self._by_key(ev, matched, store, ctx.keys)
+        last = self._last_keys
+        by_key = last[1] if last is not None and last[0] is ev else self._by_key(ev, matched, store, ctx.keys)
         findings: list[Finding] = []
         for key, steps in by_key.items():
             findings.extend(self._advance(ev, key, steps, store))
