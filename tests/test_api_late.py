@@ -181,3 +181,18 @@ def test_a_late_pass_runs_on_its_schedule_from_its_window_never_before_the_backf
     assert set(ids) - set(first) == {forty["id"]} and state["since"] >= to_iso(t0 - 300 - 60)
     ids, cursor, late = _drain(provider, http, cursor, t0 + 900)
     assert not late  # the next pass is due 600 s after this one
+
+
+def test_an_event_dated_years_ahead_does_not_move_the_next_queries_past_the_events_after_it(graph_http: Any) -> None:
+    server, http = graph_http
+    t0 = time.time()
+    future = sign_in(1, time.mktime((2099, 1, 1, 0, 0, 0, 0, 0, 0)))
+    server.add("signIns", [sign_in(0, t0 - 60), future])
+    provider = GraphAuditLogs(server.url, ("signIns",), 50, overlap_seconds=300)
+    ids, cursor, _ = _drain(provider, http, "", t0)
+    assert len(ids) == 2
+    after = [sign_in(2 + j, t0 + 1 + j) for j in range(5)]
+    server.add("signIns", after)
+    ids, cursor, _ = _drain(provider, http, cursor, t0 + 10)
+    assert {e["id"] for e in after} <= set(ids)
+    assert orjson.loads(cursor)["since"] <= to_iso(t0 + 10)

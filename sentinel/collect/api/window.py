@@ -44,7 +44,7 @@ class LatePass:
         if self.window_seconds <= 0 or newest is None or now - at < self.every_seconds:
             return None
         state["late_at"] = now
-        since = to_iso(newest - self.window_seconds)
+        since = to_iso(min(newest, now) - self.window_seconds)
         floor = state.get("floor")
         if isinstance(floor, str) and floor > since:
             since = floor
@@ -79,7 +79,9 @@ def fetch_window(cursor: str, now: float, backfill_seconds: float, overlap_secon
     if not token:
         newest = from_iso(state.get("newest"))
         if newest is not None:
-            state["since"] = max(since, to_iso(newest - overlap_seconds))
+            # Never past this host's clock: one event dated years ahead must not move every later query past
+            # the events that follow it (asking again for a little more is only repeats, dropped by id).
+            state["since"] = max(since, to_iso(min(newest, now) - overlap_seconds))
     return Page(items, orjson.dumps(state).decode(), more=bool(token), late=in_late)
 
 
