@@ -11,11 +11,12 @@ import ipaddress
 import math
 import re
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from hashlib import blake2b
+from operator import itemgetter
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -269,6 +270,10 @@ class MatchEvaluator:
         return [] if key is None else [key]
 
 
+# A window entry's time (its first item), for bisect.
+_entry_time = itemgetter(0)
+
+
 def metric_value(metric: str, field: str | None, ev: Event) -> Any:
     """What one event contributes to a count (1.0), a sum (the field as a number) or a distinct count
     (hashes of the field's values, so rule state never holds the values themselves); None when nothing."""
@@ -348,11 +353,16 @@ class ThresholdEvaluator:
             drop = len(entries) - MAX_WINDOW_ENTRIES
         if drop:
             del entries[:drop]
-        # Windows that contain the new event: ending at it (in order), or ending at each later entry.
-        ends = [ts] if in_order else [e[0] for e in entries if ts <= e[0] <= ts + p.window]
+        # Windows that contain the new event: ending at it (in order: the entries from the window's start on,
+        # found by bisection, as entries stay in time order), or ending at each later entry.
+        windows: Iterable[list[list[Any]]]
+        if in_order:
+            windows = [entries[bisect.bisect_left(entries, ts - p.window, key=_entry_time):]]
+        else:
+            windows = ([e for e in entries if end - p.window <= e[0] <= end]
+                       for end in [e[0] for e in entries if ts <= e[0] <= ts + p.window])
         findings: list[Finding] = []
-        for end in ends:
-            window = [e for e in entries if end - p.window <= e[0] <= end]
+        for window in windows:
             total = self._aggregate(window)
             if total >= p.min:
                 fired = {id(e) for e in window}
