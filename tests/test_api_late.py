@@ -1,5 +1,6 @@
-"""Events a provider publishes later than the overlap (Graph sign-ins, Workspace activities): the late pass
-asks for them again, and each is stored once, also when the daemon is killed while a pass pages.
+"""The time-window pollers (Graph sign-ins, Workspace activities). Events a provider publishes later than the
+overlap: the late pass asks for them again, and each is stored once, also when the daemon is killed while a
+pass pages. An event dated years ahead, and a page link the provider refuses, do not stop the stream.
 
 Run by the real daemon against the local servers implementing Graph's and the Reports API's contracts. The
 servers filter by event time, as the real APIs do, so an event added dated half an hour back is one that
@@ -196,3 +197,19 @@ def test_an_event_dated_years_ahead_does_not_move_the_next_queries_past_the_even
     ids, cursor, _ = _drain(provider, http, cursor, t0 + 10)
     assert {e["id"] for e in after} <= set(ids)
     assert orjson.loads(cursor)["since"] <= to_iso(t0 + 10)
+
+
+def test_a_refused_page_link_starts_its_query_again_instead_of_stopping_the_stream(graph_http: Any) -> None:
+    server, http = graph_http
+    t0 = time.time()
+    signs = [sign_in(i, t0 - 600 + i) for i in range(250)]
+    server.add("signIns", signs)
+    provider = GraphAuditLogs(server.url, ("signIns",), 100, overlap_seconds=300)
+    page = provider.fetch(http, "signIns", "", t0)
+    assert page.more and len(page.items) == 100
+    # The daemon stops here; while it is down the link it committed stops being taken ("Invalid Skip Token").
+    server.expire_links()
+    ids, cursor, _ = _drain(provider, http, page.next, t0 + 3600)
+    assert server.refused_links == 1
+    assert {item.id for item in page.items} | set(ids) == {e["id"] for e in signs}
+    assert orjson.loads(cursor)["page"] is None

@@ -71,6 +71,8 @@ class GraphServer:
         self.client_id, self.secret, self.token_lifetime = client_id, secret, token_lifetime
         self.logs: dict[str, list[tuple[int, dict[str, Any]]]] = {"signIns": [], "directoryAudits": []}
         self.seq = 0
+        self.link_generation = 0  # skiptokens of an earlier generation are refused ("Invalid Skip Token")
+        self.refused_links = 0
         self.tokens: dict[str, float] = {}  # token -> when the server stops taking it
         self.issued = 0
         self.expired_refusals = 0
@@ -83,6 +85,11 @@ class GraphServer:
             for e in events:
                 self.seq += 1
                 self.logs[stream].append((self.seq, e))
+
+    def expire_links(self) -> None:
+        """Refuse every nextLink handed out so far, as Graph answers a skiptoken it no longer takes."""
+        with self.server.lock:
+            self.link_generation += 1
 
     def expire_tokens(self) -> None:
         with self.server.lock:
@@ -117,7 +124,10 @@ class GraphServer:
         field = TIME_FIELD[stream]
         top = min(1000, int(query.get("$top", ["100"])[0]))
         if "$skiptoken" in query:
-            since, snapshot, offset = json.loads(base64.urlsafe_b64decode(query["$skiptoken"][0]))
+            since, snapshot, offset, generation = json.loads(base64.urlsafe_b64decode(query["$skiptoken"][0]))
+            if generation < self.link_generation:
+                self.refused_links += 1
+                return Reply(400, {"error": {"code": "", "message": "Invalid Skip Token"}})
         else:
             flt = query.get("$filter", [""])[0]
             since = flt.split(" ge ", 1)[1] if " ge " in flt else ""
@@ -128,7 +138,7 @@ class GraphServer:
         body: dict[str, Any] = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#auditLogs/{stream}",
                                 "value": page}
         if offset + top < len(matching):
-            skip = base64.urlsafe_b64encode(json.dumps([since, snapshot, offset + top]).encode()).decode()
+            skip = base64.urlsafe_b64encode(json.dumps([since, snapshot, offset + top, self.link_generation]).encode()).decode()
             body["@odata.nextLink"] = (f"{self.url}/v1.0/auditLogs/{stream}?$top={top}"
                                        f"&$filter={quote(field + ' ge ' + since)}&$skiptoken={skip}")
         return Reply(200, body, cut=bool(page) and self.server.cut_now())

@@ -32,7 +32,8 @@ class GraphAuditLogs:
 
     def fetch(self, http: Http, stream: str, cursor: str, now: float) -> Page:
         return fetch_window(cursor, now, self.backfill_seconds, self.overlap_seconds, self.late,
-                            lambda link, since, state: self._page(http, stream, link, since, state))
+                            lambda link, since, state: self._page(http, stream, link, since, state),
+                            f"graph auditLogs/{stream}")
 
     def _page(self, http: Http, stream: str, link_in: str | None, since: str,
               state: dict[str, Any]) -> tuple[list[Item], str | None]:

@@ -12,19 +12,24 @@ are stored and judged.
 The cursor is JSON: ``page`` (the live query's next page, or null), ``since`` (its start), ``newest``, ``floor``
 (the first query's start: a late pass never reaches before the backfill's limit), ``late`` (a pass in
 progress: its start and next page, or null) and ``late_at`` (when the last pass began). A restart resumes
-a query, live or late, at the page its last committed events came from.
+a query, live or late, at the page its last committed events came from. A page link or token the provider
+refuses (Graph's "Invalid Skip Token", one kept over a long stop) starts that query again from its start:
+only repeats, dropped by id, where retrying the refused page would stop the stream for good.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from sentinel.collect.api.http import Retry
 from sentinel.collect.api.source import Item, Page
 from sentinel.collect.api.times import from_iso, to_iso
+from sentinel.credentials import mask
 
 
 @dataclass(frozen=True)
@@ -51,14 +56,18 @@ class LatePass:
         return {"since": since, "page": None}
 
 
+log = logging.getLogger(__name__)
+
+
 # (page token or None, the query's start, the cursor state) -> (the page's events, the next page's token or None).
 # It keeps state["newest"] at the newest event time seen.
 PageFetch = Callable[[str | None, str, dict[str, Any]], tuple[list[Item], str | None]]
 
 
 def fetch_window(cursor: str, now: float, backfill_seconds: float, overlap_seconds: float, late: LatePass,
-                 fetch: PageFetch) -> Page:
-    """The page ``cursor`` names: of the live query, or of a late pass when one is due or under way."""
+                 fetch: PageFetch, what: str) -> Page:
+    """The page ``cursor`` names: of the live query, or of a late pass when one is due or under way (``what``
+    names the stream in what is logged)."""
     state: dict[str, Any] = orjson.loads(cursor) if cursor else {}
     since = str(state.get("since") or to_iso(now - backfill_seconds))
     state["since"] = since
@@ -69,11 +78,11 @@ def fetch_window(cursor: str, now: float, backfill_seconds: float, overlap_secon
         pending = late.due(state, now)
     if isinstance(pending, dict):
         # Instead of the live query: one from further back, paged to its end (it reaches now too).
-        items, token = fetch(_token(pending.get("page")), str(pending["since"]), state)
+        items, token = _page(fetch, _token(pending.get("page")), str(pending["since"]), state, what)
         state["late"] = {**pending, "page": token} if token else None
         in_late = True
     else:
-        items, token = fetch(_token(token), since, state)
+        items, token = _page(fetch, _token(token), since, state, what)
         state["page"] = token
         in_late = False
     if not token:
@@ -83,6 +92,18 @@ def fetch_window(cursor: str, now: float, backfill_seconds: float, overlap_secon
             # the events that follow it (asking again for a little more is only repeats, dropped by id).
             state["since"] = max(since, to_iso(min(newest, now) - overlap_seconds))
     return Page(items, orjson.dumps(state).decode(), more=bool(token), late=in_late)
+
+
+def _page(fetch: PageFetch, token: str | None, since: str, state: dict[str, Any],
+          what: str) -> tuple[list[Item], str | None]:
+    try:
+        return fetch(token, since, state)
+    except Retry as exc:
+        if token is None or exc.kind != "bad_request":
+            raise
+        log.warning("%s: the provider refused a page of its query (%s); asking the query again from its start",
+                    what, mask(str(exc)))
+        return fetch(None, since, state)
 
 
 def _token(value: Any) -> str | None:

@@ -37,7 +37,8 @@ class WorkspaceActivities:
 
     def fetch(self, http: Http, stream: str, cursor: str, now: float) -> Page:
         return fetch_window(cursor, now, self.backfill_seconds, self.overlap_seconds, self.late,
-                            lambda token, since, state: self._page(http, stream, token, since, state))
+                            lambda token, since, state: self._page(http, stream, token, since, state),
+                            f"workspace activities/{stream}")
 
     def _page(self, http: Http, stream: str, token_in: str | None, since: str,
               state: dict[str, Any]) -> tuple[list[Item], str | None]:
