@@ -20,7 +20,7 @@ import pytest
 
 from sentinel.collect.api.auth import ClientCredentials
 from sentinel.collect.api.graph import GraphAuditLogs
-from sentinel.collect.api.http import Http, HttpSettings
+from sentinel.collect.api.http import Http, HttpSettings, Retry
 from sentinel.collect.api.times import to_iso
 from sentinel.collect.api.window import LatePass
 from tests.cloud.daemon import count, metric, start, stop, stored, write_config
@@ -213,3 +213,20 @@ def test_a_refused_page_link_starts_its_query_again_instead_of_stopping_the_stre
     assert server.refused_links == 1
     assert {item.id for item in page.items} | set(ids) == {e["id"] for e in signs}
     assert orjson.loads(cursor)["page"] is None
+
+
+def test_a_provider_refusing_every_page_link_is_retried_with_backoff_not_restarted_back_to_back(
+        graph_http: Any) -> None:
+    server, http = graph_http
+    t0 = time.time()
+    server.add("signIns", [sign_in(i, t0 - 600 + i) for i in range(250)])
+    provider = GraphAuditLogs(server.url, ("signIns",), 100, overlap_seconds=300)
+    page = provider.fetch(http, "signIns", "", t0)
+    server.refuse_every_link = True
+    restarted = provider.fetch(http, "signIns", page.next, t0)  # the query again from its start, once
+    assert restarted.more and len(restarted.items) == 100
+    with pytest.raises(Retry):  # refused again: a failure like any other, for the poller's backoff
+        provider.fetch(http, "signIns", restarted.next, t0)
+    server.refuse_every_link = False
+    ids, cursor, _ = _drain(provider, http, restarted.next, t0)
+    assert len(set(ids) | {i.id for i in restarted.items}) == 250 and "restarted" not in orjson.loads(cursor)

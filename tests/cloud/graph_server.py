@@ -73,6 +73,7 @@ class GraphServer:
         self.seq = 0
         self.link_generation = 0  # skiptokens of an earlier generation are refused ("Invalid Skip Token")
         self.refused_links = 0
+        self.refuse_every_link = False
         self.tokens: dict[str, float] = {}  # token -> when the server stops taking it
         self.issued = 0
         self.expired_refusals = 0
@@ -125,7 +126,7 @@ class GraphServer:
         top = min(1000, int(query.get("$top", ["100"])[0]))
         if "$skiptoken" in query:
             since, snapshot, offset, generation = json.loads(base64.urlsafe_b64decode(query["$skiptoken"][0]))
-            if generation < self.link_generation:
+            if generation < self.link_generation or self.refuse_every_link:
                 self.refused_links += 1
                 return Reply(400, {"error": {"code": "", "message": "Invalid Skip Token"}})
         else:

@@ -31,6 +31,8 @@ from sentinel.collect.api.source import Item, Page
 from sentinel.collect.api.times import from_iso, to_iso
 from sentinel.credentials import mask
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class LatePass:
@@ -54,9 +56,6 @@ class LatePass:
         if isinstance(floor, str) and floor > since:
             since = floor
         return {"since": since, "page": None}
-
-
-log = logging.getLogger(__name__)
 
 
 # (page token or None, the query's start, the cursor state) -> (the page's events, the next page's token or None).
@@ -97,13 +96,19 @@ def fetch_window(cursor: str, now: float, backfill_seconds: float, overlap_secon
 def _page(fetch: PageFetch, token: str | None, since: str, state: dict[str, Any],
           what: str) -> tuple[list[Item], str | None]:
     try:
-        return fetch(token, since, state)
+        items, nxt = fetch(token, since, state)
     except Retry as exc:
-        if token is None or exc.kind != "bad_request":
+        # Once per query: a provider refusing every page link of a query would otherwise have it start over
+        # and over, back to back; a second refusal is retried with backoff, as any failure.
+        if token is None or exc.kind != "bad_request" or state.get("restarted") == since:
             raise
         log.warning("%s: the provider refused a page of its query (%s); asking the query again from its start",
                     what, mask(str(exc)))
-        return fetch(None, since, state)
+        state["restarted"] = since
+        items, nxt = fetch(None, since, state)
+    if nxt is None:
+        state.pop("restarted", None)
+    return items, nxt
 
 
 def _token(value: Any) -> str | None:
