@@ -139,7 +139,8 @@ class GraphServer:
         body: dict[str, Any] = {"@odata.context": f"https://graph.microsoft.com/v1.0/$metadata#auditLogs/{stream}",
                                 "value": page}
         if offset + top < len(matching):
-            skip = base64.urlsafe_b64encode(json.dumps([since, snapshot, offset + top, self.link_generation]).encode()).decode()
+            state = [since, snapshot, offset + top, self.link_generation]
+            skip = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
             body["@odata.nextLink"] = (f"{self.url}/v1.0/auditLogs/{stream}?$top={top}"
                                        f"&$filter={quote(field + ' ge ' + since)}&$skiptoken={skip}")
         return Reply(200, body, cut=bool(page) and self.server.cut_now())
