@@ -9,13 +9,12 @@ pass asks from further back. What is fetched again is recognised by the event's 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
 from sentinel.collect.api.http import Http, Retry, json_body, same_origin
 from sentinel.collect.api.source import Item, Page
-from sentinel.collect.api.times import from_iso, to_iso
+from sentinel.collect.api.times import from_iso
 from sentinel.collect.api.window import LatePass, fetch_window
 
 TIME_FIELD = {"signIns": "createdDateTime", "directoryAudits": "activityDateTime"}
@@ -32,11 +31,10 @@ class GraphAuditLogs:
 
     def fetch(self, http: Http, stream: str, cursor: str, now: float) -> Page:
         return fetch_window(cursor, now, self.backfill_seconds, self.overlap_seconds, self.late,
-                            lambda link, since, state: self._page(http, stream, link, since, state),
+                            lambda link, since: self._page(http, stream, link, since),
                             f"graph auditLogs/{stream}")
 
-    def _page(self, http: Http, stream: str, link_in: str | None, since: str,
-              state: dict[str, Any]) -> tuple[list[Item], str | None]:
+    def _page(self, http: Http, stream: str, link_in: str | None, since: str) -> tuple[list[Item], str | None]:
         time_field = TIME_FIELD[stream]
         if link_in is not None:
             if not same_origin(link_in, self.base_url):
@@ -50,14 +48,9 @@ class GraphAuditLogs:
         if not isinstance(values, list):
             raise Retry("bad_payload", f"graph auditLogs/{stream}: expected an object with a value array")
         items = []
-        newest = from_iso(state.get("newest"))
         for event in values:
             if not isinstance(event, dict) or not isinstance(event.get("id"), str):
                 raise Retry("bad_payload", f"graph auditLogs/{stream}: an entry without an id")
-            ts = from_iso(event.get(time_field))
-            if ts is not None and (newest is None or ts > newest):
-                newest = ts
-            items.append(Item(event["id"], orjson.dumps(event), ts))
-        state["newest"] = to_iso(newest) if newest is not None else None
+            items.append(Item(event["id"], orjson.dumps(event), from_iso(event.get(time_field))))
         link = body.get("@odata.nextLink")
         return items, link if isinstance(link, str) and link else None

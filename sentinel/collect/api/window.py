@@ -58,9 +58,8 @@ class LatePass:
         return {"since": since, "page": None}
 
 
-# (page token or None, the query's start, the cursor state) -> (the page's events, the next page's token or None).
-# It keeps state["newest"] at the newest event time seen.
-PageFetch = Callable[[str | None, str, dict[str, Any]], tuple[list[Item], str | None]]
+# (page token or None, the query's start) -> (the page's events, the next page's token or None).
+PageFetch = Callable[[str | None, str], tuple[list[Item], str | None]]
 
 
 def fetch_window(cursor: str, now: float, backfill_seconds: float, overlap_seconds: float, late: LatePass,
@@ -96,7 +95,7 @@ def fetch_window(cursor: str, now: float, backfill_seconds: float, overlap_secon
 def _page(fetch: PageFetch, token: str | None, since: str, state: dict[str, Any],
           what: str) -> tuple[list[Item], str | None]:
     try:
-        items, nxt = fetch(token, since, state)
+        items, nxt = fetch(token, since)
     except Retry as exc:
         # Once per query: a provider refusing every page link of a query would otherwise have it start over
         # and over, back to back; a second refusal is retried with backoff, as any failure.
@@ -105,9 +104,13 @@ def _page(fetch: PageFetch, token: str | None, since: str, state: dict[str, Any]
         log.warning("%s: the provider refused a page of its query (%s); asking the query again from its start",
                     what, mask(str(exc)))
         state["restarted"] = since
-        items, nxt = fetch(None, since, state)
+        items, nxt = fetch(None, since)
     if nxt is None:
         state.pop("restarted", None)
+    times = [i.time for i in items if i.time is not None]
+    if times:
+        newest = from_iso(state.get("newest"))
+        state["newest"] = to_iso(max(times) if newest is None else max(newest, *times))
     return items, nxt
 
 

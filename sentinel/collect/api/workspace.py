@@ -19,7 +19,7 @@ import orjson
 
 from sentinel.collect.api.http import Http, Retry, json_body
 from sentinel.collect.api.source import Item, Page
-from sentinel.collect.api.times import from_iso, to_iso
+from sentinel.collect.api.times import from_iso
 from sentinel.collect.api.window import LatePass, fetch_window
 
 APPLICATIONS = ("login", "admin", "drive", "token")
@@ -37,11 +37,10 @@ class WorkspaceActivities:
 
     def fetch(self, http: Http, stream: str, cursor: str, now: float) -> Page:
         return fetch_window(cursor, now, self.backfill_seconds, self.overlap_seconds, self.late,
-                            lambda token, since, state: self._page(http, stream, token, since, state),
+                            lambda token, since: self._page(http, stream, token, since),
                             f"workspace activities/{stream}")
 
-    def _page(self, http: Http, stream: str, token_in: str | None, since: str,
-              state: dict[str, Any]) -> tuple[list[Item], str | None]:
+    def _page(self, http: Http, stream: str, token_in: str | None, since: str) -> tuple[list[Item], str | None]:
         params: dict[str, Any] = {"startTime": since, "maxResults": self.page_size}
         if token_in is not None:
             params["pageToken"] = token_in
@@ -52,21 +51,17 @@ class WorkspaceActivities:
         activities = body.get("items") or []
         if not isinstance(activities, list):
             raise Retry("bad_payload", f"workspace activities/{stream}: items is not an array")
-        newest = from_iso(state.get("newest"))
         items: list[Item] = []
         for activity in activities:
             ident = activity.get("id") if isinstance(activity, dict) else None
             if not isinstance(ident, dict) or "uniqueQualifier" not in ident or "time" not in ident:
                 raise Retry("bad_payload", f"workspace activities/{stream}: an activity without id.uniqueQualifier")
             ts = from_iso(ident.get("time"))
-            if ts is not None and (newest is None or ts > newest):
-                newest = ts
             events = activity.get("events") or [{}]
             for index, event in enumerate(events):
                 record = {k: v for k, v in activity.items() if k != "events"}
                 record["event"] = {**event, "params": _params(event.get("parameters") or [])}
                 items.append(Item(f"{ident['time']}/{ident['uniqueQualifier']}/{index}", orjson.dumps(record), ts))
-        state["newest"] = to_iso(newest) if newest is not None else None
         token = body.get("nextPageToken")
         return items, token if isinstance(token, str) and token else None
 
