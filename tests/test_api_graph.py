@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cloud.daemon import count, metric, start, stop, stored, write_config
+from tests.cloud.daemon import metric, start, stop, stored, wait_for_count, write_config
 from tests.cloud.graph_server import TENANT, GraphServer, directory_audit, sign_in
 from tests.ports import free_port
 
@@ -31,13 +31,6 @@ def _config(tmp: Path, server: GraphServer, port: int | None = None, **pipeline:
                         more={"entra-audit": _api(server, ["directoryAudits"], page_size=50)}, **pipeline)
 
 
-def _wait(db: Path, want: int, timeout: float, proc: Any) -> int:
-    deadline = time.monotonic() + timeout
-    while count(db) < want and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    return count(db)
-
-
 def _ids(db: Path) -> Counter[str]:
     out: Counter[str] = Counter()
     for e in stored(db):
@@ -54,13 +47,13 @@ def test_backfill_live_polling_and_an_expired_token_refreshed(tmp_path: Path) ->
     port = free_port()
     proc = start(_config(tmp_path, server, port), ENV)
     try:
-        assert _wait(db, 1320, 60, proc) == 1320, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 1320, 60, proc) == 1320, (tmp_path / "daemon.log").read_text()
         issued = server.issued
         server.expire_tokens()  # the server stops taking them before their expires_in says
         server.add("signIns", [sign_in(5000 + i, time.time() + i / 10, error=500121, method="Mobile app notification",
                                        detail="MFA denied; user declined the authentication") for i in range(20)])
         server.add("directoryAudits", [directory_audit(5000, time.time())])
-        assert _wait(db, 1341, 30, proc) == 1341
+        assert wait_for_count(db, 1341, 30, proc) == 1341
         time.sleep(1.0)  # polls go on over the overlap window: a repeat would show above 1341
         tokens = metric(port, "sentinel_api_token_fetches_total")
     finally:
@@ -109,7 +102,7 @@ def test_sigkill_during_paging_and_an_outage_store_every_event_exactly_once(tmp_
                 k += 1800
             proc = start(config, ENV)
         total = (k) + 400
-        got = _wait(db, total, 120, proc)
+        got = wait_for_count(db, total, 120, proc)
         time.sleep(1.0)
     finally:
         stop(proc)

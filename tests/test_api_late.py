@@ -23,7 +23,7 @@ from sentinel.collect.api.graph import GraphAuditLogs
 from sentinel.collect.api.http import Http, HttpSettings, Retry
 from sentinel.collect.api.times import to_iso
 from sentinel.collect.api.window import LatePass
-from tests.cloud.daemon import count, metric, start, stop, stored, write_config
+from tests.cloud.daemon import count, metric, start, stop, stored, wait_for_count, write_config
 from tests.cloud.graph_server import TENANT, GraphServer, sign_in
 from tests.cloud.workspace_server import WorkspaceServer, login
 from tests.ports import free_port
@@ -41,13 +41,6 @@ def _graph(tmp: Path, server: GraphServer, port: int | None = None, **api: Any) 
     return write_config(tmp, "entra", settings, metrics_port=port, batch_max_lines=50)
 
 
-def _wait(db: Path, want: int, timeout: float, proc: Any) -> int:
-    deadline = time.monotonic() + timeout
-    while count(db) < want and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    return count(db)
-
-
 def _ids(db: Path, field: str) -> Counter[str]:
     return Counter(str(e.get(field)) for e in stored(db))
 
@@ -62,12 +55,12 @@ def test_graph_sign_ins_published_later_than_the_overlap_are_stored_once_through
     config = _graph(tmp_path, server, port)
     proc = start(config, ENV)
     try:
-        assert _wait(db, 600, 60, proc) == 600, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 600, 60, proc) == 600, (tmp_path / "daemon.log").read_text()
         # Reaching Graph 15 to 30 minutes late: older than every live query's start (newest - 60 s) from now on.
         late = time.time()
         server.add("signIns", [sign_in(1000 + j, late - 1800 + 3 * j) for j in range(300)])
         server.add("signIns", [sign_in(2000 + j, time.time() + j / 10) for j in range(20)])
-        assert _wait(db, 920, 30, proc) == 920, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 920, 30, proc) == 920, (tmp_path / "daemon.log").read_text()
         assert metric(port, "sentinel_api_late_pass_events_total", source="entra", stream="signIns") >= 300
         # More late sign-ins, then SIGKILLs while passes page through them (100 a page, a pass every 3 s).
         rng = random.Random(1203)
@@ -81,7 +74,7 @@ def test_graph_sign_ins_published_later_than_the_overlap_are_stored_once_through
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             proc = start(config, ENV)
-        got = _wait(db, total, 60, proc)
+        got = wait_for_count(db, total, 60, proc)
         time.sleep(4.0)  # another late pass over the same hour: a repeat would show above the total
         got = count(db)
     finally:
@@ -101,10 +94,10 @@ def test_graph_without_late_passes_never_asks_for_them_again(tmp_path: Path) -> 
     db = tmp_path / "state" / "events.db"
     proc = start(_graph(tmp_path, server, late_window_hours=0), ENV)
     try:
-        assert _wait(db, 600, 60, proc) == 600, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 600, 60, proc) == 600, (tmp_path / "daemon.log").read_text()
         server.add("signIns", [sign_in(1000 + j, time.time() - 1800 + 3 * j) for j in range(300)])
         server.add("signIns", [sign_in(2000 + j, time.time() + j / 10) for j in range(20)])
-        _wait(db, 620, 30, proc)
+        wait_for_count(db, 620, 30, proc)
         time.sleep(6.0)  # two late-pass intervals of the test above
         got = count(db)
     finally:
@@ -124,11 +117,11 @@ def test_workspace_activities_published_hours_late_are_stored_once(tmp_path: Pat
     db = tmp_path / "state" / "events.db"
     proc = start(config, ENV)
     try:
-        assert _wait(db, 500, 60, proc) == 500, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 500, 60, proc) == 500, (tmp_path / "daemon.log").read_text()
         # Published two hours late (Google documents lags of hours), and one beyond the three-hour window.
         server.add([login(1000 + j, time.time() - 7200 + 10 * j) for j in range(250)])
         server.add([login(5000, time.time() - 4 * 3600)])
-        got = _wait(db, 750, 30, proc)
+        got = wait_for_count(db, 750, 30, proc)
         time.sleep(4.0)
         got = count(db)
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cloud.daemon import count, start, stop, stored, write_config
+from tests.cloud.daemon import start, stop, stored, wait_for_count, write_config
 from tests.cloud.graph_server import TENANT
 from tests.cloud.o365_server import O365Server, inbox_rule, record
 
@@ -27,13 +27,6 @@ def _config(tmp: Path, server: O365Server, backfill_hours: float = 24, **pipelin
            "overlap_seconds": 30, "poll_interval_seconds": 0.2, "backoff_min_seconds": 0.05,
            "backoff_max_seconds": 0.5}
     return write_config(tmp, "o365", api, **pipeline)
-
-
-def _wait(db: Path, want: int, timeout: float, proc: Any) -> int:
-    deadline = time.monotonic() + timeout
-    while count(db) < want and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    return count(db)
 
 
 def _ids(db: Path) -> Counter[str]:
@@ -62,12 +55,12 @@ def test_backfill_across_windows_then_live_blobs(tmp_path: Path) -> None:
     proc = start(_config(tmp_path, server, backfill_hours=48), ENV)
     try:
         want = len(server.all_records()) - 1
-        assert _wait(db, want, 60, proc) == want, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, want, 60, proc) == want, (tmp_path / "daemon.log").read_text()
         server.add("Audit.Exchange", [inbox_rule(9000, time.time(), "alice@contoso.com", "alice.home@gmail.com")])
         server.add("Audit.SharePoint", [record(9001, time.time(), "AnonymousLinkCreated", "OneDrive",
                                                file="claims-nov.xlsx")])
         server.expire_tokens()
-        assert _wait(db, want + 2, 30, proc) == want + 2
+        assert wait_for_count(db, want + 2, 30, proc) == want + 2
         time.sleep(1.5)  # the overlapping window lists those blobs again: a repeat would show above want + 2
     finally:
         stop(proc)
@@ -108,7 +101,7 @@ def test_sigkill_while_fetching_blobs_then_restart_stores_every_record_exactly_o
                 server.faults.outage_requests = 24
             proc = start(config, ENV)
         want = len(server.all_records())
-        got = _wait(db, want, 120, proc)
+        got = wait_for_count(db, want, 120, proc)
         time.sleep(1.0)
     finally:
         stop(proc)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cloud.daemon import count, metric, start, stop, stored, write_config
+from tests.cloud.daemon import count, metric, start, stop, stored, wait_for_count, write_config
 from tests.cloud.okta_server import CLIENT_ID, OktaServer, log_event
 from tests.ports import free_port
 
@@ -22,15 +22,6 @@ TOKEN_ENV = {"OKTA_TOKEN": "00abcSSWStoken"}
 def _api(server: OktaServer, **extra: Any) -> dict[str, Any]:
     return {"provider": "okta", "url": server.url, "token": "${OKTA_TOKEN}", "ca_file": str(server.cert),
             "poll_interval_seconds": 0.2, "backoff_min_seconds": 0.05, "backoff_max_seconds": 0.5, **extra}
-
-
-def _wait(db: Path, want: int, timeout: float, proc: Any = None) -> int:
-    deadline = time.monotonic() + timeout
-    n = count(db)
-    while n < want and time.monotonic() < deadline and (proc is None or proc.poll() is None):
-        time.sleep(0.1)
-        n = count(db)
-    return n
 
 
 def _uuids(db: Path) -> Counter[str]:
@@ -45,11 +36,11 @@ def test_backfill_then_live_polling_stores_each_event_once_decoded(tmp_path: Pat
     db = tmp_path / "state" / "events.db"
     proc = start(write_config(tmp_path, "okta", _api(server, page_size=200)), TOKEN_ENV)
     try:
-        assert _wait(db, 2500, 60, proc) == 2500, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 2500, 60, proc) == 2500, (tmp_path / "daemon.log").read_text()
         later = time.time()
         server.add([log_event(20_000 + i, later + i / 100, "user.authentication.auth_via_mfa", result="FAILURE",
                               debugContext={"debugData": {"factor": "OKTA_VERIFY_PUSH"}}) for i in range(30)])
-        assert _wait(db, 2530, 30, proc) == 2530
+        assert wait_for_count(db, 2530, 30, proc) == 2530
         time.sleep(1.0)  # live polls go on: a repeat would show as a count above 2530
     finally:
         stop(proc)
@@ -109,7 +100,7 @@ def test_sigkill_during_paging_then_restart_stores_every_event_exactly_once(tmp_
                 time.sleep(rng.uniform(0.0, 0.5))
             proc = start(config, TOKEN_ENV)
         feeder.join()
-        n = _wait(db, len(server.events), 120, proc)
+        n = wait_for_count(db, len(server.events), 120, proc)
         time.sleep(1.0)
     finally:
         stop(proc)
@@ -133,7 +124,7 @@ def test_a_thirty_minute_outage_of_429s_and_503s_is_a_counted_backlog_that_drain
     db = tmp_path / "state" / "events.db"
     proc = start(write_config(tmp_path, "okta", _api(server, page_size=100), metrics_port=port), TOKEN_ENV)
     try:
-        assert _wait(db, 100, 30, proc) == 100, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 100, 30, proc) == 100, (tmp_path / "daemon.log").read_text()
         server.faults.outage_until = time.time() + 4
         outage_start = time.time()
         server.add([log_event(1000 + i, outage_start + i - 1800) for i in range(1800)])
@@ -141,7 +132,7 @@ def test_a_thirty_minute_outage_of_429s_and_503s_is_a_counted_backlog_that_drain
         during = metric(port, "sentinel_api_backlog_seconds", source="okta", stream="logs")
         assert count(db) == 100, "nothing got through the outage"
         assert during > 1.0, "the backlog shows how long the provider has failed"
-        assert _wait(db, 1900, 60, proc) == 1900
+        assert wait_for_count(db, 1900, 60, proc) == 1900
         time.sleep(0.5)
         throttled = metric(port, "sentinel_api_errors_total", source="okta", kind="throttled")
         unavailable = metric(port, "sentinel_api_errors_total", source="okta", kind="unavailable")
@@ -170,12 +161,12 @@ def test_oauth_service_app_backfill_and_live_with_tokens_expiring_mid_paging_sto
     db = tmp_path / "state" / "events.db"
     proc = start(write_config(tmp_path, "okta", api), {})
     try:
-        assert _wait(db, 2500, 90, proc) == 2500, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 2500, 90, proc) == 2500, (tmp_path / "daemon.log").read_text()
         during_backfill = server.expired_refused
         server.expire_tokens()
         later = time.time()
         server.add([log_event(20_000 + i, later + i / 100) for i in range(30)])
-        assert _wait(db, 2530, 30, proc) == 2530
+        assert wait_for_count(db, 2530, 30, proc) == 2530
         time.sleep(1.0)
     finally:
         stop(proc)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cloud.daemon import count, start, stop, stored, write_config
+from tests.cloud.daemon import start, stop, stored, wait_for_count, write_config
 from tests.cloud.workspace_server import WorkspaceServer, activity, login
 
 ENV: dict[str, str] = {}
@@ -23,13 +23,6 @@ def _config(tmp: Path, server: WorkspaceServer, **pipeline: Any) -> Path:
            "subject": server.subject, "ca_file": str(server.cert), "page_size": 100, "overlap_seconds": 120,
            "poll_interval_seconds": 0.2, "backoff_min_seconds": 0.05, "backoff_max_seconds": 0.5}
     return write_config(tmp, "google-workspace", api, **pipeline)
-
-
-def _wait(db: Path, want: int, timeout: float, proc: Any) -> int:
-    deadline = time.monotonic() + timeout
-    while count(db) < want and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    return count(db)
 
 
 def _mixed(i: int, at: float) -> dict[str, Any]:
@@ -51,7 +44,7 @@ def test_backfill_live_polling_and_an_expired_token_refreshed(tmp_path: Path) ->
     db = tmp_path / "state" / "events.db"
     proc = start(_config(tmp_path, server), ENV)
     try:
-        assert _wait(db, 800, 60, proc) == 800, (tmp_path / "daemon.log").read_text()
+        assert wait_for_count(db, 800, 60, proc) == 800, (tmp_path / "daemon.log").read_text()
         issued = server.issued
         server.expire_tokens()
         server.add([activity(5000, time.time(), "drive", "change_document_visibility",
@@ -61,7 +54,7 @@ def test_backfill_live_polling_and_an_expired_token_refreshed(tmp_path: Path) ->
                              {"ROLE_NAME": "_SEED_ADMIN_ROLE", "USER_EMAIL": "bob@meridianbilling.example"},
                              kind="DELEGATED_ADMIN_SETTINGS"),
                     login(5002, time.time(), region="RO")])
-        assert _wait(db, 803, 30, proc) == 803
+        assert wait_for_count(db, 803, 30, proc) == 803
         time.sleep(1.0)
     finally:
         stop(proc)
@@ -100,7 +93,7 @@ def test_sigkill_during_paging_then_restart_stores_every_event_exactly_once(tmp_
             if kills == 4:  # an outage of 429s and 503s that the restarted poller meets, backs off from and drains
                 server.faults.outage_requests = 24
             proc = start(config, ENV)
-        got = _wait(db, k, 120, proc)
+        got = wait_for_count(db, k, 120, proc)
         time.sleep(1.0)
     finally:
         stop(proc)

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,16 @@ def count(db: Path) -> int:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+def wait_for_count(db: Path, want: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> int:
+    """Events in ``db`` once there are ``want``, ``timeout`` has passed or ``proc`` has exited."""
+    deadline = time.monotonic() + timeout
+    n = count(db)
+    while n < want and time.monotonic() < deadline and (proc is None or proc.poll() is None):
+        time.sleep(0.1)
+        n = count(db)
+    return n
 
 
 def stored(db: Path) -> list[dict[str, Any]]:
