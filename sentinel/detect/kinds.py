@@ -400,18 +400,19 @@ class SequenceEvaluator:
         self.step_keys = [(tuple(s.group_by), self.group_by) if s.group_by else (self.group_by, None)
                           for s in self.steps]
         self.follow: Follow | None = self.keys
-        self._last: tuple[Event, list[int]] | None = None
+        # The last event, the steps it matched and (once keys() gave them) its steps per key.
+        self._last: tuple[Event, list[int], dict[str, list[int]] | None] | None = None
         # Without an unseen step the keys asked to join an open alert are the ones observing advances.
         self._keys_are_steps = all(s.unseen is None for s in self.steps)
-        self._last_keys: tuple[Event, dict[str, list[int]]] | None = None
 
     def explain(self, f: Finding) -> str:
         return _explain_sequence(f)
 
     def keys(self, ev: Event, memo: KeyMemo | None = None) -> list[str]:
-        by_key = self._by_key(ev, self._matched(ev), memo=memo)
+        matched = self._matched(ev)
+        by_key = self._by_key(ev, matched, memo=memo)
         if self._keys_are_steps:
-            self._last_keys = (ev, by_key)
+            self._last = (ev, matched, by_key)
         return list(by_key)
 
     def _matched(self, ev: Event) -> list[int]:
@@ -421,7 +422,7 @@ class SequenceEvaluator:
         if last is not None and last[0] is ev:
             return last[1]
         matched = [i for i, pred in enumerate(self.preds) if pred(ev.fields)]
-        self._last = (ev, matched)
+        self._last = (ev, matched, None)
         return matched
 
     def _by_key(self, ev: Event, matched: list[int], store: KeyStore | None = None,
@@ -444,8 +445,8 @@ class SequenceEvaluator:
         matched = self._matched(ev)
         if not matched:
             return []
-        last = self._last_keys
-        by_key = last[1] if last is not None and last[0] is ev else self._by_key(ev, matched, store, ctx.keys)
+        last = self._last  # this event's: _matched has just answered for it
+        by_key = last[2] if last is not None and last[2] is not None else self._by_key(ev, matched, store, ctx.keys)
         findings: list[Finding] = []
         for key, steps in by_key.items():
             findings.extend(self._advance(ev, key, steps, store))
