@@ -24,25 +24,18 @@ sys.path.insert(0, str(ROOT))
 from sentinel.store.database import Database  # noqa: E402
 from sentinel.store.sqlite_events import SqliteEventStore  # noqa: E402
 from tests.storm import make_storm_log  # noqa: E402
-from tests.storm_bench import _config  # noqa: E402
+from tests.storm_bench import _config, linux_auth_decoding  # noqa: E402
 
 SECONDARY = ("events_ts", "events_user_ts", "events_ip_ts", "events_host_ts", "events_action_ts")
 
 
 def decoded_rows(log: Path, work: Path) -> tuple[list[Any], dict[int, Any]]:
     """The storm's rows and shapes as the linux-auth collector decodes them."""
-    from sentinel.collect.framing import FramingSpec
     from sentinel.conf.loader import load_config
-    from sentinel.daemon.build import source_host
-    from sentinel.daemon.collectors import load_collector_layers
     from sentinel.daemon.decode_pool import decode_records
-    from sentinel.decode.engine import Decoder
 
     cfg = load_config(_config(work, "rows", log))
-    collectors, _ = load_collector_layers(cfg.collector_dirs)
-    spec = collectors["linux-auth"].spec
-    decoder = Decoder(spec, cfg.config.timezone, source_host(cfg, spec))
-    framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
+    decoder, framing = linux_auth_decoding(cfg)
     framer = framing.framer(0, cfg.config.pipeline.max_line_bytes)
     data = log.read_bytes()
     frames = framer.feed(data, 0) + framer.flush(True)

@@ -131,17 +131,28 @@ def one_round(log: Path, lines: int, work: Path, paths: tuple[str, ...] = PATHS)
     return out
 
 
+def linux_auth_decoding(cfg: Any) -> tuple[Any, Any]:
+    """The shipped linux-auth collector's decoder and framing, as the daemon builds them for ``cfg`` (a loaded
+    configuration)."""
+    from sentinel.collect.framing import FramingSpec
+    from sentinel.daemon.build import source_host
+    from sentinel.daemon.collectors import load_collector_layers
+    from sentinel.decode.engine import Decoder
+
+    collectors, _ = load_collector_layers(cfg.collector_dirs)
+    spec = collectors["linux-auth"].spec
+    decoder = Decoder(spec, cfg.config.timezone, source_host(cfg, spec))
+    return decoder, FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
+
+
 def stage_cpu(log: Path, work: Path, batch_size: int = 4096, disabled_rules: tuple[str, ...] = ()) -> dict[str, float]:
     """CPU seconds of each stage over the whole file, in this process, as replay runs them (decode here)."""
-    from sentinel.collect.framing import FramingSpec
     from sentinel.conf.loader import load_config
-    from sentinel.daemon.build import database_path, source_host
-    from sentinel.daemon.collectors import load_collector_layers
+    from sentinel.daemon.build import database_path
     from sentinel.daemon.decode_pool import decode_records
     from sentinel.daemon.gctune import tune_gc
     from sentinel.daemon.pipeline import store_fresh
     from sentinel.daemon.replay_stream import identify
-    from sentinel.decode.engine import Decoder
     from sentinel.detect import engine as engine_module
     from sentinel.detect.engine import engine_for_config
     from sentinel.store.database import Database
@@ -150,10 +161,7 @@ def stage_cpu(log: Path, work: Path, batch_size: int = 4096, disabled_rules: tup
 
     tune_gc()  # as replay and the daemon do: the stages' costs as those processes pay them
     cfg = load_config(_config(work, "stages", log, disabled_rules))
-    collectors, _ = load_collector_layers(cfg.collector_dirs)
-    spec = collectors["linux-auth"].spec
-    decoder = Decoder(spec, cfg.config.timezone, source_host(cfg, spec))
-    framing = FramingSpec(spec.framing.mode, spec.framing.pattern, spec.framing.negate, spec.framing.max_lines)
+    decoder, framing = linux_auth_decoding(cfg)
     db = Database(database_path(cfg))
     engine = engine_for_config(cfg.rule_sources, db.conn)
     sink = SqliteEventStore()
