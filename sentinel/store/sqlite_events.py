@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from sentinel.events.model import Event
@@ -30,6 +31,32 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 Row = tuple[Any, ...]  # id, ts, source, host, user, action, outcome, ip, parsed, shape, doc
 _INSERT = ("INSERT OR IGNORE INTO events (id, ts, source, host, user, action, outcome, ip, parsed, shape, doc) "
            "VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+# Rows per INSERT statement at most: 1,024 rows of 11 values stay under SQLite's 32,766 variables.
+ROWS_PER_STATEMENT = 1024
+_STATEMENTS: dict[int, str] = {}
+
+
+def _insert_statement(n: int) -> str:
+    """One INSERT of ``n`` rows (sizes are powers of two, so the connection's statement cache holds them all)."""
+    sql = _STATEMENTS.get(n)
+    if sql is None:
+        sql = _STATEMENTS[n] = _INSERT + ",(?,?,?,?,?,?,?,?,?,?,?)" * (n - 1)
+    return sql
+
+
+def insert_many(tx: sqlite3.Connection, rows: Sequence[Row]) -> None:
+    """INSERT OR IGNORE the rows, up to ``ROWS_PER_STATEMENT`` in one statement.
+
+    Against executemany's statement per row: the binding is one C loop, and sqlite3 releases the GIL for a
+    whole statement, not per row, so a thread storing a batch leaves the interpreter to the rule engine
+    while SQLite updates the indexes."""
+    at, total = 0, len(rows)
+    while at < total:
+        n = ROWS_PER_STATEMENT
+        while n > total - at:
+            n //= 2
+        tx.execute(_insert_statement(n), list(chain.from_iterable(rows[at:at + n])))
+        at += n
 
 
 def event_row(ev: Event) -> tuple[Row, Keys]:
@@ -73,7 +100,7 @@ class SqliteEventStore:
         # and only when the batch was partly known (all new or all known is the common case).
         top = tx.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         before = tx.total_changes
-        tx.executemany(_INSERT, rows)
+        insert_many(tx, rows)
         added = tx.total_changes - before
         if added:
             mark_ingested(tx, self.clock())
