@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sentinel.conf.models import LoadedConfig
+from sentinel.daemon.overlap import BatchProcessor
 from sentinel.daemon.parts import Parts, Worker
-from sentinel.daemon.pipeline import BatchProcessor
 from sentinel.daemon.service import Daemon
 from sentinel.metrics.registry import Metrics
 from sentinel.store.database import Database

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sentinel.daemon.pipeline import BatchProcessor, BatchResult
+from sentinel.daemon.overlap import BatchProcessor
+from sentinel.daemon.pipeline import BatchResult
 
 
 class Worker(Protocol):

@@ -8,7 +8,9 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from sentinel.collect.source import Source
@@ -21,6 +23,7 @@ from sentinel.daemon.decode_pool import (
     decode_records,
     record_tuple,
 )
+from sentinel.daemon.overlap import BatchProcessor, store_and_process
 from sentinel.decode.engine import Decoder
 from sentinel.decode.safely import decode_safely
 from sentinel.events.model import Event
@@ -44,12 +47,6 @@ class SpaceWatch(Protocol):
     def may_read(self) -> bool: ...
     def failed(self, exc: BaseException) -> None: ...
     def committed(self) -> None: ...
-
-
-class BatchProcessor(Protocol):
-    """Something that must see every batch inside its transaction (rule engine, outbox)."""
-
-    def process(self, tx: sqlite3.Connection, events: Sequence[Event], now: float) -> None: ...
 
 
 @dataclass
@@ -109,6 +106,8 @@ class Pipeline:
         self._failed = False
         self._turn = 0
         self.ledger = Ledger()
+        # The thread a large batch is stored on while the rules judge it (daemon.overlap); started at the first.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sentinel-store")
 
     def restore(self) -> None:
         checkpoints = self.db.load_checkpoints()
@@ -251,11 +250,13 @@ class Pipeline:
                 raise
 
     def close(self) -> None:
-        """Stop the decode workers; batches they still hold are not committed, so they are read again."""
+        """Stop the decode workers (batches they still hold are not committed, so they are read again) and
+        the store's thread."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
             self._queued.clear()
+        self._writer.shutdown()
 
     def _decode_pool(self) -> DecodePool:
         decoders = {src.name: src.decoder for src in self.sources}
@@ -295,11 +296,9 @@ class Pipeline:
             if count:
                 heads = {(c.source, c.stream): Head(c.fp_len, c.fp_hash) for c in checkpoints}
                 fresh = self.ledger.fresh(tx, records, heads)
-                stored = store_fresh(tx, self.sink, events, batch, fresh)
+                stored = store_and_process(tx, partial(store_fresh, tx, self.sink, events, batch, fresh), events,
+                                           fresh, self.processors, now, self._writer)
                 result.new += sum(stored)
-                new_events = events if all(stored) else [e for e, s in zip(events, stored, strict=False) if s]
-                for proc in self.processors:
-                    proc.process(tx, new_events, now)
                 _count_outcomes(tx, outcomes)
             self.db.save_checkpoints(tx, checkpoints)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -9,6 +9,7 @@ import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -24,7 +25,8 @@ from sentinel.daemon.build import database_path, host_name, source_host
 from sentinel.daemon.collectors import load_collector_layers
 from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, default_workers, record_tuple
 from sentinel.daemon.gctune import tune_gc
-from sentinel.daemon.pipeline import BatchProcessor, store_fresh
+from sentinel.daemon.overlap import BatchProcessor, store_and_process
+from sentinel.daemon.pipeline import store_fresh
 from sentinel.daemon.replay_stream import ReplayStream, identify
 from sentinel.daemon.tables import open_database
 from sentinel.decode.engine import Decoder
@@ -121,10 +123,12 @@ def replay_files(
     tune_gc()
     # What each batch handed to the decode pool covers, in submission order (batches come back in it).
     queued: deque[tuple[list[RecordTuple], ReplayStream]] = deque()
-    commit = partial(_commit, db, sink, processors, Ledger(), queued, result=result,
+    # Stores a batch while the rules judge it (daemon.overlap).
+    writer = ThreadPoolExecutor(1, thread_name_prefix="sentinel-store")
+    commit = partial(_commit, db, sink, processors, Ledger(), queued, writer, result=result,
                      room=partial(_wait_for_room, shipping, progress) if shipping else None)
     try:
-        with DecodePool({spec.name: decoder}, default_workers() if workers is None else workers) as pool:
+        with writer, DecodePool({spec.name: decoder}, default_workers() if workers is None else workers) as pool:
             for name in paths:
                 path = Path(name)
                 try:
@@ -193,7 +197,8 @@ def replay_journal(
     result = ReplayResult(files=1)
     bar = tqdm(unit=" entries", desc=settings.label, disable=not progress, leave=False)
     try:
-        with DecodePool({collector: decoder}, 0) as pool:
+        with ThreadPoolExecutor(1, thread_name_prefix="sentinel-store") as writer, DecodePool({collector: decoder},
+                                                                                             0) as pool:
             pending: list[RecordTuple] = []
             while not source.finished:
                 source.discover()
@@ -202,12 +207,12 @@ def replay_journal(
                 bar.update(len(got))
                 if len(pending) >= batch_size or (source.finished and pending):
                     for batch in pool.submit(pending, time.time()):
-                        _commit_own_ids(db, sink, processors, batch, result)
+                        _commit_own_ids(db, sink, processors, writer, batch, result)
                     pending = []
                 elif not got:
                     time.sleep(0.01)
             for batch in pool.drain():
-                _commit_own_ids(db, sink, processors, batch, result)
+                _commit_own_ids(db, sink, processors, writer, batch, result)
     finally:
         bar.close()
         source.close()
@@ -289,17 +294,16 @@ def _replay_one(db: Database, path: Path, source: str, framing: FramingSpec, max
         bar.close()
 
 
-def _commit_own_ids(db: Database, sink: EventSink, processors: list[BatchProcessor], batch: DecodedBatch,
-                    result: ReplayResult) -> None:
+def _commit_own_ids(db: Database, sink: EventSink, processors: list[BatchProcessor], writer: Executor,
+                    batch: DecodedBatch, result: ReplayResult) -> None:
     """A batch whose ids are the source's own (the journal's seqnums): the store alone tells which are new,
     and only those reach the rules."""
     now = time.time()
     events = batch.events_read_by(sink, processors)
+    fresh = [True] * len(batch.rows)
     with db.transaction() as tx:
-        stored = store_fresh(tx, sink, events, batch, [True] * len(batch.rows))
-        fresh_events = [e for e, s in zip(events, stored, strict=False) if s] if events else events
-        for proc in processors:
-            proc.process(tx, fresh_events, now)
+        stored = store_and_process(tx, partial(store_fresh, tx, sink, events, batch, fresh), events, fresh,
+                                   processors, now, writer)
     new = sum(stored)
     result.records += len(batch.rows)
     result.new += new
@@ -309,7 +313,7 @@ def _commit_own_ids(db: Database, sink: EventSink, processors: list[BatchProcess
 
 
 def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], ledger: Ledger,
-            queued: deque[tuple[list[RecordTuple], ReplayStream]], batch: DecodedBatch,
+            queued: deque[tuple[list[RecordTuple], ReplayStream]], writer: Executor, batch: DecodedBatch,
             result: ReplayResult, room: Callable[[], None] | None = None) -> None:
     """One transaction per batch, as in the daemon: only records never stored before are stored and
     reach the rules (a daemon committing the same lines meanwhile waits for it, or it for the daemon)."""
@@ -320,11 +324,9 @@ def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], led
     events = batch.events_read_by(sink, processors)
     with db.transaction() as tx:
         fresh = ledger.fresh(tx, records, {(r[0], r[1]): identity.head for r in records[:1]}, identity.rejected)
-        stored = store_fresh(tx, sink, events, batch, fresh)
+        stored = store_and_process(tx, partial(store_fresh, tx, sink, events, batch, fresh), events, fresh,
+                                   processors, now, writer)
         new = sum(stored)
-        fresh_events = events if new == len(stored) else [e for e, s in zip(events, stored, strict=False) if s]
-        for proc in processors:
-            proc.process(tx, fresh_events, now)
     result.records += len(batch.rows)
     result.new += new
     result.duplicates += len(batch.rows) - new

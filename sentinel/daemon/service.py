@@ -12,8 +12,9 @@ from sentinel.collect.watcher import ChangeWatcher
 from sentinel.conf.models import LoadedConfig
 from sentinel.daemon.build import build_sources, database_path, plan_sources, require
 from sentinel.daemon.gctune import tune_gc
+from sentinel.daemon.overlap import BatchProcessor
 from sentinel.daemon.parts import LifecycleHooks, Parts, Worker
-from sentinel.daemon.pipeline import BatchProcessor, Pipeline
+from sentinel.daemon.pipeline import Pipeline
 from sentinel.daemon.signals import SignalRelay
 from sentinel.daemon.space_guard import SpaceGuard
 from sentinel.daemon.tables import database_tables

@@ -12,7 +12,8 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -60,6 +61,17 @@ class RuleRuntime:
         # Read for every rule of every event: plain attributes, not a property behind two lookups.
         self.rule_id = self.rule.id
         self.predicate = self.rule.predicate
+
+
+@dataclass
+class Evaluated:
+    """A batch evaluated in memory and not written yet: its alerts, joins to open alerts and counts."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    joined: dict[str, followup.Joined] = field(default_factory=dict)
+    routed: Counter[int] = field(default_factory=Counter)  # events per rule list (keyed by the list's id)
+    lists: dict[int, list[RuleRuntime]] = field(default_factory=dict)
+    matched: Counter[str] = field(default_factory=Counter)
 
 
 class RuleEngine:
@@ -144,16 +156,35 @@ class RuleEngine:
 
     def process(self, tx: sqlite3.Connection, events: Sequence[Event], now: float) -> None:
         """Evaluate the batch, write its alerts and the changed state in the caller's transaction."""
+        self.begin(tx)
+        self.evaluate(events, now)(tx)
+
+    def begin(self, tx: sqlite3.Connection) -> None:
+        """Before a batch is evaluated: reload the state when the previous batch's transaction did not
+        commit. From here until its commit the batch's generation is the one held, so a batch failing at any
+        later step (evaluating, storing, writing, committing) is caught by the next one."""
         if int(read_meta(tx, "generation") or 0) != self.generation:
             log.warning("previous detection batch did not commit; reloading rule state from the database")
             self.load(tx)
+        self.generation += 1
+
+    def discard(self, tx: sqlite3.Connection) -> None:
+        """Forget a batch evaluated but not written (its events were not all new after all) and begin again."""
+        self.load(tx)
+        self.generation += 1
+
+    def evaluate(self, events: Sequence[Event], now: float) -> Callable[[sqlite3.Connection], None]:
+        """Run every rule over the batch in memory, without the database: the store may be writing the batch
+        on the same connection meanwhile. Returns the batch's writes (its alerts, state and counts), to run in
+        its transaction."""
         self._maybe_reload_lists()
-        alerts: list[Alert] = []
-        joined: dict[str, followup.Joined] = {}
+        out = Evaluated()
+        alerts = out.alerts
+        joined = out.joined
         # Events per rule list (one list per event.action): every rule of a list evaluated each of them.
-        routed: Counter[int] = Counter()
-        lists: dict[int, list[RuleRuntime]] = {}
-        matched: Counter[str] = Counter()
+        routed = out.routed
+        lists = out.lists
+        matched = out.matched
         allowance = self.settings.late_event_allowance_seconds
         ctx = Context(allowance)
         watermarks = self.watermarks
@@ -185,30 +216,33 @@ class RuleEngine:
                 except Exception as exc:  # one failing rule never stops the others
                     self.metrics.rule_errors.labels(rid).inc()
                     log.error("rule %s failed on an event: %s", rid, type(exc).__name__)
+        return partial(self._write, done=out, now=now)
+
+    def _write(self, tx: sqlite3.Connection, done: Evaluated, now: float) -> None:
+        alerts = done.alerts
         evaluated: Counter[str] = Counter()
-        for key, n in routed.items():
-            for rt in lists[key]:
+        for key, n in done.routed.items():
+            for rt in done.lists[key]:
                 evaluated[rt.rule.id] += n
         alerts.extend(self._digests(now))
         written = write_alerts(tx, alerts) if alerts else 0
         self._revise_digests(tx, now)
-        if joined:
-            followup.apply(tx, joined)
+        if done.joined:
+            followup.apply(tx, done.joined)
         for rt in self.runtimes:
             if rt.rule.id in self._changed_rules:
                 drop_rule(tx, rt.rule.id)
             rt.store.flush(tx, now)
         self._changed_rules = set()
-        record_activity(tx, evaluated, matched, now)
+        record_activity(tx, evaluated, done.matched, now)
         for rid, n in evaluated.items():
             if n:
                 self.last_evaluated[rid] = now
-        self.generation += 1
         write_meta(tx, "generation", str(self.generation))
-        write_meta(tx, "watermarks", orjson.dumps(watermarks).decode())
+        write_meta(tx, "watermarks", orjson.dumps(self.watermarks).decode())
         write_meta(tx, "fingerprints", orjson.dumps({rt.rule.id: rt.rule.fingerprint
                                                      for rt in self.runtimes}).decode())
-        self._count(evaluated, matched, alerts, written)
+        self._count(evaluated, done.matched, alerts, written)
         self.queued += written
         self.refresh_coverage(now)
 
