@@ -9,7 +9,7 @@ import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the client library is imported only when Elasticsearch is t
 # Replay's batches at most: its decode workers hold a few batches each in flight besides the one being committed,
 # so the daemon's batch (16,384 lines) took replay's process tree to 287 MiB on the storm; 4,096 keeps it ~160.
 REPLAY_BATCH_LINES = 4096
+REPLAY_WAL_PAGES = 10_000
 
 
 @dataclass
@@ -110,6 +111,10 @@ def replay_files(
         sink = shipping.sink
     sink = sink or SqliteEventStore()
     db = open_database(cfg)
+    # A bulk load: the WAL is copied back into the database every 40 MiB rather than 4, once for pages that
+    # several batches rewrote (the random-keyed indexes' leaves), not once per batch. The daemon's connection
+    # keeps SQLite's default, which bounds the WAL on a small or nearly full disk.
+    db.conn.execute(f"PRAGMA wal_autocheckpoint = {REPLAY_WAL_PAGES}")
     if shipping is not None:
         shipping.shipper.start()
     if processors is None:
@@ -125,26 +130,33 @@ def replay_files(
     queued: deque[tuple[list[RecordTuple], ReplayStream]] = deque()
     # Stores a batch while the rules judge it (daemon.overlap).
     writer = ThreadPoolExecutor(1, thread_name_prefix="sentinel-store")
-    commit = partial(_commit, db, sink, processors, Ledger(), queued, writer, result=result,
-                     room=partial(_wait_for_room, shipping, progress) if shipping else None)
+    committer = _Committer(partial(_commit, db, sink, processors, Ledger(), queued, writer, result=result,
+                                   room=partial(_wait_for_room, shipping, progress) if shipping else None))
     try:
-        with writer, DecodePool({spec.name: decoder}, default_workers() if workers is None else workers) as pool:
+        with writer, committer, DecodePool({spec.name: decoder},
+                                           default_workers() if workers is None else workers) as pool:
             for name in paths:
-                path = Path(name)
-                try:
-                    for batch in _replay_one(db, path, spec.name, framing, cfg.config.pipeline.max_line_bytes,
-                                             pool, queued, size, progress):
-                        commit(batch)
-                        del batch  # committed: not kept alive while the next one is framed and decoded
-                except (OSError, EOFError, zlib.error) as exc:
-                    # A rotation deleted since the command line was read, a cut-off gzip, a read error: what
-                    # was read of it is committed (in order, by the batches below), the other files go on.
-                    result.unreadable.append(f"{name}: {getattr(exc, 'strerror', None) or exc}")
-                    continue
-                result.files += 1
+                # The file's stream is told from what is committed, on the connection the batches commit on.
+                committer.settle()
+                batches = _replay_one(db, Path(name), spec.name, framing, cfg.config.pipeline.max_line_bytes,
+                                      pool, queued, size, progress)
+                while True:
+                    try:
+                        batch = next(batches, None)
+                    except (OSError, EOFError, zlib.error) as exc:
+                        # A rotation deleted since the command line was read, a cut-off gzip, a read error: what
+                        # was read of it is committed (in order, by the batches below), the other files go on.
+                        result.unreadable.append(f"{name}: {getattr(exc, 'strerror', None) or exc}")
+                        break
+                    if batch is None:
+                        result.files += 1
+                        break
+                    committer.submit(batch)
+                    del batch  # being committed: not kept alive here while the next one is framed and decoded
             for batch in pool.drain():
-                commit(batch)
+                committer.submit(batch)
                 del batch
+            committer.settle()
         if shipping is not None:
             result.still_spooled = _drain_spool(shipping, SHIP_WAIT_SECONDS)
     finally:
@@ -218,6 +230,34 @@ def replay_journal(
         source.close()
         db.close()
     return result
+
+
+class _Committer:
+    """Commits replay's batches on a thread of their own, in order and one at a time, while this thread frames
+    the file and takes the next batch from the decode workers. A failed commit is raised by the next call, and
+    nothing is committed after it."""
+
+    def __init__(self, commit: Callable[[DecodedBatch], None]) -> None:
+        self._commit = commit
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sentinel-commit")
+        self._last: Future[None] | None = None
+
+    def submit(self, batch: DecodedBatch) -> None:
+        self.settle()
+        self._last = self._thread.submit(self._commit, batch)
+
+    def settle(self) -> None:
+        """Wait for the batch being committed; raises what its commit raised."""
+        last, self._last = self._last, None
+        if last is not None:
+            last.result()
+
+    def __enter__(self) -> _Committer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # On any way out, the batch in flight finishes (or fails) before the database is closed.
+        self._thread.shutdown(wait=True)
 
 
 SHIP_WAIT_SECONDS = 120.0  # after the last batch, how long replay waits for the spool to reach Elasticsearch
