@@ -21,6 +21,7 @@ import pytest
 
 from sentinel.audit.chain import AuditLog
 from tests.ops_helpers import (
+    SHIPPED,
     DaemonProcess,
     NotifyListener,
     OpsEnv,
@@ -30,6 +31,7 @@ from tests.ops_helpers import (
     scrape,
     wait_until,
 )
+from tests.storm import make_storm_log
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI runs as root)")
 
@@ -147,6 +149,28 @@ def test_full_disk_pauses_reading_and_resumes_with_nothing_lost(small_state: Ops
 def _run_cli(config: Path, *extra: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sentinel.cli.main", "run", "--config", str(config), *extra],
                           capture_output=True, text=True, timeout=timeout)
+
+
+@needs_root
+def test_replay_onto_a_full_disk_stops_with_a_clear_error_and_finishes_once_there_is_room(small_state: OpsEnv) -> None:
+    env = small_state
+    env.write_config(rules_dir=str(SHIPPED / "rules"))  # the rule pack on: batches are judged while stored
+    lines = 30_000  # about 30 MB stored: twice the 16 MiB file system
+    make_storm_log(env.log, lines)
+    replay = [sys.executable, "-m", "sentinel", "replay", "-c", str(env.config), "--collector", "linux-auth", "-q",
+              str(env.log)]
+    first = subprocess.run(replay, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 1
+    assert "Traceback" not in first.stderr
+    assert f"no space left for the database in {env.state}" in first.stderr
+    subprocess.run(["mount", "-o", "remount,size=256m", str(env.state)], check=True)
+    stored = env.events_stored()  # counted once there is room: a reader needs some too
+    # Whole batches committed, each in one transaction: none in part.
+    assert 0 < stored < lines and stored % env.doc()["pipeline"]["batch_max_lines"] == 0
+    second = subprocess.run(replay, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert f"{lines - stored} new events stored, {stored} already present" in second.stdout
+    assert env.events_stored() == lines
 
 
 def test_database_deleted_while_running_stops_with_a_clear_error_and_a_restart_refuses(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 
 from sentinel.cli.args import SubParsers, add_config_arg
@@ -32,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
+    from sentinel.daemon.build import database_path
     from sentinel.daemon.decode_pool import DecodeWorkerDied
     from sentinel.daemon.replay import replay_files, replay_journal
+    from sentinel.store.space import is_disk_full
 
     cfg = config_from(args)
     setup_logging("WARNING", cfg.config.logging.format)
@@ -54,6 +57,13 @@ def replay(args: argparse.Namespace) -> int:
         # Batches committed so far stay; replaying again stores only what is missing (ids come from content).
         print("error: a decode worker process died (out of memory or killed); replay again to finish, or use "
               "--workers 0 to decode in this process", file=sys.stderr)
+        return 1
+    except (sqlite3.OperationalError, OSError) as exc:
+        if not is_disk_full(exc):
+            raise
+        print(f"error: no space left for the database in {database_path(cfg).parent}: the batches committed "
+              "before are stored; free some space and replay again to finish (nothing is stored twice)",
+              file=sys.stderr)
         return 1
     print(f"replayed {result.records} records from {result.files} file(s): {result.new} new events stored, "
           f"{result.duplicates} already present; outcomes: "
