@@ -398,3 +398,75 @@ def test_the_store_says_which_events_of_a_partly_known_batch_are_new(tmp_path: P
     with db.transaction() as tx:
         assert store.insert(tx, [ev(i) for i in (1, 2)]) == [False, False]
     assert db.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 6
+
+
+def _alert_keys(db: Path) -> list[tuple[str, str, str, int]]:
+    conn = sqlite3.connect(db)
+    try:
+        return sorted(conn.execute("SELECT id, rule_id, group_key, count FROM alerts"))
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_replay_killed_at_random_moments_then_run_again_stores_and_alerts_as_one_uninterrupted_run(
+        tmp_path: Path) -> None:
+    """Replay commits several batches a transaction on a thread of its own and writes the rules' state once for
+    them: SIGKILLs between and inside those transactions must leave nothing half-stored or half-judged."""
+    import random
+
+    from tests.storm import make_storm_log
+    from tests.storm_bench import _config
+
+    lines = 80_000  # five transactions of four 4,096-line batches
+    log = tmp_path / "storm.log"
+    make_storm_log(log, lines)
+
+    def run(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "sentinel", "replay", "-c", str(_config(tmp_path, name, log)),
+                                 "--collector", "linux-auth", "-q", str(log)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    reference = run("reference")
+    assert reference.wait(timeout=300) == 0
+    expected = _alert_keys(tmp_path / "reference" / "events.db")
+    assert len(expected) > 10  # the storm raises alerts of several rules
+
+    db = tmp_path / "killed" / "events.db"
+
+    def stored() -> int:
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        except sqlite3.OperationalError:
+            return 0  # not created yet
+        try:
+            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+        finally:
+            conn.close()
+
+    rng = random.Random(18)
+    stored_at_kills: list[int] = []
+    for _ in range(4):
+        # Killed once a random share more is committed, then a moment later: inside the next transaction, or
+        # between two, or while the rules' state is written.
+        target = stored() + int(rng.uniform(0.05, 0.15) * lines)
+        proc = run("killed")
+        while proc.poll() is None and stored() < target:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        stored_at_kills.append(stored())
+    # Killed part-way three times at least (a run may finish before its kill once little is left).
+    assert len([n for n in stored_at_kills if 0 < n < lines]) >= 3, stored_at_kills
+    final = run("killed")
+    assert final.wait(timeout=300) == 0
+    conn = sqlite3.connect(db)
+    try:
+        count, distinct = conn.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone()
+    finally:
+        conn.close()
+    assert count == distinct == lines
+    assert _alert_keys(db) == expected

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import sqlite3
 import sys
 import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -27,6 +28,7 @@ from sentinel.daemon.decode_pool import DecodedBatch, DecodePool, RecordTuple, d
 from sentinel.daemon.gctune import tune_gc
 from sentinel.daemon.overlap import BatchProcessor, store_and_process
 from sentinel.daemon.pipeline import store_fresh
+from sentinel.daemon.replay_commit import Committer
 from sentinel.daemon.replay_stream import ReplayStream, identify
 from sentinel.daemon.tables import open_database
 from sentinel.decode.engine import Decoder
@@ -43,6 +45,9 @@ if TYPE_CHECKING:  # the client library is imported only when Elasticsearch is t
 # so the daemon's batch (16,384 lines) took replay's process tree to 287 MiB on the storm; 4,096 keeps it ~160.
 REPLAY_BATCH_LINES = 4096
 REPLAY_WAL_PAGES = 10_000
+# Batches a transaction: the rules' state is written once for them (a key a storm touches in every batch is
+# packed and written once, not four times), and the store's indexes take four batches' rows between commits.
+REPLAY_BATCHES_PER_TRANSACTION = 4
 
 
 @dataclass
@@ -130,8 +135,9 @@ def replay_files(
     queued: deque[tuple[list[RecordTuple], ReplayStream]] = deque()
     # Stores a batch while the rules judge it (daemon.overlap).
     writer = ThreadPoolExecutor(1, thread_name_prefix="sentinel-store")
-    committer = _Committer(partial(_commit, db, sink, processors, Ledger(), queued, writer, result=result,
-                                   room=partial(_wait_for_room, shipping, progress) if shipping else None))
+    room = partial(_wait_for_room, shipping, progress) if shipping else None
+    committer = Committer(db, partial(_commit_batch, sink, processors, Ledger(), queued, writer, result, room),
+                          processors, REPLAY_BATCHES_PER_TRANSACTION)
     try:
         with writer, committer, DecodePool({spec.name: decoder},
                                            default_workers() if workers is None else workers) as pool:
@@ -232,34 +238,6 @@ def replay_journal(
     return result
 
 
-class _Committer:
-    """Commits replay's batches on a thread of their own, in order and one at a time, while this thread frames
-    the file and takes the next batch from the decode workers. A failed commit is raised by the next call, and
-    nothing is committed after it."""
-
-    def __init__(self, commit: Callable[[DecodedBatch], None]) -> None:
-        self._commit = commit
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sentinel-commit")
-        self._last: Future[None] | None = None
-
-    def submit(self, batch: DecodedBatch) -> None:
-        self.settle()
-        self._last = self._thread.submit(self._commit, batch)
-
-    def settle(self) -> None:
-        """Wait for the batch being committed; raises what its commit raised."""
-        last, self._last = self._last, None
-        if last is not None:
-            last.result()
-
-    def __enter__(self) -> _Committer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        # On any way out, the batch in flight finishes (or fails) before the database is closed.
-        self._thread.shutdown(wait=True)
-
-
 SHIP_WAIT_SECONDS = 120.0  # after the last batch, how long replay waits for the spool to reach Elasticsearch
 
 
@@ -352,21 +330,19 @@ def _commit_own_ids(db: Database, sink: EventSink, processors: list[BatchProcess
         result.outcomes[outcome] += n
 
 
-def _commit(db: Database, sink: EventSink, processors: list[BatchProcessor], ledger: Ledger,
-            queued: deque[tuple[list[RecordTuple], ReplayStream]], writer: Executor, batch: DecodedBatch,
-            result: ReplayResult, room: Callable[[], None] | None = None) -> None:
-    """One transaction per batch, as in the daemon: only records never stored before are stored and
-    reach the rules (a daemon committing the same lines meanwhile waits for it, or it for the daemon)."""
+def _commit_batch(sink: EventSink, processors: list[BatchProcessor], ledger: Ledger,
+                  queued: deque[tuple[list[RecordTuple], ReplayStream]], writer: Executor, result: ReplayResult,
+                  room: Callable[[], None] | None, tx: sqlite3.Connection, batch: DecodedBatch, now: float) -> None:
+    """Store one batch in the open transaction: only records never stored before are stored and reach the
+    rules, as in the daemon (a daemon committing the same lines meanwhile waits for it, or it for the daemon)."""
     if room is not None:
         room()
-    now = time.time()
     records, identity = queued.popleft()
     events = batch.events_read_by(sink, processors)
-    with db.transaction() as tx:
-        fresh = ledger.fresh(tx, records, {(r[0], r[1]): identity.head for r in records[:1]}, identity.rejected)
-        stored = store_and_process(tx, partial(store_fresh, tx, sink, events, batch, fresh), events, fresh,
-                                   processors, now, writer)
-        new = sum(stored)
+    fresh = ledger.fresh(tx, records, {(r[0], r[1]): identity.head for r in records[:1]}, identity.rejected)
+    stored = store_and_process(tx, partial(store_fresh, tx, sink, events, batch, fresh), events, fresh, processors,
+                               now, writer)
+    new = sum(stored)
     result.records += len(batch.rows)
     result.new += new
     result.duplicates += len(batch.rows) - new

@@ -92,6 +92,9 @@ class RuleEngine:
         self.watermarks: dict[str, float] = {}
         self.last_evaluated: dict[str, float] = {}
         self.generation = 0
+        # Set while several batches share one transaction (replay): their state is written once, by whoever set
+        # it, with write_state() before the commit. A key changed by several of them is packed and written once.
+        self.holding = False
         self._last_list_check = 0.0
         self._last_dormant_scan = 0.0
         self._last_learning_scan = 0.0
@@ -229,11 +232,8 @@ class RuleEngine:
         self._revise_digests(tx, now)
         if done.joined:
             followup.apply(tx, done.joined)
-        for rt in self.runtimes:
-            if rt.rule.id in self._changed_rules:
-                drop_rule(tx, rt.rule.id)
-            rt.store.flush(tx, now)
-        self._changed_rules = set()
+        if not self.holding:
+            self.write_state(tx, now)
         record_activity(tx, evaluated, done.matched, now)
         for rid, n in evaluated.items():
             if n:
@@ -245,6 +245,15 @@ class RuleEngine:
         self._count(evaluated, done.matched, alerts, written)
         self.queued += written
         self.refresh_coverage(now)
+
+    def write_state(self, tx: sqlite3.Connection, now: float) -> None:
+        """Write every rule's changed state in the caller's transaction (after each batch, or once after the
+        batches of a transaction while ``holding``)."""
+        for rt in self.runtimes:
+            if rt.rule.id in self._changed_rules:
+                drop_rule(tx, rt.rule.id)
+            rt.store.flush(tx, now)
+        self._changed_rules = set()
 
     def take_queued(self) -> int:
         """How many alerts were queued since the last call (after a commit: whether routing has work now)."""
