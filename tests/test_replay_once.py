@@ -202,6 +202,29 @@ def test_elasticsearch_replays_four_times_alert_once(tmp_path: Path, make_config
     assert spool_depth(cfg) == 0
 
 
+def test_elasticsearch_replay_over_its_spool_bound_waits_for_the_shipper_and_stores_everything(
+        tmp_path: Path, make_config: MakeConfig, es_node, es_prefix: str) -> None:
+    """A spool far smaller than the file: replay waits for the shipper between its transactions (the shipper
+    deletes what it shipped, which an open transaction would block) and every line reaches Elasticsearch once."""
+    from sentinel.store.elasticsearch.mappings import events_alias
+    from tests.fixtures.elasticsearch import es_settings, spool_depth
+    from tests.storm import make_storm_log
+
+    lines = 20_000
+    log = tmp_path / "storm.log"
+    make_storm_log(log, lines)
+    cfg = make_config(sources=[], storage={"backend": "elasticsearch", "elasticsearch": es_settings(
+        es_node.url, es_prefix, spool_max_mb=0.5, bulk_max_docs=2000)})
+    done = sentinel("replay", "-c", str(cfg.path), "--collector", "linux-auth", "-q", "--no-detect", str(log),
+                    timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert f"{lines} new events stored, 0 already present" in done.stdout
+    es = es_node.client()
+    es.indices.refresh(index=f"{es_prefix}-*")
+    assert es.count(index=events_alias(es_prefix, "linux-auth"))["count"] == lines
+    assert spool_depth(cfg) == 0
+
+
 # ------------------------------------------------------------------------------------------- item 7
 def test_fingerprints_of_replayed_content_match_the_tailers(tmp_path: Path) -> None:
     path = tmp_path / "f"

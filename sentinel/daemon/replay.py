@@ -9,7 +9,7 @@ import sys
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -135,9 +135,10 @@ def replay_files(
     queued: deque[tuple[list[RecordTuple], ReplayStream]] = deque()
     # Stores a batch while the rules judge it (daemon.overlap).
     writer = ThreadPoolExecutor(1, thread_name_prefix="sentinel-store")
+    # Backpressure waits for the shipper to empty the spool: before a transaction, never inside one.
     room = partial(_wait_for_room, shipping, progress) if shipping else None
-    committer = Committer(db, partial(_commit_batch, sink, processors, Ledger(), queued, writer, result, room),
-                          processors, REPLAY_BATCHES_PER_TRANSACTION)
+    committer = Committer(db, partial(_commit_batch, sink, processors, Ledger(), queued, writer, result),
+                          processors, REPLAY_BATCHES_PER_TRANSACTION, before_transaction=room)
     try:
         with writer, committer, DecodePool({spec.name: decoder},
                                            default_workers() if workers is None else workers) as pool:
@@ -332,11 +333,9 @@ def _commit_own_ids(db: Database, sink: EventSink, processors: list[BatchProcess
 
 def _commit_batch(sink: EventSink, processors: list[BatchProcessor], ledger: Ledger,
                   queued: deque[tuple[list[RecordTuple], ReplayStream]], writer: Executor, result: ReplayResult,
-                  room: Callable[[], None] | None, tx: sqlite3.Connection, batch: DecodedBatch, now: float) -> None:
+                  tx: sqlite3.Connection, batch: DecodedBatch, now: float) -> None:
     """Store one batch in the open transaction: only records never stored before are stored and reach the
     rules, as in the daemon (a daemon committing the same lines meanwhile waits for it, or it for the daemon)."""
-    if room is not None:
-        room()
     records, identity = queued.popleft()
     events = batch.events_read_by(sink, processors)
     fresh = ledger.fresh(tx, records, {(r[0], r[1]): identity.head for r in records[:1]}, identity.rejected)

@@ -40,9 +40,12 @@ class Committer:
     A failed commit is raised by the next call from this side, and nothing is committed after it. Leaving the
     ``with`` block on an error rolls back the transaction still open."""
 
-    def __init__(self, db: Database, commit: CommitBatch, processors: Sequence[object], per_transaction: int) -> None:
+    def __init__(self, db: Database, commit: CommitBatch, processors: Sequence[object], per_transaction: int,
+                 before_transaction: Callable[[], None] | None = None) -> None:
         self._db = db
         self._commit = commit
+        # Called with no transaction open (it may wait for another connection to write: the spool's shipper).
+        self._before_transaction = before_transaction
         self._holders = [p for p in processors if isinstance(p, HoldsState)]
         self._per_transaction = per_transaction
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="sentinel-commit")
@@ -73,6 +76,8 @@ class Committer:
 
     def _store(self, batch: DecodedBatch) -> None:
         if self._open is None:
+            if self._before_transaction is not None:
+                self._before_transaction()
             self._open = ExitStack()
             self._tx = self._open.enter_context(self._db.transaction())
             self._now = time.time()
