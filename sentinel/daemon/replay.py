@@ -93,9 +93,9 @@ def replay_files(
     the daemon tailed, stores and judges each line once.
 
     ``workers`` decode processes (default: one per spare core) decode while this process stores;
-    0 decodes here. Either way every batch commits in file order, in one transaction each. A batch is
-    ``batch_size`` records (default: the daemon's ``pipeline.batch_max_lines``, at most ``REPLAY_BATCH_LINES``),
-    the last of a file fewer.
+    0 decodes here. Either way the batches commit in file order, ``REPLAY_BATCHES_PER_TRANSACTION`` a
+    transaction (and each file's last ones before the next file). A batch is ``batch_size`` records (default:
+    the daemon's ``pipeline.batch_max_lines``, at most ``REPLAY_BATCH_LINES``), the last of a file fewer.
     """
     collectors, errors = load_collector_layers(cfg.collector_dirs)
     if collector not in collectors:
