@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import chain
 from typing import Any
 
@@ -33,15 +34,12 @@ _INSERT = ("INSERT OR IGNORE INTO events (id, ts, source, host, user, action, ou
            "VALUES (?,?,?,?,?,?,?,?,?,?,?)")
 # Rows per INSERT statement at most: 1,024 rows of 11 values stay under SQLite's 32,766 variables.
 ROWS_PER_STATEMENT = 1024
-_STATEMENTS: dict[int, str] = {}
 
 
+@cache
 def _insert_statement(n: int) -> str:
     """One INSERT of ``n`` rows (sizes are powers of two, so the connection's statement cache holds them all)."""
-    sql = _STATEMENTS.get(n)
-    if sql is None:
-        sql = _STATEMENTS[n] = _INSERT + ",(?,?,?,?,?,?,?,?,?,?,?)" * (n - 1)
-    return sql
+    return _INSERT + ",(?,?,?,?,?,?,?,?,?,?,?)" * (n - 1)
 
 
 def insert_many(tx: sqlite3.Connection, rows: Sequence[Row]) -> None:
