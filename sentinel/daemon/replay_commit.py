@@ -9,8 +9,8 @@ by replaying again, once.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -114,7 +114,9 @@ class Committer:
             holder.holding = False
         opened, self._open, self._tx, self._batches = self._open, None, None, 0
         if opened is not None:
-            opened.__exit__(*(sys.exc_info() if sys.exc_info()[0] else (RuntimeError, RuntimeError(), None)))
+            # Any exception makes the transaction roll back; which one does not matter to it.
+            stopped = RuntimeError("replay stopped before this transaction's commit")
+            opened.__exit__(RuntimeError, stopped, None)
 
     def __enter__(self) -> Committer:
         return self
@@ -122,9 +124,7 @@ class Committer:
     def __exit__(self, *exc: object) -> None:
         # Whatever happens here, the batch in flight finishes (or fails) before the database is closed, and a
         # transaction left open by an early exit is rolled back: its batches are stored by replaying again.
-        try:
+        with contextlib.suppress(BaseException):  # already raised to the caller, or the reason it is leaving
             self._wait()
-        except BaseException:
-            pass
         self._thread.submit(self._abandon).result()
         self._thread.shutdown(wait=True)
