@@ -258,14 +258,20 @@ def main() -> None:
                          "alone, start-up, and what 16 KiB pages would change")
     ap.add_argument("--daemon", action="store_true", help="also time the daemon catching up the file as a backlog")
     ap.add_argument("--storm", action="store_true", help="the brute-force storm instead (tests/storm_bench.py)")
+    ap.add_argument("--live", metavar="RATES", help="--storm: instead, append the storm at these lines/s "
+                    "(comma-separated) while `sentinel run` tails it, and time each alert from its line's append")
+    ap.add_argument("--seconds", type=float, default=20.0, help="--live: how long each rate is appended")
     args = ap.parse_args()
     if args.storm:
         sys.path.insert(0, str(ROOT))
-        from tests.storm_bench import report
+        from tests.storm_bench import live_report, report
 
         work = Path(tempfile.mkdtemp(prefix="sentinel-storm-"))
         try:
-            report(args.lines, args.runs, work)
+            if args.live:
+                live_report([int(r) for r in args.live.split(",")], args.seconds, work)
+            else:
+                report(args.lines, args.runs, work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return
