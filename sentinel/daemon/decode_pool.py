@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from sentinel.daemon.worker_protocol import read_message, write_message
+from sentinel.daemon.worker_protocol import CorruptMessage, read_message, write_message
 from sentinel.decode.engine import Decoder
 from sentinel.decode.safely import decode_safely
 from sentinel.events.model import Event
@@ -115,8 +115,9 @@ class _Worker:
     """One ``python -m sentinel.daemon.decode_worker`` process and its pipes."""
 
     def __init__(self, decoders: Mapping[str, Decoder]) -> None:
+        # Unbuffered: messages go through the descriptors themselves (see worker_protocol).
         self.proc = subprocess.Popen([sys.executable, "-m", "sentinel.daemon.decode_worker"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin: IO[bytes] = self.proc.stdin
         self.stdout: IO[bytes] = self.proc.stdout
@@ -130,12 +131,16 @@ class _Worker:
 
     def send(self, message: object) -> None:
         try:
-            write_message(self.stdin, message)
+            write_message(self.stdin.fileno(), message)
         except (BrokenPipeError, OSError) as exc:
             raise DecodeWorkerDied(f"decode worker {self.proc.pid} exited ({self.proc.poll()})") from exc
 
     def receive(self) -> DecodedBatch:
-        batch = read_message(self.stdout)
+        try:
+            batch = read_message(self.stdout.fileno())
+        except (CorruptMessage, OSError) as exc:
+            # Its place in the stream is lost: it is stopped like a dead one, and its batches decoded here.
+            raise DecodeWorkerDied(f"decode worker {self.proc.pid} sent {exc}") from exc
         if not isinstance(batch, DecodedBatch):
             raise DecodeWorkerDied(f"decode worker {self.proc.pid} exited ({self.proc.poll()})")
         return batch

@@ -24,7 +24,9 @@ def main() -> int:
     # (it commits what this process still holds first), and this process ends when its stdin does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # The descriptors, not sys.stdin/sys.stdout: nothing is read or written through Python's buffers (see
+    # worker_protocol).
+    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     init = read_message(stdin)
     if init is None:
         return 0
@@ -35,9 +37,11 @@ def main() -> int:
     requests: queue.Queue[Any] = queue.Queue()
 
     def read_all() -> None:
-        while (message := read_message(stdin)) is not None:
-            requests.put(message)
-        requests.put(None)
+        try:
+            while (message := read_message(stdin)) is not None:
+                requests.put(message)
+        finally:  # at the end of stdin, or a message that cannot be read: this process ends, the parent sees it
+            requests.put(None)
 
     threading.Thread(target=read_all, name="requests", daemon=True).start()
     try:
