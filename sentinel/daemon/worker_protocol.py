@@ -53,7 +53,8 @@ def read_message(fd: int) -> Any | None:
     try:
         return pickle.loads(body)
     except Exception as exc:  # any of pickle's many errors for bytes that are not the pickle they should be
-        raise CorruptMessage(f"an unreadable message of {size} bytes ({type(exc).__name__}: {exc})") from exc
+        # The error's type only: its text may quote the bytes, which are log lines (never in the daemon's log).
+        raise CorruptMessage(f"an unreadable message of {size} bytes ({type(exc).__name__})") from exc
 
 
 def write_message(fd: int, message: Any) -> None:
