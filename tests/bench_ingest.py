@@ -15,7 +15,9 @@ CPU spent by a one-event commit (the daemon's steady state on a quiet host).
 ``pipeline.decode_workers`` 0 and 1.
 ``--storm`` instead measures tests/storm.py's brute-force storm (issue #18): fail2ban-regex, replay --no-detect,
 replay with the full rule pack and ``sentinel run`` catching up, each round in turn, with CPU seconds, peak RSS of
-the process tree and the per-stage CPU table (see tests/storm_bench.py).
+the process tree, the per-stage CPU table and the most each path could reach at those stage costs on two cores.
+``--storm --live 1000,5000`` instead appends the storm at those lines/s to a file ``sentinel run`` follows and to one
+fail2ban-server follows, in the same run, and times each alert and ban from its line's append (tests/storm_bench.py).
 Not a test: numbers on a shared machine are noisy; compare medians.
 """
 

@@ -6,6 +6,13 @@ as a backlog. For each: lines/s, CPU seconds, peak RSS of the whole process tree
 per round the ratio to fail2ban-regex. Then, in this process, CPU seconds per line of each stage (frame, decode,
 rows to events for the rules, store, detect, alert write) over the same file, batch by batch as replay commits.
 
+The stage table ends with ``two_core_bounds``: the most each path could reach at those stage costs on two cores used
+perfectly, beside the issue's targets.
+
+``live_report`` (``bench_ingest.py --storm --live RATES``) appends the storm at fixed rates, stamped with its append
+times, to a file ``sentinel run`` follows and to one fail2ban-server's sshd jail follows, and times each alert and
+each ban from the append of the line that completed it.
+
 ``detect_instructions`` counts, with callgrind, the machine instructions the rule engine executes per line of the
 storm: the same count for the same code whatever else this shared machine is doing, so two versions of the engine
 can be compared where their wall times differ by less than the machine's noise (+-15% here).
