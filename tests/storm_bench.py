@@ -20,6 +20,7 @@ can be compared where their wall times differ by less than the machine's noise (
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -488,9 +489,14 @@ def _f2b_time(line: str) -> float | None:
     return None if m is None else time.mktime(time.strptime(m[1], "%Y-%m-%d %H:%M:%S")) + int(m[2]) / 1000
 
 
+@functools.cache
 def _f2b_backend() -> str:
-    """fail2ban's fastest file backend its Python has: inotify (Debian's python3-pyinotify), else polling."""
-    found = subprocess.run(["/usr/bin/python3", "-c", "import pyinotify"], capture_output=True).returncode == 0
+    """fail2ban's fastest file backend its Python has: inotify (Debian's python3-pyinotify), else polling. Asked
+    once: the report's heading and every rate's jail name it."""
+    try:
+        found = subprocess.run(["/usr/bin/python3", "-c", "import pyinotify"], capture_output=True).returncode == 0
+    except OSError:  # no Debian python3, so no fail2ban either: the heading still reads
+        found = False
     return "pyinotify" if found else "polling"
 
 
