@@ -108,7 +108,7 @@ PIPE_BYTES = 1 << 20  # Linux's default ceiling for unprivileged processes (/pro
 
 
 class DecodeWorkerDied(RuntimeError):
-    """A decode worker process exited or stopped answering."""
+    """A decode worker process exited, stopped answering, or sent an answer that cannot be read."""
 
 
 class _Worker:
